@@ -1,0 +1,22 @@
+"""dln: exact learning dynamics of deep linear networks, checked against JAX simulation.
+
+The public names:
+
+- `Task`: a regression task through its correlations and their SVD modes.
+- `solve`: the exact gradient-flow trajectory (closed forms, `dln.modes`).
+- `simulate`: full-batch gradient descent in JAX on real networks.
+- `Trajectory`: the result type of both.
+- `init`: initial weights (`aligned`, `gaussian`, `orthogonal`).
+
+dln never changes global JAX settings; turn on float64 yourself with
+`jax.config.update("jax_enable_x64", True)`.
+"""
+
+from dln import init, modes
+from dln.simulate import DivergenceError, lr_bound, simulate
+from dln.solve import solve
+from dln.task import Task
+from dln.trajectory import Trajectory
+
+__all__ = ["Task", "Trajectory", "solve", "simulate", "lr_bound", "DivergenceError", "init", "modes"]
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""Initial weights: `[W1, …, WD]`, `W_l` of shape `(out, in)`, so the map is `W_D ⋯ W_1`.
+
+- `aligned`: small, balanced and aligned with the task: exactly the initial condition that
+  `dln.solve` assumes (Saxe et al. 2014; THEORY.md §0.2).
+- `gaussian`, `orthogonal`: random weights with a scale, for simulations.
+
+PRNG keys are passed explicitly (`jax.random.key(0)`), as everywhere in JAX.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from dln._checks import as_array, check_depth, is_concrete
+from dln.task import Task
+
+__all__ = ["aligned", "aligned_from_strengths", "gaussian", "orthogonal", "random_orthogonal"]
+
+
+def _hidden_widths(depth: int, width) -> list[int]:
+    widths = [width] * (depth - 1) if isinstance(width, int) else list(width)
+    if len(widths) != depth - 1:
+        raise ValueError(
+            f"`width` must be an int or a list of depth − 1 = {depth - 1} hidden widths, "
+            f"got {width!r}."
+        )
+    if any((not isinstance(h, int)) or h < 1 for h in widths):
+        raise ValueError(f"hidden widths must be positive ints, got {widths!r}.")
+    return widths
+
+
+def random_orthogonal(key, n: int, dtype=None):
+    """A Haar-random orthogonal `(n, n)` matrix."""
+    dtype = dtype or jnp.result_type(float)
+    q, r = jnp.linalg.qr(jax.random.normal(key, (n, n), dtype))
+    return q * jnp.sign(jnp.diagonal(r))
+
+
+def aligned_from_strengths(task: Task, depth: int, strengths, bases=None):
+    """Balanced aligned weights whose map has the given mode strengths `(..., K)`.
+
+    Layer `l` carries `a_α = sign(u_α)|u_α|^{1/D}` on mode α: `W_1 = R_1 A Vᵀ`,
+    `W_l = R_l A R_{l−1}ᵀ`, `W_D = U A R_{D−1}ᵀ`, with `bases = [R_1, …, R_{D−1}]` orthogonal
+    `(h_l, h_l)` matrices (default identities of size K). Modes beyond the narrowest hidden
+    width cannot be carried and must have strength 0.
+    """
+    depth = check_depth(depth)
+    strengths = jnp.asarray(strengths)
+    K = task.n_modes
+    if bases is None:
+        bases = [jnp.eye(K, dtype=task.U.dtype)] * (depth - 1)
+    if len(bases) != depth - 1:
+        raise ValueError(f"`bases` must hold depth − 1 = {depth - 1} matrices, got {len(bases)}.")
+    m = min([K] + [R.shape[0] for R in bases])
+    if m < K and is_concrete(strengths) and bool(jnp.any(strengths[..., m:] != 0)):
+        raise ValueError(
+            f"hidden width {m} cannot carry the {K} modes of the task: the strengths of modes "
+            f"{m}..{K - 1} must be 0 (or widen the network)."
+        )
+    a = jnp.sign(strengths[..., :m]) * jnp.abs(strengths[..., :m]) ** (1.0 / depth)
+    ins = [task.V[:, :m]] + [R[:, :m] for R in bases]
+    outs = [R[:, :m] for R in bases] + [task.U[:, :m]]
+    return [jnp.einsum("om,...m,im->...oi", o, a, i) for o, i in zip(outs, ins)]
+
+
+def aligned(task: Task, depth: int, width=None, u0=1e-3, key=None):
+    """Small, balanced weights aligned with the task's modes: the init `dln.solve` assumes.
+
+    Every layer carries mode α with strength `u0_α^{1/D}`, so the map is `U diag(u0) Vᵀ` and
+    `W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ` on the hidden layers (balanced).
+
+    Args:
+      task: the `Task`.
+      depth: number of weight matrices `D`.
+      width: hidden width (int, or a list of `D − 1` ints); default `K = min(No, Ni)`.
+        Modes beyond the narrowest width get strength 0.
+      u0: initial strength, a scalar or one value `(K,)` per mode (`>= 0` for `D >= 2`).
+      key: PRNG key for random orthogonal hidden bases; None uses identity bases.
+    """
+    depth = check_depth(depth)
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    K = task.n_modes
+    widths = _hidden_widths(depth, K if width is None else width)
+    u0 = jnp.broadcast_to(as_array(u0, "u0", ndim=(0, 1)), (K,)) if jnp.ndim(u0) == 0 \
+        else as_array(u0, "u0", ndim=1)
+    if u0.shape != (K,):
+        raise ValueError(f"`u0` must be a scalar or have shape ({K},) (one per mode), got "
+                         f"{tuple(u0.shape)}.")
+    if depth >= 2 and is_concrete(u0) and bool(jnp.any(u0 < 0)):
+        raise ValueError("`u0` must be >= 0 for depth >= 2 (u = a^D with equal layers).")
+    m = min([K] + widths)
+    u0 = u0.at[m:].set(0.0)
+    if key is None:
+        bases = [jnp.eye(h, dtype=task.U.dtype) for h in widths]
+    else:
+        keys = jax.random.split(key, max(depth - 1, 1))
+        bases = [random_orthogonal(k, h, task.U.dtype) for k, h in zip(keys, widths)]
+    return aligned_from_strengths(task, depth, u0, bases)
+
+
+def _dims(dims: Sequence[int]) -> list[int]:
+    dims = list(dims)
+    if len(dims) < 2 or any((not isinstance(d, int)) or d < 1 for d in dims):
+        raise ValueError(
+            f"`dims` must list the layer sizes [Ni, N1, …, No] (at least 2 positive ints), "
+            f"got {dims!r}."
+        )
+    return dims
+
+
+def gaussian(key, dims: Sequence[int], scale: float, dtype=None):
+    """Independent Gaussian weights with entries of standard deviation `scale`.
+
+    `dims = [Ni, N1, …, No]` gives `len(dims) − 1` matrices, `W_l` of shape `(dims[l], dims[l−1])`.
+    """
+    dims = _dims(dims)
+    dtype = dtype or jnp.result_type(float)
+    keys = jax.random.split(key, len(dims) - 1)
+    return [scale * jax.random.normal(k, (o, i), dtype) for k, i, o in zip(keys, dims, dims[1:])]
+
+
+def orthogonal(key, dims: Sequence[int], scale: float = 1.0, dtype=None):
+    """Scaled (semi-)orthogonal weights: each `W_l / scale` has orthonormal rows or columns.
+
+    `dims = [Ni, N1, …, No]`; with equal sizes the map is `scale^D` times an orthogonal matrix
+    (Saxe et al. 2014: depth-independent learning from orthogonal init).
+    """
+    dims = _dims(dims)
+    dtype = dtype or jnp.result_type(float)
+    keys = jax.random.split(key, len(dims) - 1)
+    out = []
+    for k, i, o in zip(keys, dims, dims[1:]):
+        Q = random_orthogonal(k, max(i, o), dtype)
+        out.append(scale * Q[:o, :i])
+    return out

@@ -1,0 +1,235 @@
+"""`dln.simulate`: full-batch gradient descent on a deep linear network, in JAX.
+
+The step works on the sufficient statistics: with `W = W_D ⋯ W_1`,
+
+    L(W) = ½ tr Σyy − tr(Wᵀ Σyx) + ½ tr(W Σxx Wᵀ),
+    ∂L/∂W_l = −(W_D ⋯ W_{l+1})ᵀ (Σyx − W Σxx) (W_{l−1} ⋯ W_1)ᵀ,
+
+so a step costs the same for 10 samples or 10⁶. The whole run is one jitted `lax.scan` that keeps
+only the records (memory grows with `steps / every`, not with `steps`), and ensembles over
+initial weights or learning rates are one `vmap`-ed compiled call.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln import modes as _modes
+from dln._checks import as_array, is_concrete
+from dln.task import Task
+from dln.trajectory import Trajectory
+
+__all__ = ["simulate", "DivergenceError", "lr_bound"]
+
+
+class DivergenceError(FloatingPointError):
+    """Gradient descent diverged: the weights stopped being finite during the run."""
+
+
+def lr_bound(task: Task, depth: int) -> float:
+    """Learning rate above which gradient descent cannot converge on this task.
+
+    At a global minimum every mode has curvature `κ_α = D s_α^{2−2/D} λ_α^{2/D−1}` along its
+    balanced direction (`dln.modes.rate`; the balanced minima are the flattest), and depth 1 has
+    curvature `λ_max(Σxx)`. Gradient descent is stable at a minimum only if `lr < 2/curvature`
+    (THEORY.md §0.1), so `lr >= lr_bound` never converges. Returns `inf` for a zero task.
+    """
+    if depth == 1:
+        curvature = float(jnp.max(jnp.linalg.eigvalsh(task.sigma_xx)))
+    else:
+        s, lam = np.asarray(task.s), np.asarray(task.input_variance)
+        active = (s > 0) & (lam > 0)
+        if not active.any():
+            return float("inf")
+        curvature = float(np.max(np.asarray(_modes.rate(s[active], lam[active], depth))))
+    return 2.0 / curvature if curvature > 0 else float("inf")
+
+
+def _product(weights):
+    W = weights[0]
+    for Wl in weights[1:]:
+        W = Wl @ W
+    return W
+
+
+def _fit(weights, sigma_xx, sigma_yx):
+    """The data-dependent part of the loss, −tr(Wᵀ Σyx) + ½ tr(W Σxx Wᵀ)."""
+    W = _product(weights)
+    return 0.5 * jnp.sum((W @ sigma_xx) * W) - jnp.sum(W * sigma_yx)
+
+
+_gradient = jax.grad(_fit)
+
+
+def _run_one(task, weights, lr, n_blocks, every, record_weights):
+    sxx = task.sigma_xx.astype(weights[0].dtype)
+    syx = task.sigma_yx.astype(weights[0].dtype)
+
+    def step(_, ws):
+        grads = _gradient(ws, sxx, syx)
+        return [W - lr * g for W, g in zip(ws, grads)]
+
+    def record(ws):
+        W = _product(ws)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(Wl)) for Wl in ws]))
+        rec = dict(map=W, finite=finite)
+        if record_weights:
+            rec["weights"] = ws
+        return rec
+
+    def block(ws, _):
+        ws = jax.lax.fori_loop(0, every, step, ws)
+        return ws, record(ws)
+
+    final, recs = jax.lax.scan(block, list(weights), None, length=n_blocks)
+    first = record(list(weights))
+    recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+    return final, recs
+
+
+@functools.partial(jax.jit, static_argnames=("n_blocks", "every", "record_weights",
+                                             "batch_weights", "batch_lr"))
+def _run(task, weights, lr, *, n_blocks, every, record_weights, batch_weights, batch_lr):
+    fn = functools.partial(_run_one, n_blocks=n_blocks, every=every,
+                           record_weights=record_weights)
+    if batch_weights or batch_lr:
+        fn = jax.vmap(fn, in_axes=(None, 0 if batch_weights else None, 0 if batch_lr else None))
+    final, recs = fn(task, weights, lr)
+    recs["modes"] = task.mode_strengths(recs["map"])
+    recs["loss"] = task.loss(recs["map"])
+    return final, recs
+
+
+def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
+             record_weights: bool = False, check_lr: bool = True,
+             on_divergence: str = "raise") -> Trajectory:
+    """Full-batch gradient descent `W_l ← W_l − lr ∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`.
+
+    Args:
+      task: the `dln.Task` (only its correlations enter a step).
+      weights: `[W1, …, WD]`, `W_l` of shape `(out, in)`, any depth and widths; give every
+        matrix a leading batch axis `(B, out, in)` to run an ensemble of `B` networks.
+      lr: learning rate, a scalar or `(B,)` to batch over learning rates (with batched weights
+        the two batches are zipped, so B must agree).
+      steps: number of gradient steps; a multiple of `every`.
+      every: record the state every `every` steps (records at steps 0, every, …, steps).
+      record_weights: also record every layer's weights (`Trajectory.weights()`).
+      check_lr: raise before running if `lr >= dln.lr_bound(task, depth)`, where no
+        minimum is stable (the bound is exact; pass False to study unstable runs).
+      on_divergence: `"raise"` (default) raises `DivergenceError` if the weights stop being
+        finite; `"warn"` warns and returns, with `Trajectory.diverged_at` marking the first
+        non-finite record step (−1 where finite).
+
+    Returns:
+      A `Trajectory` with `t = lr × step` `(T,)`, `modes (T, K)`, `map (T, No, Ni)`,
+      `loss (T,)`, `final_weights`, and a leading batch axis on all of them for ensembles.
+      Computation follows the weights' dtype (float32 or float64).
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    weights = _check_weights(task, weights)
+    depth = len(weights)
+    batch_weights = weights[0].ndim == 3
+    dtype = weights[0].dtype
+    lr = as_array(lr, "lr", ndim=(0, 1)).astype(dtype)
+    batch_lr = lr.ndim == 1
+    if batch_lr and batch_weights and lr.shape[0] != weights[0].shape[0]:
+        raise ValueError(
+            f"batched `lr` has {lr.shape[0]} values but the weights are a batch of "
+            f"{weights[0].shape[0]}; they are zipped, so pass equal batch sizes (tile them "
+            "for an outer product)."
+        )
+    if is_concrete(lr) and bool(jnp.any(lr <= 0)):
+        raise ValueError(f"`lr` must be > 0, got {np.asarray(lr)!r}.")
+    steps, every = _check_steps(steps, every)
+    if check_lr and is_concrete(lr):
+        bound = lr_bound(task, depth)
+        if float(jnp.max(lr)) >= bound:
+            raise ValueError(
+                f"`lr` = {float(jnp.max(lr))!r} will not converge: at depth {depth} gradient "
+                f"descent on this task is unstable for lr >= {bound:.6g} (2 / the loss curvature "
+                "at the flattest minimum; see dln.lr_bound). Use a smaller lr, e.g. "
+                f"{bound / 4:.3g}, or pass check_lr=False to run anyway."
+            )
+    if on_divergence not in ("raise", "warn"):
+        raise ValueError(f"`on_divergence` must be 'raise' or 'warn', got {on_divergence!r}.")
+
+    final, recs = _run(task, weights, lr, n_blocks=steps // every, every=every,
+                       record_weights=record_weights, batch_weights=batch_weights,
+                       batch_lr=batch_lr)
+    step_numbers = jnp.arange(steps // every + 1) * every
+    t = (lr[..., None] if batch_lr else lr) * step_numbers.astype(dtype)
+    if batch_weights and not batch_lr:
+        t = jnp.broadcast_to(t, (weights[0].shape[0],) + t.shape)
+    finite = recs["finite"]
+    first_bad = jnp.argmin(finite, axis=-1)
+    diverged_at = jnp.where(jnp.all(finite, axis=-1), -1, step_numbers[first_bad])
+    if is_concrete(diverged_at) and bool(jnp.any(diverged_at >= 0)):
+        bad = np.asarray(diverged_at)
+        where = (f"at step {int(bad)}" if bad.ndim == 0 else
+                 f"in {int((bad >= 0).sum())} of {bad.size} runs (first at step "
+                 f"{int(bad[bad >= 0].min())})")
+        message = (f"gradient descent diverged {where} with lr = {np.asarray(lr)!r}: the weights "
+                   "became infinite or NaN. Lower `lr` (dln.lr_bound gives the "
+                   "stability limit at the minimum; large initial weights need less).")
+        if on_divergence == "raise":
+            raise DivergenceError(message)
+        import warnings
+
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return Trajectory(
+        t=t, modes=recs["modes"], loss=recs["loss"], task=task, method="simulation",
+        depth=depth, stored_map=recs["map"], final_weights=final,
+        recorded_weights=recs.get("weights"), diverged_at=diverged_at,
+    )
+
+
+def _check_steps(steps, every):
+    for name, v in (("steps", steps), ("every", every)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"`{name}` must be an int, got {v!r}.")
+    if steps < 0 or every < 1:
+        raise ValueError(f"need `steps` >= 0 and `every` >= 1, got steps={steps}, every={every}.")
+    if steps % every:
+        raise ValueError(
+            f"`steps` ({steps}) must be a multiple of `every` ({every}) so the last record is "
+            f"the final state; e.g. steps={steps - steps % every + every}."
+        )
+    return int(steps), int(every)
+
+
+def _check_weights(task: Task, weights):
+    if isinstance(weights, (jnp.ndarray, np.ndarray)) or not isinstance(weights, (list, tuple)):
+        raise TypeError(
+            "`weights` must be a list [W1, …, WD] of (out, in) matrices, got "
+            f"{type(weights).__name__}."
+        )
+    if len(weights) == 0:
+        raise ValueError("`weights` is empty; pass at least one matrix [W1].")
+    ws = [as_array(W, f"weights[{i}]", ndim=(2, 3)) for i, W in enumerate(weights)]
+    ndims = {W.ndim for W in ws}
+    if len(ndims) != 1:
+        raise ValueError("all weight matrices must be batched alike: all (out, in) or all "
+                         "(B, out, in).")
+    batch = ws[0].shape[:-2]
+    dtype = jnp.result_type(*ws)
+    ws = [W.astype(dtype) for W in ws]
+    if ws[0].shape[-1] != task.n_in:
+        raise ValueError(f"weights[0] must have {task.n_in} columns (the task's input size), got "
+                         f"shape {tuple(ws[0].shape)}.")
+    if ws[-1].shape[-2] != task.n_out:
+        raise ValueError(f"weights[-1] must have {task.n_out} rows (the task's output size), got "
+                         f"shape {tuple(ws[-1].shape)}.")
+    for i in range(1, len(ws)):
+        if ws[i].shape[:-2] != batch:
+            raise ValueError(f"weights[{i}] has batch shape {ws[i].shape[:-2]}, expected {batch}.")
+        if ws[i].shape[-1] != ws[i - 1].shape[-2]:
+            raise ValueError(
+                f"weights[{i}] has {ws[i].shape[-1]} columns but weights[{i - 1}] has "
+                f"{ws[i - 1].shape[-2]} rows; W_l is (out, in) and the map is W_D ⋯ W_1."
+            )
+    return ws

@@ -1,0 +1,77 @@
+"""`dln.solve`: the exact gradient-flow trajectory of a deep linear network."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from dln import modes as _modes
+from dln._checks import as_array, check_depth, check_times, is_concrete
+from dln.task import Task
+from dln.trajectory import Trajectory
+
+__all__ = ["solve"]
+
+
+def solve(task: Task, *, depth: int, u0, t) -> Trajectory:
+    """Exact learning trajectory of a deep linear network under gradient flow.
+
+    The network `ŷ = W_D ⋯ W_1 x` (`depth = D` weight matrices) starts from small, balanced
+    weights aligned with the task's modes (`dln.init.aligned(task, depth, u0=u0)`), and follows
+    `dW_l/dt = −∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`; flow time is `t = lr × steps` of
+    gradient descent. Then every mode α evolves on its own (Saxe, McClelland & Ganguli 2014;
+    THEORY.md §1.2 and §1.4),
+
+        du_α/dt = D u_α^{2 − 2/D} (s_α − λ_α u_α),
+
+    where `λ_α` is the input variance along the mode (1 for whitened input), with the closed
+    forms of `dln.modes`: exponential (D = 1), logistic (D = 2), and for D ≥ 3 the exact
+    implicit solution `t(u)` inverted to float64 precision.
+
+    Args:
+      task: a `dln.Task` whose `sigma_xx` is diagonal in its right singular basis (whitened
+        input, one-hot items, ...). Other inputs couple the modes and raise an error.
+      depth: number of weight matrices, `>= 1` (a Python int).
+      u0: initial strength of each mode in the map: a scalar or shape `(K,)`; `>= 0` for
+        `depth >= 2` (layers `a = u0^{1/D}`). `u0` may exceed the target `s/λ`.
+      t: flow times, `(T,)` or a scalar, `>= 0`, any order.
+
+    Returns:
+      A `Trajectory` with `t (T,)`, `modes (T, K)`, `map (T, No, Ni)`, `loss (T,)`, the
+      `method` used, `time_to(fraction)` and `weights(bases)`.
+
+    `solve` is a pure function of arrays: it works under `jax.jit`, `jax.vmap` and `jax.grad`
+    (with respect to `t`, `u0` and the task's arrays), with `depth` static.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
+            "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
+        )
+    depth = check_depth(depth)
+    t = check_times(t)
+    K = task.n_modes
+    u0 = as_array(u0, "u0", ndim=(0, 1))
+    if u0.ndim == 1 and u0.shape != (K,):
+        raise ValueError(
+            f"`u0` must be a scalar or have shape ({K},) (one value per mode), got "
+            f"{tuple(u0.shape)}."
+        )
+    u0 = jnp.broadcast_to(u0, (K,)).astype(jnp.result_type(u0, task.s))
+    if depth >= 2 and is_concrete(u0) and bool(jnp.any(u0 < 0)):
+        raise ValueError(
+            f"`u0` must be >= 0 for depth {depth}: a balanced aligned network has u = a^D with "
+            "the same a in every layer, and gradient flow cannot change the sign of a mode "
+            "(a sign-reversed mode stalls at the saddle u = 0). Use depth 1 or a positive u0."
+        )
+    if task.input_aligned is False:
+        raise ValueError(
+            "solve(): the exact mode solution needs `sigma_xx` to be diagonal in the task's "
+            "right singular basis V (whitened input, or e.g. one-hot items); this task's "
+            "sigma_xx couples the modes. Whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
+            "network with dln.simulate."
+        )
+    m = _modes.trajectory(t[:, None], task.s, task.input_variance, u0, depth)
+    return Trajectory(
+        t=t, modes=m, loss=task.loss_of_modes(m), task=task,
+        method=_modes.method_name(depth), depth=depth, u0=u0,
+    )

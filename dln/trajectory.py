@@ -1,0 +1,120 @@
+"""The result type shared by `dln.solve` (exact theory) and `dln.simulate` (gradient descent)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+
+from dln import modes as _modes
+from dln.task import Task
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Trajectory:
+    """Learning trajectory of a deep linear network, exact or simulated.
+
+    Time is flow time `t = lr × steps` (gradient descent with learning rate `lr` approximates the
+    gradient flow `dW/dt = −∂L/∂W` at `t = lr × steps`, with an error of order `lr`).
+
+    Attributes:
+      t: `(T,)` flow times of the records.
+      modes: `(T, K)` strength of each task mode in the network map, `U[:,α]ᵀ W(t) V[:,α]`.
+      loss: `(T,)` mean squared error `1/(2P) Σ_μ ||y_μ − ŷ_μ||²` (the excess over the minimum
+        when the task does not know `sigma_yy`; see `Task.loss`).
+      task: the `Task`.
+      method: how the trajectory was obtained: `"exact-exponential"` (depth 1),
+        `"exact-logistic"` (depth 2), `"exact-implicit"` (depth ≥ 3, the implicit solution
+        inverted to float64 precision) or `"simulation"` (gradient descent).
+      depth: number of weight matrices.
+      u0: `(K,)` initial mode strengths of an exact trajectory (None for a simulation).
+      stored_map: `(T, No, Ni)` recorded network maps of a simulation (None for an exact
+        trajectory, whose map is built from its modes on demand: see `map`).
+      final_weights: list of the `depth` final weight matrices of a simulation (None if exact).
+      recorded_weights: list of `(T, out, in)` weight records of a simulation run with
+        `record_weights=True` (else None).
+      diverged_at: for a simulation, the first recorded step at which the weights were no
+        longer finite, or −1 (None for exact trajectories).
+
+    Simulations batched over initial weights or learning rates carry one leading batch axis on
+    every array field.
+    """
+
+    t: Any
+    modes: Any
+    loss: Any
+    task: Task
+    method: str = dataclasses.field(metadata=dict(static=True))
+    depth: int = dataclasses.field(metadata=dict(static=True))
+    u0: Optional[Any] = None
+    stored_map: Optional[Any] = None
+    final_weights: Optional[list] = None
+    recorded_weights: Optional[list] = None
+    diverged_at: Optional[Any] = None
+
+    @property
+    def is_exact(self) -> bool:
+        return self.method.startswith("exact")
+
+    @property
+    def map(self):
+        """`(T, No, Ni)` network map `W_D ⋯ W_1` at each record (for exact trajectories
+        `U diag(modes) Vᵀ`, computed when asked for)."""
+        if self.stored_map is not None:
+            return self.stored_map
+        return self.task.map_from_modes(self.modes)
+
+    @property
+    def final_map(self):
+        """The network map at the last record, `(No, Ni)`."""
+        return self.map[..., -1, :, :]
+
+    def time_to(self, fraction):
+        """Flow time at which each mode reaches `fraction` of its target `s_α/λ_α`, shape `(K,)`.
+
+        Exact trajectories answer in closed form (0 if a mode starts there, `inf` if it never
+        gets there). Simulations answer by linear interpolation between records at the first
+        crossing (`inf` if no record crosses).
+        """
+        targets = self.task.mode_targets
+        if self.is_exact:
+            return _modes.time_to_fraction(fraction, self.task.s, self.task.input_variance,
+                                           self.u0, self.depth)
+        level = fraction * targets
+        start = self.modes[..., :1, :]
+        sign = jnp.where(level >= start, 1.0, -1.0)
+        gap = sign * (self.modes - level)  # crosses from < 0 to >= 0
+        reached = gap >= 0
+        first = jnp.argmax(reached, axis=-2)
+        any_reached = jnp.any(reached, axis=-2)
+        idx_prev = jnp.maximum(first - 1, 0)
+        take = lambda a, i: jnp.take_along_axis(a, i[..., None, :], axis=-2)[..., 0, :]
+        t = jnp.broadcast_to(self.t[..., :, None], self.modes.shape)
+        g0, g1 = take(gap, idx_prev), take(gap, first)
+        t0, t1 = take(t, idx_prev), take(t, first)
+        frac = jnp.where(g1 > g0, -g0 / jnp.where(g1 > g0, g1 - g0, 1.0), 0.0)
+        t_cross = jnp.where(first == 0, t0, t0 + frac * (t1 - t0))
+        return jnp.where(any_reached, t_cross, jnp.inf)
+
+    def weights(self, bases=None):
+        """Per-layer weights along the trajectory, a list of `depth` arrays `(T, out, in)`.
+
+        For an exact trajectory these are the balanced aligned weights the solution assumes
+        (`dln.init.aligned`): `W_1 = R_1 A Vᵀ`, `W_l = R_l A R_{l−1}ᵀ`, `W_D = U A R_{D−1}ᵀ`
+        with `A = diag(u^{1/D})` and hidden bases `bases = [R_1, …, R_{D−1}]` (orthogonal
+        `(width, width)` matrices with width ≥ K; default identities of size K). For a
+        simulation run with `record_weights=True` they are the recorded weights.
+        """
+        if not self.is_exact:
+            if self.recorded_weights is None:
+                raise ValueError(
+                    "this simulation did not record its weights; run dln.simulate(..., "
+                    "record_weights=True), or use `final_weights`."
+                )
+            return self.recorded_weights
+        from dln.init import aligned_from_strengths  # local: init depends on this module's peers
+
+        return aligned_from_strengths(self.task, self.depth, self.modes, bases)
