@@ -76,7 +76,8 @@ def normalized(tau, w0, depth: int):
     if depth == 1:  # written as a sum of two non-negative terms: no cancellation for small w0
         return w0 * jnp.exp(-tau) - jnp.expm1(-tau)
     if depth == 2:
-        return w0 / (w0 + (1.0 - w0) * jnp.exp(-tau))
+        # w0 = 0 is a fixed point (0/0 once e^{−τ} underflows)
+        return jnp.where(w0 == 0.0, 0.0, w0 / (w0 + (1.0 - w0) * jnp.exp(-tau)))
     return _deep(tau, w0, depth)
 
 

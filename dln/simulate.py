@@ -82,7 +82,7 @@ def _run_one(task, weights, lr, n_blocks, every, record_weights):
         return rec
 
     def block(ws, _):
-        ws = jax.lax.fori_loop(0, every, step, ws)
+        ws = jax.lax.fori_loop(0, every, step, ws)  # `every` is traced: no recompile per value
         return ws, record(ws)
 
     final, recs = jax.lax.scan(block, list(weights), None, length=n_blocks)
@@ -91,10 +91,10 @@ def _run_one(task, weights, lr, n_blocks, every, record_weights):
     return final, recs
 
 
-@functools.partial(jax.jit, static_argnames=("n_blocks", "every", "record_weights",
-                                             "batch_weights", "batch_lr"))
-def _run(task, weights, lr, *, n_blocks, every, record_weights, batch_weights, batch_lr):
-    fn = functools.partial(_run_one, n_blocks=n_blocks, every=every,
+@functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_weights",
+                                             "batch_lr"))
+def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, batch_lr):
+    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks,
                            record_weights=record_weights)
     if batch_weights or batch_lr:
         fn = jax.vmap(fn, in_axes=(None, 0 if batch_weights else None, 0 if batch_lr else None))
@@ -158,7 +158,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
     if on_divergence not in ("raise", "warn"):
         raise ValueError(f"`on_divergence` must be 'raise' or 'warn', got {on_divergence!r}.")
 
-    final, recs = _run(task, weights, lr, n_blocks=steps // every, every=every,
+    final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
                        record_weights=record_weights, batch_weights=batch_weights,
                        batch_lr=batch_lr)
     step_numbers = jnp.arange(steps // every + 1) * every

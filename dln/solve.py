@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from dln import modes as _modes
@@ -10,6 +11,10 @@ from dln.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["solve"]
+
+# Compiled once per depth and shape (the Newton solver's loop would otherwise be re-traced on
+# every eager call).
+_mode_trajectory = jax.jit(_modes.trajectory, static_argnames="depth")
 
 
 def solve(task: Task, *, depth: int, u0, t) -> Trajectory:
@@ -70,7 +75,7 @@ def solve(task: Task, *, depth: int, u0, t) -> Trajectory:
             "sigma_xx couples the modes. Whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
             "network with dln.simulate."
         )
-    m = _modes.trajectory(t[:, None], task.s, task.input_variance, u0, depth)
+    m = _mode_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
     return Trajectory(
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
         method=_modes.method_name(depth), depth=depth, u0=u0,

@@ -11,6 +11,8 @@ import jax.numpy as jnp
 from dln import modes as _modes
 from dln.task import Task
 
+_time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +83,8 @@ class Trajectory:
         """
         targets = self.task.mode_targets
         if self.is_exact:
-            return _modes.time_to_fraction(fraction, self.task.s, self.task.input_variance,
-                                           self.u0, self.depth)
+            return _time_to_fraction(fraction, self.task.s, self.task.input_variance,
+                                     self.u0, depth=self.depth)
         level = fraction * targets
         start = self.modes[..., :1, :]
         sign = jnp.where(level >= start, 1.0, -1.0)

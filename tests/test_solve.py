@@ -1,0 +1,201 @@
+"""dln.solve: exact limits, accuracy against high-accuracy integration, JAX transformations."""
+
+import mpmath
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import dln
+
+DEPTHS = [1, 2, 3, 4, 5, 6, 10]
+
+
+def _task(seed=0, shape=(5, 7), lam=None):
+    """A random task; with `lam`, the input is diagonal in the task basis with variances `lam`
+    (and the singular values of sigma_yx stay in the order of the modes)."""
+    rng = np.random.default_rng(seed)
+    syx = rng.normal(size=shape)
+    if lam is None:
+        return dln.Task(np.eye(shape[1]), syx)
+    U, _, Vt = np.linalg.svd(syx, full_matrices=True)
+    K = len(lam)
+    lam_full = np.concatenate([lam, np.ones(shape[1] - K)])
+    sv = np.linspace(2.0, 0.5, K)
+    return dln.Task(Vt.T @ np.diag(lam_full) @ Vt, U[:, :K] @ np.diag(sv) @ Vt[:K])
+
+
+def _reference(s, lam, u0, D, t):
+    """The mode ODE integrated by DOP853 at rtol 1e-13 (an independent method); in log u for
+    D >= 2, where relative accuracy matters on the plateau (for D = 1 the ODE is linear)."""
+    if D == 1:
+        sol = solve_ivp(lambda _, u: s - lam * u, (0.0, float(t[-1])), u0, t_eval=t,
+                        method="DOP853", rtol=1e-13, atol=1e-16)
+        return sol.y.T
+
+    def rhs(_, z):
+        u = np.exp(z)
+        return D * u ** (1.0 - 2.0 / D) * (s - lam * u)
+
+    sol = solve_ivp(rhs, (0.0, float(t[-1])), np.log(u0), t_eval=t, method="DOP853",
+                    rtol=1e-13, atol=1e-14)
+    return np.exp(sol.y.T)
+
+
+@pytest.mark.parametrize("D", DEPTHS)
+def test_matches_high_accuracy_integration(D):
+    s = np.array([3.0, 1.7, 1.0, 0.4])
+    lam = np.array([1.0, 0.5, 2.0, 1.0])
+    u0 = np.array([1e-3, 1e-6, 0.2, 5.0])  # small, tiny, moderate and above the target s/λ
+    t = np.concatenate([[0.0], np.logspace(-3, 2.5, 80)])
+    exact = np.asarray(dln.modes.trajectory(t[:, None], s, lam, u0, D))
+    ref = _reference(s, lam, u0, D, t)
+    rel = np.max(np.abs(exact - ref) / np.abs(ref))
+    assert rel <= 1e-10, rel
+
+
+def test_time_to_matches_quadrature_of_the_general_integral():
+    """t(u) = ∫ du / (D u^{2−2/D}(s − λu)): the deep solution's definition, by mpmath quad.
+
+    At D = 2 the general-depth integral must reproduce the logistic solution's times."""
+    mpmath.mp.dps = 30
+    s, lam, u0 = 2.0, 1.5, 1e-4
+    for D in [2, 3, 4, 7]:
+        for frac in [0.01, 0.5, 0.99]:
+            u1 = frac * s / lam
+            integrand = lambda x: 1 / (D * x ** (2 - mpmath.mpf(2) / D) * (s - lam * x))
+            ref = float(mpmath.quad(integrand, [u0, u0 * 10, u1]))
+            got = float(dln.modes.time_to_fraction(frac, s, lam, u0, D))
+            assert abs(got - ref) <= 1e-12 * ref, (D, frac, got, ref)
+
+
+def test_exact_limits_at_zero_and_infinity():
+    task = _task()
+    for D in DEPTHS:
+        u0 = np.array([1e-3, 0.5, 2.0, 0.0, 4.0])
+        traj = dln.solve(task, depth=D, u0=u0, t=[0.0, 1e6, 1e300])
+        np.testing.assert_array_equal(traj.modes[0], u0)  # t = 0 is exact
+        started = u0 > 0 if D >= 2 else np.ones(5, bool)  # u0 = 0 is a fixed point for D >= 2
+        np.testing.assert_allclose(traj.modes[1:, started],
+                                   np.broadcast_to(task.s[started], (2, started.sum())),
+                                   rtol=1e-14)
+        assert np.all(traj.modes[1:, ~started] == 0.0)
+        np.testing.assert_allclose(traj.map[0], task.U @ np.diag(u0) @ task.V.T, atol=1e-15)
+        if started.all():
+            np.testing.assert_allclose(traj.loss[-1], 0.0, atol=1e-12)  # excess loss
+
+
+def test_zero_singular_values_decay_and_never_nan():
+    # No = 4 > Ni... use a rank-deficient task: two zero modes
+    syx = np.diag([2.0, 1.0, 0.0, 0.0])
+    task = dln.Task(np.eye(4), syx)
+    t = np.array([0.0, 0.5, 3.0, 1e8, 1e300])
+    for D in DEPTHS:
+        traj = dln.solve(task, depth=D, u0=0.3, t=t)
+        assert np.all(np.isfinite(traj.modes)) and np.all(np.isfinite(traj.loss))
+        # s = 0 modes: du/dt = −D λ u^{3−2/D}, closed form
+        p = 2.0 - 2.0 / D
+        expect = 0.3 * np.exp(-t) if D == 1 else 0.3 * (1 + (2 * D - 2) * 0.3**p * t) ** (-1 / p)
+        np.testing.assert_allclose(traj.modes[:, 2], expect, rtol=1e-13)
+        assert np.all(np.diff(traj.modes[:, 3]) <= 0)
+
+
+def test_repeated_singular_values_and_one_hot_items():
+    # binary tree, one-hot items: repeated singular values, sigma_xx = I/P (non-white)
+    Y = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0], [0, 1, 0, 0],
+                  [0, 0, 1, 0], [0, 0, 0, 1]], float).T
+    task = dln.Task.from_data(np.eye(4), Y)
+    np.testing.assert_allclose(task.s * 4, [np.sqrt(7), np.sqrt(3), 1, 1], rtol=1e-13)
+    traj = dln.solve(task, depth=3, u0=1e-4, t=np.linspace(0, 400, 50))
+    np.testing.assert_allclose(traj.modes[:, 2], traj.modes[:, 3], rtol=1e-13)
+    # converges to the least-squares map s/λ = (√7, √3, 1, 1) in mode space, map = Yᵀ
+    np.testing.assert_allclose(traj.map[-1], Y.T, atol=1e-10)
+    np.testing.assert_allclose(traj.loss[-1], task.min_loss, atol=1e-12)
+
+
+def test_array_of_times_equals_loop_over_scalars():
+    task = _task(1)
+    times = np.array([0.0, 0.3, 2.0, 7.5, 40.0])
+    for D in [1, 2, 4]:
+        together = dln.solve(task, depth=D, u0=1e-2, t=times).modes
+        alone = np.stack([dln.solve(task, depth=D, u0=1e-2, t=ti).modes[0] for ti in times])
+        np.testing.assert_allclose(together, alone, rtol=1e-15)
+
+
+def test_jit_vmap_and_grad_through_solve():
+    task = _task(2)
+    D = 3
+    f = lambda t, u0: dln.solve(task, depth=D, u0=u0, t=t).loss
+    t = jnp.linspace(0.0, 5.0, 7)
+    np.testing.assert_allclose(jax.jit(f)(t, 1e-2), f(t, 1e-2), rtol=1e-14)
+    batch = jax.vmap(lambda u: f(t, u))(jnp.array([1e-3, 1e-2, 0.1]))
+    np.testing.assert_allclose(batch[1], f(t, 1e-2), rtol=1e-14)
+
+    # d loss / d t equals −|∇L|² along the flow, and derivatives match finite differences
+    g_t = jax.grad(lambda tt: f(jnp.atleast_1d(tt), 1e-2)[0])(2.0)
+    h = 1e-6
+    fd_t = (f(jnp.array([2.0 + h]), 1e-2) - f(jnp.array([2.0 - h]), 1e-2))[0] / (2 * h)
+    np.testing.assert_allclose(g_t, fd_t, rtol=1e-6)
+    g_u = jax.grad(lambda u: f(jnp.array([2.0]), u)[0])(1e-2)
+    fd_u = (f(jnp.array([2.0]), 1e-2 + 1e-8) - f(jnp.array([2.0]), 1e-2 - 1e-8))[0] / 2e-8
+    np.testing.assert_allclose(g_u, fd_u, rtol=1e-5)
+
+    # with respect to the task itself (through its SVD)
+    def loss_of(syx):
+        return dln.solve(dln.Task(task.sigma_xx, syx), depth=D, u0=1e-2, t=jnp.array([2.0]))\
+            .loss[0]
+
+    g_task = jax.grad(loss_of)(task.sigma_yx)
+    E = np.zeros_like(task.sigma_yx)
+    E[1, 2] = 1.0
+    fd = (loss_of(task.sigma_yx + 1e-6 * E) - loss_of(task.sigma_yx - 1e-6 * E)) / 2e-6
+    np.testing.assert_allclose(g_task[1, 2], fd, rtol=1e-5)
+
+
+def test_non_white_diagonal_input():
+    lam = np.array([0.5, 2.0, 1.3])
+    task = _task(3, shape=(3, 5), lam=lam)
+    assert task.input_aligned
+    np.testing.assert_allclose(task.input_variance, lam, rtol=1e-12)
+    traj = dln.solve(task, depth=4, u0=1e-2, t=[1e4])
+    np.testing.assert_allclose(traj.map[-1], task.lstsq_map, atol=1e-10)
+
+
+def test_time_to_and_weights():
+    task = _task(4)
+    traj = dln.solve(task, depth=4, u0=1e-3, t=np.linspace(0, 20, 11))
+    half = traj.time_to(0.5)
+    at_half = dln.solve(task, depth=4, u0=1e-3, t=half[0]).modes[0, 0]
+    np.testing.assert_allclose(at_half, 0.5 * task.s[0], rtol=1e-12)
+    assert np.all(np.diff(half) > 0)  # stronger modes first
+    ws = traj.weights()
+    assert [w.shape for w in ws] == [(11, 5, 7), (11, 5, 5), (11, 5, 5), (11, 5, 5)]
+    prod = ws[3] @ ws[2] @ ws[1] @ ws[0]
+    np.testing.assert_allclose(prod, traj.map, atol=1e-13)
+    # balanced: W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ
+    np.testing.assert_allclose(np.swapaxes(ws[2], 1, 2) @ ws[2],
+                               ws[1] @ np.swapaxes(ws[1], 1, 2), atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(depth=0, u0=0.1, t=[1.0]), "depth"),
+        (dict(depth=2.0, u0=0.1, t=[1.0]), "depth"),
+        (dict(depth=2, u0=0.1, t=[-1.0]), ">= 0"),
+        (dict(depth=2, u0=-0.1, t=[1.0]), "u0"),
+        (dict(depth=2, u0=np.ones(3), t=[1.0]), "shape"),
+        (dict(depth=2, u0=0.1, t=[np.nan]), "NaN"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        dln.solve(_task(), **kwargs)
+
+
+def test_coupled_input_raises_naming_the_assumption():
+    rng = np.random.default_rng(5)
+    task = dln.Task.from_data(rng.normal(size=(30, 4)), rng.normal(size=(30, 2)))
+    with pytest.raises(ValueError, match="diagonal in the task's right singular basis"):
+        dln.solve(task, depth=2, u0=0.1, t=[1.0])
