@@ -56,13 +56,22 @@ def _product(weights):
     return W
 
 
-def _fit(weights, sigma_xx, sigma_yx):
-    """The data-dependent part of the loss, −tr(Wᵀ Σyx) + ½ tr(W Σxx Wᵀ)."""
-    W = _product(weights)
-    return 0.5 * jnp.sum((W @ sigma_xx) * W) - jnp.sum(W * sigma_yx)
+def _gradients(weights, sigma_xx, sigma_yx):
+    """`∂L/∂W_l = (W_D ⋯ W_{l+1})ᵀ (W Σxx − Σyx) (W_{l−1} ⋯ W_1)ᵀ` for every layer.
 
-
-_gradient = jax.grad(_fit)
+    Prefix products forward, then one backward sweep: `3D − 2` matrix products in all.
+    """
+    prefix = [weights[0]]  # prefix[l] = W_{l+1} ⋯ W_1 (0-based)
+    for Wl in weights[1:-1]:
+        prefix.append(Wl @ prefix[-1])
+    W = weights[-1] @ prefix[-1] if len(weights) > 1 else weights[0]
+    back = W @ sigma_xx - sigma_yx  # (W_D ⋯ W_{l+1})ᵀ (W Σxx − Σyx), built from the top
+    grads = [None] * len(weights)
+    for l in range(len(weights) - 1, 0, -1):
+        grads[l] = back @ prefix[l - 1].T
+        back = weights[l].T @ back
+    grads[0] = back
+    return grads
 
 
 def _run_one(task, weights, lr, n_blocks, every, record_weights):
@@ -70,7 +79,7 @@ def _run_one(task, weights, lr, n_blocks, every, record_weights):
     syx = task.sigma_yx.astype(weights[0].dtype)
 
     def step(_, ws):
-        grads = _gradient(ws, sxx, syx)
+        grads = _gradients(ws, sxx, syx)
         return [W - lr * g for W, g in zip(ws, grads)]
 
     def record(ws):
