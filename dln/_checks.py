@@ -35,8 +35,9 @@ def as_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, dtype=N
                 f"`{name}` must have {' or '.join(map(str, allowed))} dimension(s), "
                 f"got shape {tuple(arr.shape)}."
             )
-    if is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(np.asarray(arr))))
+    # numpy, not jax.numpy, for value checks: no compilation per new shape
+    if is_concrete(arr) and not np.all(np.isfinite(host := np.asarray(arr))):
+        bad = int(host.size - np.count_nonzero(np.isfinite(host)))
         raise ValueError(
             f"`{name}` contains {bad} NaN or infinite value(s); pass finite numbers "
             "(check the data or the computation that produced it)."
@@ -53,10 +54,10 @@ def check_times(t, name: str = "t"):
     """Times as a 1-D array (a scalar becomes shape (1,)); concrete times must be >= 0."""
     t = as_array(t, name, ndim=(0, 1))
     t = jnp.atleast_1d(t)
-    if is_concrete(t) and t.size and float(jnp.min(t)) < 0:
+    if is_concrete(t) and t.size and (low := float(np.min(np.asarray(t)))) < 0:
         raise ValueError(
             f"`{name}` must be >= 0 (flow time t = lr x steps starts at 0), got a minimum of "
-            f"{float(jnp.min(t))!r}."
+            f"{low!r}."
         )
     return t
 

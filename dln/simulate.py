@@ -13,6 +13,7 @@ initial weights or learning rates are one `vmap`-ed compiled call.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +40,7 @@ def lr_bound(task: Task, depth: int) -> float:
     (THEORY.md §0.1), so `lr >= lr_bound` never converges. Returns `inf` for a zero task.
     """
     if depth == 1:
-        curvature = float(jnp.max(jnp.linalg.eigvalsh(task.sigma_xx)))
+        curvature = float(np.linalg.eigvalsh(np.asarray(task.sigma_xx)).max())
     else:
         s, lam = np.asarray(task.s), np.asarray(task.input_variance)
         active = (s > 0) & (lam > 0)
@@ -110,6 +111,12 @@ def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, b
     final, recs = fn(task, weights, lr)
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = task.loss(recs["map"])
+    step_numbers = jnp.arange(n_blocks + 1) * every
+    t = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
+    recs["t"] = jnp.broadcast_to(t, recs["loss"].shape)
+    finite = recs.pop("finite")
+    recs["diverged_at"] = jnp.where(jnp.all(finite, axis=-1), -1,
+                                    step_numbers[jnp.argmin(finite, axis=-1)])
     return final, recs
 
 
@@ -152,14 +159,14 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
             f"{weights[0].shape[0]}; they are zipped, so pass equal batch sizes (tile them "
             "for an outer product)."
         )
-    if is_concrete(lr) and bool(jnp.any(lr <= 0)):
+    if is_concrete(lr) and np.any(np.asarray(lr) <= 0):
         raise ValueError(f"`lr` must be > 0, got {np.asarray(lr)!r}.")
     steps, every = _check_steps(steps, every)
     if check_lr and is_concrete(lr):
         bound = lr_bound(task, depth)
-        if float(jnp.max(lr)) >= bound:
+        if (largest := float(np.max(np.asarray(lr)))) >= bound:
             raise ValueError(
-                f"`lr` = {float(jnp.max(lr))!r} will not converge: at depth {depth} gradient "
+                f"`lr` = {largest!r} will not converge: at depth {depth} gradient "
                 f"descent on this task is unstable for lr >= {bound:.6g} (2 / the loss curvature "
                 "at the flattest minimum; see dln.lr_bound). Use a smaller lr, e.g. "
                 f"{bound / 4:.3g}, or pass check_lr=False to run anyway."
@@ -170,15 +177,8 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
     final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
                        record_weights=record_weights, batch_weights=batch_weights,
                        batch_lr=batch_lr)
-    step_numbers = jnp.arange(steps // every + 1) * every
-    t = (lr[..., None] if batch_lr else lr) * step_numbers.astype(dtype)
-    if batch_weights and not batch_lr:
-        t = jnp.broadcast_to(t, (weights[0].shape[0],) + t.shape)
-    finite = recs["finite"]
-    first_bad = jnp.argmin(finite, axis=-1)
-    diverged_at = jnp.where(jnp.all(finite, axis=-1), -1, step_numbers[first_bad])
-    if is_concrete(diverged_at) and bool(jnp.any(diverged_at >= 0)):
-        bad = np.asarray(diverged_at)
+    diverged_at = recs["diverged_at"]
+    if is_concrete(diverged_at) and np.any((bad := np.asarray(diverged_at)) >= 0):
         where = (f"at step {int(bad)}" if bad.ndim == 0 else
                  f"in {int((bad >= 0).sum())} of {bad.size} runs (first at step "
                  f"{int(bad[bad >= 0].min())})")
@@ -187,11 +187,9 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
                    "stability limit at the minimum; large initial weights need less).")
         if on_divergence == "raise":
             raise DivergenceError(message)
-        import warnings
-
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return Trajectory(
-        t=t, modes=recs["modes"], loss=recs["loss"], task=task, method="simulation",
+        t=recs["t"], modes=recs["modes"], loss=recs["loss"], task=task, method="simulation",
         depth=depth, stored_map=recs["map"], final_weights=final,
         recorded_weights=recs.get("weights"), diverged_at=diverged_at,
     )
