@@ -22,25 +22,50 @@ every mode obeys the same normalised equation `dw/dτ = w^{2 − 2/D} (1 − w)`
       G = −D/((D−2) a^{D−2}) − ln|1−a| − [D even] ln(1+a)
           − Σ_{k=1}^{⌊(D−1)/2⌋} [cos 2θ_k ln(a² − 2a cos θ_k + 1) − 2 sin 2θ_k atan2(−sin θ_k, a − cos θ_k)],
 
-  θ_k = 2πk/D (partial fractions over the D-th roots of unity; `derivations/` checks it). It is
-  inverted by a safeguarded Newton iteration in the variable `y = ln(w/(1−w))` (approach from
-  below) or `y = ln(w − 1)` (from above), in which `G` is smooth, monotone and concave or convex,
-  so Newton converges monotonically from the side where it is clamped. `G` is evaluated without
-  cancellation (a series for `w ≥ 8`), so `u(t)` has full float64 relative precision for tiny
-  init, huge `t`, and init above the target.
+  θ_k = 2πk/D (partial fractions over the D-th roots of unity; `derivations/` checks it).
 
 A mode with `s = 0` decays: `u = u0 e^{−λt}` (D = 1), else
 `u = u0 (1 + (2D − 2) λ u0^{2 − 2/D} t)^{−D/(2D−2)}`.
 
+How `D ≥ 3` is inverted. The solution is `w(τ) = W(G(w0) + τ)` where `W = G⁻¹` is one fixed
+function per depth and side of the target (`0 < w < 1`: `g ∈ ℝ`, increasing; `w > 1`:
+`g ∈ (0, ∞)`, decreasing). `G(w0)` is evaluated once per mode, straight from `w0` (the closed form
+for `w < 3/2`, its series `G = D w^{2/D} Σ_{m≥2} w^{−m}/(mD − 2)` above, where the closed form
+cancels), and each time then costs one evaluation of `W`, read from a table built with numpy once
+per depth, at first use (~0.2 s): `W` is a polynomial of degree 11 on each piece, the pieces being
+the octaves `[2^o, 2^{o+1})` of a coordinate `x(g) > 0` cut in 8. The octave, the piece and the
+position `u ∈ [−1, 1)` in it come from the bits of `x` (exponent, next 3 bits, the rest), so a
+time costs a few integer operations, 13 table reads and a Horner scheme, with no iteration.
+The coordinates (arms), with `g_s = G(1/2)`:
+
+- below the target, `g ≥ g_s`: `x = 1/2 + (g − g_s)`. Pieces are finest at the bend of the
+  curve and widen towards saturation, where `1 − w ≈ e^{c_D − g}`.
+- below the target, `g < g_s`: `x = 1/2 + (g_s − g) = G₀ − g + δ`, where
+  `G(w) = −D/((D−2) w^{(D−2)/D}) + G₀ + O(w^{2/D})` as `w → 0`. There `w = η φ(η)` with
+  `η = (D/((D−2)(x − δ)))^{D/(D−2)}` and `φ(η) = 1 + O(Dη/2)` analytic; once `Dη/2` and `qδ/x`
+  are below `2^{−60}`, `w(2x) = 2^{−D/(D−2)} w(x)` to rounding, so the last tabulated octave
+  serves all larger `x`, times a tabulated power of two (down to `w ~ 1e-300`).
+- above the target: `x = g`, `w ≈ (q/g)^q (1 + O(1/w))` as `g → 0⁺` with `q = D/(2D−2)`:
+  self-similar in the same way once `w > 2^{60}`.
+
+Past `g = c_D + 40`, where `G(w) = −ln|1 − w| + c_D + o(1)`, `w = 1` to rounding. The table's
+nodes are exact inverses (bracketed Newton, polished in `w` itself so that tiny and huge `w` keep
+full relative precision); interpolation adds less than 1e-15 relative, so `w` is as accurate as
+`g = G(w0) + τ` is in float64 (the conditioning of the problem). A safeguarded Newton iteration
+in `y = ln(w/(1−w))` or `ln(w − 1)` per time (`_deep_newton`, ~50× slower) remains as the
+independent reference the tests compare with.
+
 All functions broadcast over modes and times and work under `jit`, `vmap` and `grad` (with
-respect to times, initial values and the task); the Newton inverse has a custom JVP from the
-implicit function theorem, so derivatives do not pass through the iteration.
+respect to times, initial values and the task); the inverse of `G` has a custom JVP from the
+implicit function theorem, so derivatives do not pass through the table or the iteration.
+`trajectory` does the per-mode work (`κ`, `G(w0)`) once per mode, not once per time.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -72,29 +97,34 @@ def normalized(tau, w0, depth: int):
 
     `w0 >= 0` for `depth >= 2` (a balanced network's mode cannot change sign); `tau >= 0`.
     """
+    if depth >= 3:  # G(w0) is computed at the shape of w0, before broadcasting
+        tau, w0 = jnp.asarray(tau), jnp.asarray(w0)
+        return jnp.broadcast_to(_deep(tau, w0, depth), jnp.broadcast_shapes(tau.shape, w0.shape))
     tau, w0 = jnp.broadcast_arrays(tau, w0)
     if depth == 1:  # written as a sum of two non-negative terms: no cancellation for small w0
         return w0 * jnp.exp(-tau) - jnp.expm1(-tau)
-    if depth == 2:
-        # w0 = 0 is a fixed point (0/0 once e^{−τ} underflows)
-        return jnp.where(w0 == 0.0, 0.0, w0 / (w0 + (1.0 - w0) * jnp.exp(-tau)))
-    return _deep(tau, w0, depth)
+    # w0 = 0 is a fixed point (0/0 once e^{−τ} underflows)
+    return jnp.where(w0 == 0.0, 0.0, w0 / (w0 + (1.0 - w0) * jnp.exp(-tau)))
 
 
 # --------------------------------------------------------------------------------- depth >= 3
-def _log_ratio(ell, depth):
+# The antiderivative G.
+def _log_ratio(ell, depth, xp=jnp):
     """ln[(a − 1)/(w − 1)] with `a = w^{1/D}`, `ell = ln w`; equals ln[expm1(ℓ/D)/expm1(ℓ)]."""
-    small = jnp.abs(ell) < 1e-8
-    safe = jnp.where(small, 1.0, ell)
-    exact = jnp.log(jnp.expm1(safe / depth) / jnp.expm1(safe))
+    small = xp.abs(ell) < 1e-8
+    safe = xp.where(small, 1.0, ell)
+    exact = xp.log(xp.expm1(safe / depth) / xp.expm1(safe))
     series = -math.log(depth) + ell * (1.0 / depth - 1.0) / 2.0
-    return jnp.where(small, series, exact)
+    return xp.where(small, series, exact)
 
 
-def _regular_part(a, depth, xp=jnp):
-    """The part of G that is smooth at `a = 1`: G + ln|1 − a| (`xp`: jax.numpy or numpy)."""
+def _regular_part(a, depth, xp=jnp, singular=True):
+    """The part of G that is smooth at `a = 1`: G + ln|1 − a| (`xp`: jax.numpy or numpy).
+
+    `singular=False` leaves out the term `−D/((D−2) a^{D−2})` that diverges at `a = 0`.
+    """
     D = depth
-    out = -D / (D - 2) * a ** (2 - D)
+    out = -D / (D - 2) * a ** (2 - D) if singular else xp.zeros_like(a)
     if D % 2 == 0:
         out = out - xp.log1p(a)
     for k in range(1, (D - 1) // 2 + 1):
@@ -111,6 +141,340 @@ def _late_constant(depth: int) -> float:
     return float(_regular_part(np.float64(1.0), depth, np)) + math.log(depth)
 
 
+@functools.lru_cache(maxsize=None)
+def _origin_constant(depth: int) -> float:
+    """G₀ with G(w) = −D/((D−2) w^{(D−2)/D}) + G₀ + O(w^{2/D}) as w → 0."""
+    return float(_regular_part(np.float64(0.0), depth, np, singular=False))
+
+
+def _root(w, depth, xp=jnp):
+    """`w^{1/D}` for `w > 0` to rounding: `pow(w, 1/D)` would carry the error of the float 1/D
+    times `ln w` (1e-14 at w = 1e-300), so take the power of two out exactly first."""
+    m, e = xp.frexp(w)  # w = m 2^e, 1/2 <= m < 1
+    k = e // depth
+    return xp.ldexp((m * xp.exp2((e - depth * k).astype(m.dtype))) ** (1.0 / depth), k)
+
+
+# The large-w series of G is used from w = _SERIES_FROM on (converges like 1.5^-m).
+_SERIES_FROM = 1.5
+_SERIES_TERMS = 96
+
+
+def _G_direct(w, depth, xp=jnp, log_gap=None, log_w=None):
+    """G(w) straight from `w` (`0 < w`, `w != 1`; side from `w > 1`), to a few ulp of G.
+
+    `0 < w < 1.5`: the closed form above, with `ln|1 − w|` and `a` taken directly from `w`
+    (or `log_gap = ln|1 − w|` and `log_w = ln w` when the caller knows them more precisely).
+    `w >= 1.5`: the closed form cancels (G → 0⁺ as w → ∞), so use its expansion in 1/w,
+    `G = D w^{2/D} Σ_{m≥2} w^{−m}/(mD − 2)`. Every branch sees only safe arguments.
+    """
+    D = depth
+    big = w >= _SERIES_FROM
+    safe = big | (w <= 0.0) | (w == 1.0)
+    wc = xp.where(safe, 0.5, w)
+    if log_gap is None:
+        log_gap = xp.where(wc > 1.0, xp.log(xp.maximum(wc, 1.0 + 2.0**-52) - 1.0),
+                           xp.log1p(-xp.minimum(wc, 1.0 - 2.0**-53)))
+    if log_w is None:
+        log_w = xp.log(wc)
+    log_gap, log_w = xp.where(safe, math.log(0.5), log_gap), xp.where(safe, math.log(0.5), log_w)
+    closed = _regular_part(_root(wc, D, xp), D, xp) - (log_gap + _log_ratio(log_w, D, xp))
+    wb = xp.where(big, w, 2.0)
+    inv_w = 1.0 / wb
+    acc = xp.zeros_like(inv_w)
+    for m in range(_SERIES_TERMS + 1, 1, -1):  # Horner: Σ_{m≥2} x^{m−2}/(mD − 2)
+        acc = acc * inv_w + 1.0 / (m * D - 2.0)
+    a_big = _root(wb, D, xp)
+    series = D * a_big * a_big * acc * inv_w * inv_w
+    return xp.where(big, series, closed)
+
+
+def _velocity(w, depth):
+    return jnp.abs(w) ** (2.0 - 2.0 / depth) * (1.0 - w)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def G_of_w(w, depth: int):
+    """The antiderivative `G(w) = ∫ dw / (w^{2−2/D}(1−w))` for `D >= 3`, `0 < w`, `w != 1`.
+
+    `−inf` at `w = 0`, `+inf` at `w = 1`; its derivative is `1/(w^{2−2/D}(1−w))` exactly.
+    """
+    return _G_of_w(jnp.asarray(w, dtype=jnp.result_type(w, float)), depth)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _G_of_w(w, depth):
+    g = jnp.where(w == 0.0, -jnp.inf, jnp.where(w == 1.0, jnp.inf, _G_direct(w, depth)))
+    return jnp.where(w < 0.0, jnp.nan, g)
+
+
+@G_of_w.defjvp
+def _G_of_w_jvp(depth, primals, tangents):
+    (w,), (dw,) = primals, tangents
+    return G_of_w(w, depth), dw / _velocity(w, depth)
+
+
+# The inverse W = G⁻¹, tabulated once per depth.
+_PIECE_BITS = 3  # each octave of the table coordinate is cut into 2^3 pieces
+_DEGREE = 11  # polynomial degree on each piece
+_X0 = 0.5  # below the target, both coordinates start at x = _X0 where w = 1/2
+_TAIL = 60  # self-similar tails start where the neglected terms are below 2^-_TAIL
+_N_SCALE = 1100  # powers of two kept for the tails (past the float64 exponent range)
+
+
+class _Arm(NamedTuple):
+    """One coordinate of the table: x = offset + sign·g, octaves o_lo..o_hi tabulated (`_W`
+    computes the same x as `_X0 + |g − split|` on both arms below the target).
+
+    Rows of octave o, piece m are `first_row + (o − o_lo) 2^b + m`; past the tabulated octaves
+    (k octaves away) w is the nearest octave's value times `scale[first_scale + k]`.
+    """
+
+    offset: float
+    sign: float
+    o_lo: int
+    o_hi: int
+    first_row: int
+    first_scale: int
+
+
+class _Table(NamedTuple):
+    coef: np.ndarray  # (_DEGREE + 1, rows): monomial coefficients in u ∈ [−1, 1)
+    scale: np.ndarray  # (n,): 1, then 2^{−qk} (small-w tail), then 2^{q'k} (large-w tail)
+    up: _Arm  # below the target, g ≥ split = G(1/2)
+    down: _Arm  # below the target, g < split (to w → 0)
+    above: _Arm  # above the target (x = g, to w → ∞ as g → 0)
+    g_max: float  # saturation: w = 1 to rounding from here on
+    split: float  # G(1/2): below the target, arm `up` from here on, arm `down` before
+
+
+def _invert_np(g, above: bool, depth: int):
+    """W(g) in numpy float64 for table nodes: Newton in y = ln(w/(1−w)) or ln(w − 1),
+    safeguarded by bisection, then polished in w itself where w is far from 1 (y loses
+    relative precision of w there)."""
+    D = depth
+    g = np.asarray(g, dtype=np.float64)
+    c = _late_constant(D)
+    late = g > c + 30.0  # 1 ∓ e^{c−g} is exact to rounding
+    g_in = np.where(late, 1.0, g)  # (a placeholder with a solution on both sides)
+    sgn = -1.0 if above else 1.0  # G decreases in y above the target, increases below
+    if above:
+        lo, hi = np.full_like(g, -80.0), np.full_like(g, 700.0)
+        p = D / (2.0 * D - 2.0)
+        y = np.where(g_in > 1.0, c - g_in, p * np.log(p / np.maximum(g_in, 1e-300)))
+    else:
+        lo, hi = np.full_like(g, -700.0), np.full_like(g, 80.0)
+        y = np.where(g_in < -1.0, np.log(D / (D - 2.0) / np.maximum(-g_in, 1e-300))
+                     * D / (D - 2.0), g_in - c)
+    y = np.clip(y, lo + 1.0, hi - 1.0)
+
+    def to_w(y):
+        return 1.0 + np.exp(y) if above else 1.0 / (1.0 + np.exp(-y))
+
+    def newton(y):
+        w = to_w(y)
+        dg_dy = -w ** (2.0 / D - 2.0) if above else w ** (2.0 / D - 1.0)
+        if above:  # ln|1 − w| and ln w exactly from y: G is smooth in y even where w rounds
+            log_gap, log_w = y, np.logaddexp(0.0, y)
+        else:
+            log_gap, log_w = -np.logaddexp(0.0, y), -np.logaddexp(0.0, -y)
+        residual = _G_direct(w, D, np, log_gap, log_w) - g_in
+        return y - residual / dg_dy, sgn * residual
+
+    with np.errstate(all="ignore"):
+        for _ in range(200):
+            y_new, f = newton(y)
+            hi, lo = np.where(f > 0, y, hi), np.where(f <= 0, y, lo)
+            ok = (y_new >= lo) & (y_new <= hi) & np.isfinite(y_new)
+            y_new = np.where(ok, y_new, 0.5 * (lo + hi))
+            done = np.abs(y_new - y) <= 1e-11 * (1.0 + np.abs(y))
+            y = y_new
+            if done.all():
+                break
+        for _ in range(2):
+            y_new, _f = newton(y)
+            y = np.where(np.isfinite(y_new), np.clip(y_new, lo, hi), y)
+        w = to_w(y)
+        far = (w > 2.0) if above else (w < 0.5)
+        w_far = np.where(far, w, 4.0 if above else 0.25)
+        g_far = np.where(far, g_in, _G_direct(w_far, D, np))
+        for _ in range(2):  # Newton in w: dw = (g − G(w)) w^{2−2/D}(1 − w)
+            velocity = w_far ** (2.0 - 2.0 / D) * (1.0 - w_far)
+            w_far = w_far - (_G_direct(w_far, D, np) - g_far) * velocity
+        w = np.where(far, w_far, w)
+    tail = np.exp(c - np.where(late, g, c))
+    return np.where(late, 1.0 + tail if above else 1.0 - tail, w)
+
+
+@functools.lru_cache(maxsize=None)
+def _table(depth: int) -> _Table:
+    """Piecewise polynomial tables of W = G⁻¹ for one depth (see the module docstring)."""
+    D = depth
+    M, n = 1 << _PIECE_BITS, _DEGREE
+    c, G0 = _late_constant(D), _origin_constant(D)
+    g_max = c + _SATURATE
+    split = float(_G_direct(np.float64(0.5), D, np))  # the bend of W below the target
+    q, q_above = D / (D - 2.0), D / (2.0 * D - 2.0)
+    log2 = math.log2
+    # Small-w tail: with x = split + _X0 − g = G₀ − g + δ, w = η φ(η), η = (D/((D−2)(x − δ)))^q,
+    # φ = 1 + O(Dη/2); self-similar in x once both Dη/2 and qδ/x are below 2^-_TAIL.
+    delta = split + _X0 - G0
+    o_down = math.ceil(max(log2(D / (D - 2.0)) + (_TAIL + log2(D / 2.0)) / q,
+                           _TAIL + log2(q * abs(delta) + 1e-300))) + 1
+    # Large-w tail: w ≈ (q'/g)^{q'} (1 + O(1/w)); self-similar once w > 2^_TAIL.
+    o_above = math.floor(log2(q_above) - _TAIL / q_above) - 1
+    o_x0 = math.floor(log2(_X0))
+
+    def o_top(x_max):  # the octave of the largest x, with a margin for rounding
+        return math.floor(log2(x_max * (1.0 + 2.0**-30)))
+
+    spans = {  # arm: (offset, sign, o_lo, o_hi)
+        "up": (_X0 - split, 1.0, o_x0, o_top(g_max - split + _X0)),
+        "down": (split + _X0, -1.0, o_x0, o_down),
+        "above": (0.0, 1.0, o_above, o_top(g_max)),
+    }
+    # Chebyshev points of each piece, in the local coordinate u ∈ [−1, 1).
+    u = np.cos(np.pi * (np.arange(n + 1) + 0.5) / (n + 1))
+    arms, values, first_row = {}, [], 0
+    first_scale = {"up": 0, "down": 1, "above": 1 + _N_SCALE}
+    for name, (offset, sign, o_lo, o_hi) in spans.items():
+        octave = np.exp2(np.arange(o_lo, o_hi + 1.0))
+        x = octave[:, None, None] * (1.0 + (np.arange(M)[None, :, None] + (u + 1.0) / 2.0) / M)
+        g = (x.reshape(-1, n + 1) - offset) / sign
+        values.append(_invert_np(g, name == "above", D))
+        arms[name] = _Arm(offset, sign, o_lo, o_hi, first_row, first_scale[name])
+        first_row += (o_hi - o_lo + 1) * M
+    values = np.concatenate(values)  # (rows, n + 1)
+    cheb = np.polynomial.chebyshev.chebfit(u, values.T, n)  # (n + 1, rows), interpolation
+    to_monomial = np.zeros((n + 1, n + 1))  # column j: T_j in powers of u
+    for j in range(n + 1):
+        to_monomial[: j + 1, j] = np.polynomial.chebyshev.cheb2poly(np.eye(n + 1)[j])
+    coef = to_monomial @ cheb
+    k = np.arange(_N_SCALE)
+
+    def powers(num, den):  # 2^{k num/den}, exactly rounded: integer part of the exponent apart
+        whole, part = np.divmod(k * num, den)
+        return np.ldexp(np.exp2(part / den), whole)
+
+    scale = np.concatenate([[1.0], powers(-D, D - 2), powers(D, 2 * D - 2)])
+    # The tails must reach every float64 exponent: 2^-1022 (x >= tiny) to 2^1024 (inf, NaN).
+    assert 1024 - arms["down"].o_hi < _N_SCALE and arms["above"].o_lo + 1022 < _N_SCALE
+    return _Table(coef, scale, arms["up"], arms["down"], arms["above"], g_max, split)
+
+
+def _W(g, above, depth):
+    """w = W(g) from the table: `g` (any shape), `above` (broadcastable to it, bool).
+
+    The coordinate x > 0 of the point's arm gives, through its bits, the octave o (exponent),
+    the piece m (next `_PIECE_BITS` bits) and the local coordinate u ∈ [−1, 1) (the remaining
+    mantissa bits); then w = scale · Σ_i c_i u^i, with the coefficients of the row (o, m).
+    A NaN `g` gives NaN.
+    """
+    tab = _table(depth)
+    dtype = g.dtype
+    finfo = jnp.finfo(dtype)
+    itype = jnp.int64 if finfo.bits == 64 else jnp.int32
+    mant, bias, b = finfo.nmant, finfo.maxexp - 1, _PIECE_BITS
+    i32 = functools.partial(jnp.asarray, dtype=jnp.int32)
+
+    def per_mode(value_above, value_below):  # a parameter of the upper arm
+        return jnp.where(above, value_above, value_below)
+
+    up_arm, down = tab.up, tab.down
+    # Below the target, x = _X0 + |g − split| on either arm: x >= _X0 even where XLA rounds
+    # copies of g differently (an FMA in one place and not in another).
+    d = g - tab.split
+    up = above | (d >= 0.0)
+    x = jnp.maximum(jnp.where(above, g, _X0 + jnp.abs(d)), finfo.tiny)
+    bits = jax.lax.bitcast_convert_type(x, itype)
+    # Index arithmetic in int32; every index is in range: the octave is clipped into the arm's,
+    # and the tail tables cover every exponent (NaN and inf included).
+    piece = (bits >> (mant - b)).astype(jnp.int32)  # (biased exponent) 2^b + m
+    octave = (piece >> b) - bias
+    o_lo = jnp.where(up, per_mode(i32(tab.above.o_lo), i32(up_arm.o_lo)), i32(down.o_lo))
+    o_hi = jnp.where(up, per_mode(i32(tab.above.o_hi), i32(up_arm.o_hi)), i32(down.o_hi))
+    o_in = jnp.clip(octave, o_lo, o_hi)
+
+    def first(arm):  # row = first_row + (o_in − o_lo) 2^b + m = piece + (o_in − octave) 2^b + this
+        return i32(arm.first_row - (arm.o_lo + bias) * (1 << b))
+
+    const = jnp.where(up, per_mode(first(tab.above), first(up_arm)), first(down))
+    # (unsigned indices: no wrap-around of negative ones to compute)
+    row = (piece + (o_in - octave) * (1 << b) + const).astype(jnp.uint32)
+    k = jnp.abs(octave - o_in)  # octaves beyond the table (self-similar tails)
+    first_scale = jnp.where(up, per_mode(i32(tab.above.first_scale), i32(up_arm.first_scale)),
+                            i32(down.first_scale))
+    scale_table = jnp.asarray(np.minimum(tab.scale, finfo.max).astype(dtype))  # (float32: no inf)
+    scale = scale_table[(first_scale + k).astype(jnp.uint32)]
+    # u = 2t − 1 for the fraction t ∈ [0, 1) of the piece: the float 2(1 + t) minus 3.
+    low = (bits & ((1 << (mant - b)) - 1)) << b
+    u = jax.lax.bitcast_convert_type(low | (bias + 1) << mant, dtype) - 3.0
+    u = u + (x - x)  # (NaN stays NaN)
+    coef = jnp.asarray(tab.coef, dtype)
+    poly = coef[-1][row]
+    for i in range(coef.shape[0] - 2, -1, -1):
+        poly = poly * u + coef[i][row]
+    return scale * poly
+
+
+def _materialized(x):
+    """`x`, computed once: XLA fuses chains of cheap elementwise operations into their consumers
+    even across a broadcast, so per-mode work (G's series: 200 operations) would be redone for
+    every time of a (T, K) result. It never duplicates an expensive operation such as a division,
+    so end the chain with an exact one. (`lax.optimization_barrier` is dropped on CPU.)"""
+    return x / jnp.sign(jnp.abs(x) + 1.0)
+
+
+@functools.partial(jax.jit, static_argnums=2)  # (one compilation per shape when called eagerly)
+def _deep_table(tau, w0, depth):
+    """`w(τ) = W(G(w0) + τ)` for broadcastable `tau >= 0`, `w0 >= 0`.
+
+    `G(w0)` is computed at the shape of `w0` (once per mode), `W` at the broadcast shape. The fixed
+    points `w0 = 0` and `w0 = 1`, and `τ = 0`, return `w0` exactly; `G(w0) + τ >= c_D + 40`
+    returns exactly 1; `w` never crosses 1.
+    """
+    D = depth
+    tab = _table(D)
+    tau, w0 = jnp.asarray(tau), jnp.asarray(w0)
+    dtype = jnp.result_type(tau, w0, float)
+    tau, w0 = tau.astype(dtype), w0.astype(dtype)
+    above = w0 > 1.0
+    fixed_point = (w0 == 0.0) | (w0 == 1.0)
+    g0 = _G_direct(jnp.where(fixed_point | (w0 < 0.0), 0.5, w0), D)
+    g0 = jnp.where(w0 < 0.0, jnp.nan, g0)  # not a valid start for depth >= 2
+    g0 = _materialized(g0)
+    g = jnp.minimum(g0 + tau, tab.g_max)  # (NaN stays NaN)
+    w = _W(g, above, D)
+    w = jnp.where(above, jnp.maximum(w, 1.0), jnp.minimum(w, 1.0))
+    w = jnp.where(g >= tab.g_max, 1.0, w)
+    return jnp.where(fixed_point | (tau == 0.0), w0, w)
+
+
+def _implicit_jvp(solve):
+    """`solve(τ, w0, depth)` with derivatives from the implicit function theorem on
+    G(w) = G(w0) + τ (none flow through the solver's internals)."""
+    solve = jax.custom_jvp(solve, nondiff_argnums=(2,))
+
+    @solve.defjvp
+    def _jvp(depth, primals, tangents):
+        tau, w0 = primals
+        dtau, dw0 = tangents
+        w = solve(tau, w0, depth)
+        # dw = f(w) (dτ + dw0 / f(w0)), f = w^p (1−w).
+        f_w, f_w0 = _velocity(w, depth), _velocity(w0, depth)
+        degenerate = f_w0 == 0.0
+        ratio = f_w / jnp.where(degenerate, 1.0, f_w0)
+        # Fixed points: w0 = 1 is attracting (dw/dw0 = e^{−τ}); w0 = 0 is marginal (dw/dw0 = 1).
+        ratio = jnp.where(degenerate, jnp.where(w0 == 1.0, jnp.exp(-tau), 1.0), ratio)
+        return w, f_w * dtau + ratio * dw0
+
+    return solve
+
+
+_deep = _implicit_jvp(_deep_table)
+
+
+# The reference: safeguarded Newton on G(y) = G(w0) + τ, per time (slower; used by the tests).
 def _G(y, above, depth):
     """G as a function of `y = ln(w/(1−w))` (`above` False) or `y = ln(w − 1)` (`above` True)."""
     D = depth
@@ -142,14 +506,10 @@ def _to_y(w, above):
                      jnp.log(safe_below) - jnp.log1p(-safe_below))
 
 
-def G_of_w(w, depth: int):
-    """The antiderivative `G(w) = ∫ dw / (w^{2−2/D}(1−w))` for `D >= 3`, `0 < w`, `w != 1`."""
-    above = w > 1.0
-    return _G(_to_y(w, above), above, depth)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _deep(tau, w0, depth):
+@functools.partial(jax.jit, static_argnums=2)
+def _newton_solve(tau, w0, depth):
+    """Invert τ = G(w) − G(w0) by Newton in y, where G is monotone and concave or convex, so
+    Newton converges monotonically from the side where it is clamped (the side of w0)."""
     D = depth
     above = w0 > 1.0
     y0 = _to_y(w0, above)
@@ -185,22 +545,7 @@ def _deep(tau, w0, depth):
     return jnp.where(fixed, w0, w)
 
 
-def _velocity(w, depth):
-    return jnp.abs(w) ** (2.0 - 2.0 / depth) * (1.0 - w)
-
-
-@_deep.defjvp
-def _deep_jvp(depth, primals, tangents):
-    tau, w0 = primals
-    dtau, dw0 = tangents
-    w = _deep(tau, w0, depth)
-    # Implicit function theorem on G(w) = G(w0) + τ: dw = f(w) (dτ + dw0 / f(w0)), f = w^p (1−w).
-    f_w, f_w0 = _velocity(w, depth), _velocity(w0, depth)
-    degenerate = f_w0 == 0.0
-    ratio = f_w / jnp.where(degenerate, 1.0, f_w0)
-    # Fixed points: w0 = 1 is attracting (dw/dw0 = e^{−τ}); w0 = 0 is marginal (dw/dw0 = 1).
-    ratio = jnp.where(degenerate, jnp.where(w0 == 1.0, jnp.exp(-tau), 1.0), ratio)
-    return w, f_w * dtau + ratio * dw0
+_deep_newton = _implicit_jvp(_newton_solve)
 
 
 # ------------------------------------------------------------------------------ physical units
@@ -218,41 +563,57 @@ def trajectory(t, s, lam, u0, depth: int):
     Typical use: `t` of shape `(T, 1)` and `s`, `lam`, `u0` of shape `(K,)` give `(T, K)`.
     """
     D = depth
-    s, lam, u0, t = jnp.broadcast_arrays(s, lam, u0, t)
+    s, lam, u0 = jnp.broadcast_arrays(s, lam, u0)  # per-mode quantities stay at this shape
+    dtype = jnp.result_type(t, s, lam, u0, float)
+    t, s, lam, u0 = (jnp.asarray(a, dtype) for a in (t, s, lam, u0))
+    shape = jnp.broadcast_shapes(t.shape, s.shape)
     active, s_safe, lam_safe = _split(s, lam)
     target = s_safe / lam_safe
-    w = normalized(rate(s_safe, lam_safe, D) * t, u0 / target, D)
-    learning = target * w
-    if D == 1:
-        resting = u0 * jnp.exp(-lam * t)
-    else:
-        p = 2.0 - 2.0 / D
-        u0_safe = jnp.where(active, 1.0, u0)  # keep the unused branch finite under grad
-        resting = u0_safe * (1.0 + (2.0 * D - 2.0) * lam * u0_safe ** p * t) ** (-1.0 / p)
-    return jnp.where(active, learning, resting)
+    kappa = _materialized(rate(s_safe, lam_safe, D))  # (computed once per mode)
+    # w0 = u0 λ/s as a product: under vmap over u0, XLA turns a division by an unbatched array
+    # into a product with its reciprocal, and batched and single results would differ by an ulp.
+    learning = target * normalized(kappa * t, u0 * (lam_safe / s_safe), D)
+
+    def with_resting():
+        if D == 1:
+            resting = u0 * jnp.exp(-lam * t)
+        else:
+            p = 2.0 - 2.0 / D
+            u0_safe = jnp.where(active, 1.0, u0)  # keep the unused branch finite under grad
+            resting = u0_safe * (1.0 + (2.0 * D - 2.0) * lam * u0_safe ** p * t) ** (-1.0 / p)
+        return jnp.broadcast_to(jnp.where(active, learning, resting), shape).astype(dtype)
+
+    # The decay of resting modes costs a power per time: skip it when no mode rests.
+    return jax.lax.cond(jnp.all(active), lambda: jnp.broadcast_to(learning, shape).astype(dtype),
+                        with_resting)
 
 
 def time_to_fraction(fraction, s, lam, u0, depth: int):
-    """Exact flow time at which each mode reaches `fraction` of its target `s/λ`.
+    """Exact flow time at which each mode first reaches `fraction` of its target `s/λ`.
 
-    0 if it starts there; `inf` if it never gets there (the fraction lies on the other side of
-    the start, is the target itself, or the mode has `s = 0` or starts at 0 for `depth >= 2`).
+    For `fraction < 1`: the first `t` with `u(t) >= fraction·s/λ`; for `fraction > 1` (a mode
+    approaching from above): the first `t` with `u(t) <= fraction·s/λ`. So a mode that starts
+    there or beyond gives 0, and one that never gets there gives `inf` (`fraction = 1` unless it
+    starts at the target, modes with `s = 0`, and `u0 = 0` at `depth >= 2`, a fixed point).
     """
     D = depth
     f, s, lam, u0 = jnp.broadcast_arrays(jnp.asarray(fraction, dtype=jnp.result_type(float)),
                                          s, lam, u0)
     active, s_safe, lam_safe = _split(s, lam)
     w0 = u0 * lam_safe / s_safe
-    reachable = active & (((w0 < f) & (f < 1.0)) | ((w0 > f) & (f > 1.0)))
+    there = active & (((f < 1.0) & (w0 >= f)) | ((f > 1.0) & (w0 <= f)) | (w0 == f))
+    reachable = active & ~there & (f != 1.0)
     if D >= 2:
         reachable = reachable & (w0 > 0)
     f_ok = jnp.where(reachable, f, 0.5)
-    w0_ok = jnp.where(reachable, w0, jnp.where(f_ok > 1, 2.0, 0.25))
+    w0_ok = jnp.where(reachable, w0, 0.25)
+    # ln((1 − w0)/(1 − f)) written without cancellation when w0 and f are close
+    log_gap_ratio = jnp.log1p((f_ok - w0_ok) / (1.0 - f_ok))
     if D == 1:
-        tau = jnp.log((1.0 - w0_ok) / (1.0 - f_ok))
+        tau = log_gap_ratio
     elif D == 2:
-        tau = jnp.log(f_ok * (1.0 - w0_ok) / (w0_ok * (1.0 - f_ok)))
+        tau = jnp.log(f_ok / w0_ok) + log_gap_ratio
     else:
         tau = G_of_w(f_ok, D) - G_of_w(w0_ok, D)
     t = tau / rate(s_safe, lam_safe, D)
-    return jnp.where(reachable, t, jnp.where(active & (w0 == f), 0.0, jnp.inf))
+    return jnp.where(reachable, t, jnp.where(there, 0.0, jnp.inf))

@@ -171,10 +171,14 @@ class Task:
         return self._loss_offset - lin + quad
 
     def loss_of_modes(self, modes):
-        """`loss(U diag(modes) Vᵀ)` for mode strengths `(..., K)`, valid when `input_aligned`:
-        `offset − Σ_α (s_α u_α − ½ λ_α u_α²)`, without forming the map."""
-        return self._loss_offset - jnp.sum(self.s * modes - 0.5 * self.input_variance * modes**2,
-                                           axis=-1)
+        """`loss(U diag(modes) Vᵀ)` for mode strengths `(..., K)`, valid when `input_aligned`.
+
+        Written without cancellation as `base + ½ Σ_α λ_α (u_α − s_α/λ_α)²`, where `base` is
+        `min_loss` (or 0 for the excess loss when `sigma_yy` is unknown).
+        """
+        base = 0.0 if self.sigma_yy is None else self.min_loss
+        gap = modes - self.mode_targets
+        return base + 0.5 * jnp.sum(self.input_variance * gap**2, axis=-1)
 
     def mode_strengths(self, W):
         """Strength of every mode in the map(s) `W` `(..., No, Ni)`: `U[:,α]ᵀ W V[:,α]`, `(..., K)`."""

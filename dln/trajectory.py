@@ -75,21 +75,22 @@ class Trajectory:
         return self.map[..., -1, :, :]
 
     def time_to(self, fraction):
-        """Flow time at which each mode reaches `fraction` of its target `s_α/λ_α`, shape `(K,)`.
+        """Flow time at which each mode first reaches `fraction` of its target `s_α/λ_α`, `(K,)`.
 
-        Exact trajectories answer in closed form (0 if a mode starts there, `inf` if it never
-        gets there). Simulations answer by linear interpolation between records at the first
-        crossing (`inf` if no record crosses).
+        Below the target (`fraction < 1`) the first time with `u >= fraction·s/λ`, above it the
+        first time with `u <= fraction·s/λ`: 0 if a mode starts there or beyond, `inf` if it
+        never gets there. Exact trajectories answer in closed form
+        (`dln.modes.time_to_fraction`); simulations by linear interpolation between the two
+        records around the first crossing.
         """
         targets = self.task.mode_targets
         if self.is_exact:
             return _time_to_fraction(fraction, self.task.s, self.task.input_variance,
                                      self.u0, depth=self.depth)
         level = fraction * targets
-        start = self.modes[..., :1, :]
-        sign = jnp.where(level >= start, 1.0, -1.0)
-        gap = sign * (self.modes - level)  # crosses from < 0 to >= 0
-        reached = gap >= 0
+        # the same events as the exact answer: u >= level below the target, u <= level above
+        reached = jnp.where(fraction < 1, self.modes >= level, self.modes <= level)
+        gap = jnp.where(fraction < 1, self.modes - level, level - self.modes)
         first = jnp.argmax(reached, axis=-2)
         any_reached = jnp.any(reached, axis=-2)
         idx_prev = jnp.maximum(first - 1, 0)

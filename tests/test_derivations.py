@@ -166,9 +166,6 @@ def test_depth1_signed_init():
     assert_close(modes.time_to_fraction(frac, s, lam, u0, 1), ref, "t_f D=1, u0 < 0")
 
 
-@pytest.mark.xfail(strict=True, reason="dln.modes.time_to_fraction(depth=1) takes "
-                   "log((1 − w0)/(1 − f)), which cancels when w0 and f are both small; "
-                   "log1p((f − w0)/(1 − f)) would keep full precision")
 def test_depth1_time_to_fraction_from_tiny_start():
     s, lam = 1.0, 1.0
     u0 = np.array([1e-10, 1e-8, 1e-6])

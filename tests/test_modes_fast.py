@@ -1,0 +1,183 @@
+"""The tabulated inverse of G (depth >= 3) against the Newton reference, scipy and mpmath."""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+
+from dln import modes  # noqa: E402
+
+DEPTHS = [3, 4, 5, 6, 10]
+
+
+def _random_points(seed, n=400):
+    rng = np.random.default_rng(seed)
+    w0 = np.concatenate([10 ** rng.uniform(-12, 4, n // 2), rng.uniform(0, 1, n // 8),
+                         1 + 10 ** rng.uniform(-12, 0, n // 8),
+                         1 - 10 ** rng.uniform(-12, 0, n // 4)])
+    tau = 10 ** rng.uniform(-6, 4, w0.size)
+    return jnp.asarray(tau), jnp.asarray(w0)
+
+
+@pytest.mark.parametrize("D", DEPTHS)
+def test_table_matches_newton_reference(D):
+    tau, w0 = _random_points(D)
+    fast = np.asarray(modes._deep(tau, w0, D))
+    newton = np.asarray(modes._deep_newton(tau, w0, D))
+    np.testing.assert_allclose(fast, newton, rtol=1e-13)
+
+
+@pytest.mark.parametrize("D", [3, 6])
+def test_table_matches_dop853(D):
+    """Each w0 of a grid (1e-12 .. 1e4) integrated in log w by DOP853 at rtol 1e-13."""
+    w0 = np.array([1e-12, 1e-6, 1e-3, 0.1, 0.5, 0.9, 0.999, 1.001, 1.5, 10.0, 1e4])
+    tau = np.concatenate([[0.0], np.geomspace(1e-4, 1e4, 40)])
+    p = 2.0 - 2.0 / D
+
+    def rhs(_, z):  # z = ln w
+        w = np.exp(z)
+        return w ** (p - 1.0) * (1.0 - w)
+
+    sol = solve_ivp(rhs, (0.0, tau[-1]), np.log(w0), t_eval=tau, method="DOP853", rtol=1e-13,
+                    atol=1e-15)
+    ref = np.exp(sol.y.T)
+    fast = np.asarray(modes.normalized(jnp.asarray(tau)[:, None], jnp.asarray(w0), D))
+    newton = np.asarray(modes._deep_newton(jnp.asarray(tau)[:, None], jnp.asarray(w0), D))
+    np.testing.assert_allclose(fast, ref, rtol=1e-11)
+    np.testing.assert_allclose(newton, ref, rtol=1e-11)
+
+
+@pytest.mark.parametrize("D", [3, 7])
+def test_table_matches_mpmath_at_extreme_points(D):
+    """w with G(w) = G(w0) + τ solved in 40-digit arithmetic from the float inputs."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+
+    def G(w):  # the closed form of the module docstring
+        a = mp.root(mp.mpf(w), D)
+        out = -mp.mpf(D) / (D - 2) * a ** (2 - D) - mp.log(abs(1 - a))
+        if D % 2 == 0:
+            out -= mp.log(1 + a)
+        for k in range(1, (D - 1) // 2 + 1):
+            th = 2 * mp.pi * k / D
+            out -= (mp.cos(2 * th) * mp.log(a * a - 2 * a * mp.cos(th) + 1)
+                    - 2 * mp.sin(2 * th) * mp.atan2(-mp.sin(th), a - mp.cos(th)))
+        return out
+
+    def half_way(w0):  # τ taking a tiny w0 to about 2^{D/(D−2)} w0
+        return 0.5 * abs(float(modes.G_of_w(w0, D)))
+
+    cases = [(1e-300, 1e-300), (1e-300, half_way(1e-300)), (1e-200, half_way(1e-200)),
+             (1e-12, half_way(1e-12)), (1e-6, 0.5), (0.3, 2.0), (0.999999, 5.0), (1 + 1e-9, 1.0),
+             (1.2, 0.1), (7.9, 1e-3), (1e8, 1e-12), (1e40, 1e-60), (1e8, 20.0)]
+    for w0, tau in cases:
+        got = float(modes.normalized(tau, w0, D))
+        with mp.workdps(40 + int(abs(mp.log10(abs(G(w0)))))):  # G is up to 1e214 here
+            g = G(w0) + mp.mpf(tau)
+            # the exact root, bracketed within 1e-12 (relative) of the float answer
+            lo, hi = mp.mpf(got) * (1 - mp.mpf(1e-12)), mp.mpf(got) * (1 + mp.mpf(1e-12))
+            f_lo = G(lo) - g
+            assert f_lo * (G(hi) - g) <= 0, (w0, tau, got)
+            for _ in range(90):  # bisection to 1e-39 relative
+                mid = (lo + hi) / 2
+                if (G(mid) - g) * f_lo > 0:
+                    lo = mid
+                else:
+                    hi = mid
+            w = (lo + hi) / 2
+        assert abs(got / float(w) - 1) < 2e-15, (w0, tau, got, float(w))
+
+
+@pytest.mark.parametrize("D", [3, 6, 20])
+def test_table_interpolation_error(D):
+    """The tabulated W against its own nodes' solver at points between the nodes."""
+    tab = modes._table(D)
+    rng = np.random.default_rng(D)
+    below = np.concatenate([rng.uniform(-30.0, tab.g_max, 3000), -(10 ** rng.uniform(1, 9, 500))])
+    above = np.concatenate([rng.uniform(0.0, tab.g_max, 3000), 10 ** rng.uniform(-40, 0, 500)])
+    for g, side in [(below, False), (above, True)]:
+        got = np.asarray(modes._W(jnp.asarray(g), jnp.asarray(side), D))
+        np.testing.assert_allclose(got, modes._invert_np(g, side, D), rtol=1e-14)
+
+
+@pytest.mark.parametrize("D", [3, 4, 7])
+def test_extreme_inputs_no_nan_exact_limits(D):
+    w0 = jnp.array([0.0, 1e-300, 1e-12, 0.5, 1 - 2**-53, 1.0, 1 + 2**-52, 2.0, 1e8])
+    tau = jnp.array([0.0, 1e-300, 1e-8, 1.0, 1e4, 1e300, jnp.inf])[:, None]
+    w = np.asarray(modes.normalized(tau, w0, D))
+    assert np.all(np.isfinite(w))
+    np.testing.assert_array_equal(w[0], w0)  # τ = 0 is exact
+    np.testing.assert_array_equal(w[-2:], np.where(w0 == 0.0, 0.0, np.ones_like(w0))[None]
+                                  .repeat(2, 0))  # huge τ: exactly the target
+    below, above = np.asarray(w0) < 1.0, np.asarray(w0) > 1.0
+    assert np.all(w[:, below] <= 1.0) and np.all(w[:, above] >= 1.0)  # never crosses 1
+    step = np.diff(w, axis=0) / np.where(w[1:] > 0, w[1:], 1.0)  # monotone in τ, up to rounding
+    assert np.all(step[:, below] >= -5e-16) and np.all(step[:, above] <= 5e-16)
+    np.testing.assert_array_equal(w[:, 5], 1.0)  # w0 = 1 is a fixed point
+
+
+def test_per_mode_shapes_equal_broadcast_shapes():
+    tau = jnp.linspace(0.0, 30.0, 7)[:, None]
+    w0 = jnp.array([1e-4, 0.3, 0.99, 1.5, 40.0])
+    full_tau, full_w0 = jnp.broadcast_arrays(tau, w0)
+    np.testing.assert_array_equal(modes.normalized(tau, w0, 3),
+                                  modes.normalized(full_tau, full_w0, 3))
+
+
+def test_jit_vmap_grad_use_the_implicit_derivative():
+    D = 3
+    tau = jnp.array([0.0, 0.1, 2.0, 30.0])
+    w0 = jnp.array([1e-3, 0.4, 3.0])
+    f = lambda t, w: modes.normalized(t[:, None], w, D)
+    w = f(tau, w0)
+    np.testing.assert_allclose(jax.jit(f)(tau, w0), w, rtol=1e-15)  # (XLA may fuse to FMAs)
+    np.testing.assert_allclose(jax.vmap(f, in_axes=(None, 0))(tau, w0[None])[0], w, rtol=1e-15)
+    # dw/dτ = w^{2−2/D}(1 − w) and dw/dw0 = f(w)/f(w0), from the implicit function theorem
+    velocity = lambda w: w ** (2 - 2 / D) * (1 - w)
+    dw_dtau = jax.vmap(jax.grad(lambda t, w: modes.normalized(t, w, D)), (0, None))
+    for k in range(3):
+        np.testing.assert_allclose(dw_dtau(tau, w0[k]), velocity(w[:, k]), rtol=1e-14)
+    dw_dw0 = jax.grad(lambda w_: modes.normalized(2.0, w_, D))(w0[0])
+    h = 1e-9
+    fd = (modes.normalized(2.0, w0[0] + h, D) - modes.normalized(2.0, w0[0] - h, D)) / (2 * h)
+    np.testing.assert_allclose(dw_dw0, fd, rtol=1e-6)
+    np.testing.assert_allclose(dw_dw0, velocity(modes.normalized(2.0, w0[0], D))
+                               / velocity(w0[0]), rtol=1e-13)
+    # derivatives at the fixed points are finite
+    for w_start in [0.0, 1.0]:
+        g = jax.grad(lambda t, w_: modes.normalized(t, w_, D), argnums=(0, 1))(1.0, w_start)
+        assert all(np.isfinite(np.asarray(x)) for x in g)
+
+
+def test_float32_runs_without_warnings():
+    with jax.enable_x64(False):
+        w = modes.normalized(jnp.array([0.0, 1.0, 100.0], jnp.float32)[:, None],
+                             jnp.array([1e-6, 0.5, 3.0], jnp.float32), 3)
+        assert w.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(w)))
+
+
+@pytest.mark.parametrize("D", [3, 4, 6])
+def test_continuous_across_pieces_and_arms(D):
+    """At every piece boundary and where the arms meet, W is continuous to rounding; under jit,
+    where XLA may round copies of g differently, a point exactly at the meeting is still right."""
+    tab = modes._table(D)
+    xs = [2.0 ** o * (1 + m / 8) for o in range(-1, 7) for m in range(8)]
+    edges = np.array([tab.split + x - 0.5 for x in xs if x >= 0.5]
+                     + [tab.split - (x - 0.5) for x in xs if x > 0.5] + [tab.split])
+    edges = edges[edges < tab.g_max]
+    for g in [edges, np.array([x for x in xs if x < tab.g_max])]:  # below, above
+        side = g is not edges
+        left = np.asarray(modes._W(jnp.asarray(np.nextafter(g, -np.inf)), jnp.asarray(side), D))
+        right = np.asarray(modes._W(jnp.asarray(np.nextafter(g, np.inf)), jnp.asarray(side), D))
+        np.testing.assert_allclose(left, right, rtol=1e-14)
+    # the time each mode reaches half its target, where the two arms below the target meet
+    s = jnp.asarray(np.random.default_rng(D).uniform(0.1, 5.0, 5))
+    lam, u0 = jnp.ones(5), jnp.full(5, 1e-3)
+    traj = jax.jit(modes.trajectory, static_argnames="depth")
+    for t_half in modes.time_to_fraction(0.5, s, lam, u0, D):
+        u = traj(jnp.full((1, 1), t_half), s, lam, u0, depth=D)[0]
+        assert np.any(np.abs(u / s - 0.5) < 1e-13)
