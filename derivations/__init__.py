@@ -29,6 +29,7 @@ MODULES = (
     "shallow_and_logistic",
     "deep_modes",
     "unbalanced_two_layer",
+    "riccati",
 )
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "derivations"

@@ -13,11 +13,13 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dln._checks import as_array, check_depth, is_concrete
 from dln.task import Task
 
-__all__ = ["aligned", "aligned_from_strengths", "gaussian", "orthogonal", "random_orthogonal"]
+__all__ = ["aligned", "aligned_from_strengths", "balanced", "gaussian", "orthogonal",
+           "random_orthogonal"]
 
 
 def _hidden_widths(depth: int, width) -> list[int]:
@@ -137,3 +139,88 @@ def orthogonal(key, dims: Sequence[int], scale: float = 1.0, dtype=None):
         Q = random_orthogonal(k, max(i, o), dtype)
         out.append(scale * Q[:o, :i])
     return out
+
+
+def balanced(key, dims: Sequence[int], scale: float, lam: float = 0.0, dtype=None):
+    """Random λ-balanced weights of any depth: `W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ = λ I` at every
+    hidden layer (the sign of Dominé et al. 2025: λ > 0 makes later layers larger).
+
+    Gradient flow conserves these imbalances, so λ labels the whole trajectory: λ = 0 is the
+    balanced (rich) case, `|λ|` large the lazy one. Two-layer λ-balanced weights have the exact
+    solution `dln.riccati`.
+
+    Built by SVDs: `W_l = R_l S_l R_{l−1}ᵀ` with Haar-random orthogonal `R_0 (Ni, Ni)`, …,
+    `R_D (No, No)` and rectangular-diagonal `S_l` whose squared singular values step by λ from
+    one layer to the next, `σ_{l+1,j}² = σ_{l,j}² + λ` (zero where a layer is too narrow to
+    carry index j). The free values are the singular values of a Gaussian matrix with entries of
+    standard deviation `scale`, of the first layer's shape for λ ≥ 0 (kept for the first
+    `min(dims)` indices when λ = 0) and of the last layer's for λ < 0.
+
+    Args:
+      key: a PRNG key.
+      dims: layer sizes `[Ni, N1, …, No]` (`len(dims) − 1` matrices, `W_l` `(dims[l], dims[l−1])`).
+      scale: standard deviation of the Gaussian whose singular values seed the construction.
+      lam: the imbalance λ (a Python float, any sign: its sign fixes the construction).
+      dtype: floating dtype (default: JAX's default float).
+
+    A hidden layer of a λ-balanced network has full rank on the side that λ enlarges, so λ > 0
+    needs `dims[1] ≤ dims[2] ≤ … ≤ dims[-1]` and λ < 0 needs `dims[0] ≥ dims[1] ≥ … ≥ dims[-2]`
+    (two layers: `Nh ≤ No`, resp. `Nh ≤ Ni`; THEORY.md §4.1: the hidden layer cannot be the
+    widest). Other widths raise a `ValueError`.
+    """
+    dims = _dims(dims)
+    depth = len(dims) - 1
+    lam = float(lam)
+    dtype = dtype or jnp.result_type(float)
+    hidden = dims[1:-1]
+    if lam > 0 and any(a > b for a, b in zip(dims[1:], dims[2:])):
+        raise ValueError(
+            f"λ-balanced weights with `lam` = {lam} > 0 need widths that never shrink after the "
+            f"input, dims[1] ≤ dims[2] ≤ … ≤ dims[-1]: W_{{l+1}}ᵀW_{{l+1}} = W_lW_lᵀ + λI has "
+            f"full rank N_l, so layer l + 1 needs at least N_l units. Got dims={dims} (hidden "
+            f"{hidden}). Widen the later layers, or use lam <= 0.")
+    if lam < 0 and any(a < b for a, b in zip(dims[:-1], dims[1:-1])):
+        raise ValueError(
+            f"λ-balanced weights with `lam` = {lam} < 0 need widths that never grow before the "
+            f"output, dims[0] ≥ dims[1] ≥ … ≥ dims[-2]: W_lW_lᵀ = W_{{l+1}}ᵀW_{{l+1}} − λI has "
+            f"full rank N_l, so layer l − 1 needs at least N_l units. Got dims={dims} (hidden "
+            f"{hidden}). Widen the earlier layers, or use lam >= 0.")
+    # All random numbers in one draw; the algebra in numpy when the key is concrete (no
+    # compilation per shape), in jax.numpy under jit/vmap (the same code).
+    base_shape = (dims[1], dims[0]) if lam >= 0 else (dims[-1], dims[-2])
+    sizes = [base_shape[0] * base_shape[1]] + [d * d for d in dims]
+    # (drawn in a power-of-two length: few distinct shapes, few compilations)
+    draw = jax.random.normal(key, (1 << (sum(sizes) - 1).bit_length(),), dtype)
+    xp = np if is_concrete(draw, scale) else jnp
+    draw = xp.asarray(draw)
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(draw[start:start + size])
+        start += size
+    free = xp.linalg.svd(scale * pieces[0].reshape(base_shape), compute_uv=False)
+    if lam == 0:
+        free = free[: min(dims)]
+    # Squared singular values per layer: index j of layer l lives on min(dims[l], dims[l−1]).
+    widths = [min(dims[l], dims[l + 1]) for l in range(depth)]
+
+    def padded(values, n):  # values (length ≤ n) followed by zeros
+        return xp.concatenate([values, xp.zeros(n - values.shape[0], values.dtype)])
+
+    sq = [None] * depth
+    first = 0 if lam >= 0 else depth - 1
+    sq[first] = padded(free**2, widths[first])
+    for l in (range(1, depth) if lam >= 0 else range(depth - 2, -1, -1)):
+        # the hidden layer shared with the neighbour already built, and its values padded to it
+        prev, shared = (sq[l - 1], dims[l]) if lam >= 0 else (sq[l + 1], dims[l + 1])
+        sq[l] = (padded(prev, shared) + abs(lam))[: widths[l]]  # (the checks make the rest 0)
+    bases = []
+    for d, g in zip(dims, pieces[1:]):  # Haar-random orthogonal matrices
+        q, r = xp.linalg.qr(g.reshape(d, d))
+        bases.append(q * xp.sign(xp.diagonal(r)))
+    out = []
+    for l in range(depth):
+        S = xp.zeros((dims[l + 1], dims[l]), dtype)
+        S = S + padded(xp.sqrt(sq[l]), dims[l + 1])[:, None] * xp.eye(dims[l + 1], dims[l],
+                                                                       dtype=dtype)
+        out.append(bases[l + 1] @ S @ bases[l].T)
+    return [jnp.asarray(w) for w in out] if xp is np else out

@@ -21,6 +21,7 @@ import numpy as np
 
 from dln import modes as _modes
 from dln._checks import as_array, is_concrete
+from dln.network import check_weights, loss_gradients, product
 from dln.task import Task
 from dln.trajectory import Trajectory
 
@@ -50,41 +51,16 @@ def lr_bound(task: Task, depth: int) -> float:
     return 2.0 / curvature if curvature > 0 else float("inf")
 
 
-def _product(weights):
-    W = weights[0]
-    for Wl in weights[1:]:
-        W = Wl @ W
-    return W
-
-
-def _gradients(weights, sigma_xx, sigma_yx):
-    """`∂L/∂W_l = (W_D ⋯ W_{l+1})ᵀ (W Σxx − Σyx) (W_{l−1} ⋯ W_1)ᵀ` for every layer.
-
-    Prefix products forward, then one backward sweep: `3D − 2` matrix products in all.
-    """
-    prefix = [weights[0]]  # prefix[l] = W_{l+1} ⋯ W_1 (0-based)
-    for Wl in weights[1:-1]:
-        prefix.append(Wl @ prefix[-1])
-    W = weights[-1] @ prefix[-1] if len(weights) > 1 else weights[0]
-    back = W @ sigma_xx - sigma_yx  # (W_D ⋯ W_{l+1})ᵀ (W Σxx − Σyx), built from the top
-    grads = [None] * len(weights)
-    for l in range(len(weights) - 1, 0, -1):
-        grads[l] = back @ prefix[l - 1].T
-        back = weights[l].T @ back
-    grads[0] = back
-    return grads
-
-
 def _run_one(task, weights, lr, n_blocks, every, record_weights):
     sxx = task.sigma_xx.astype(weights[0].dtype)
     syx = task.sigma_yx.astype(weights[0].dtype)
 
     def step(_, ws):
-        grads = _gradients(ws, sxx, syx)
+        grads = loss_gradients(ws, sxx, syx)
         return [W - lr * g for W, g in zip(ws, grads)]
 
     def record(ws):
-        W = _product(ws)
+        W = product(ws)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(Wl)) for Wl in ws]))
         rec = dict(map=W, finite=finite)
         if record_weights:
@@ -147,7 +123,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
     """
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
-    weights = _check_weights(task, weights)
+    weights = check_weights(task, weights)
     depth = len(weights)
     batch_weights = weights[0].ndim == 3
     dtype = weights[0].dtype
@@ -207,36 +183,3 @@ def _check_steps(steps, every):
             f"the final state; e.g. steps={steps - steps % every + every}."
         )
     return int(steps), int(every)
-
-
-def _check_weights(task: Task, weights):
-    if isinstance(weights, (jnp.ndarray, np.ndarray)) or not isinstance(weights, (list, tuple)):
-        raise TypeError(
-            "`weights` must be a list [W1, …, WD] of (out, in) matrices, got "
-            f"{type(weights).__name__}."
-        )
-    if len(weights) == 0:
-        raise ValueError("`weights` is empty; pass at least one matrix [W1].")
-    ws = [as_array(W, f"weights[{i}]", ndim=(2, 3)) for i, W in enumerate(weights)]
-    ndims = {W.ndim for W in ws}
-    if len(ndims) != 1:
-        raise ValueError("all weight matrices must be batched alike: all (out, in) or all "
-                         "(B, out, in).")
-    batch = ws[0].shape[:-2]
-    dtype = jnp.result_type(*ws)
-    ws = [W.astype(dtype) for W in ws]
-    if ws[0].shape[-1] != task.n_in:
-        raise ValueError(f"weights[0] must have {task.n_in} columns (the task's input size), got "
-                         f"shape {tuple(ws[0].shape)}.")
-    if ws[-1].shape[-2] != task.n_out:
-        raise ValueError(f"weights[-1] must have {task.n_out} rows (the task's output size), got "
-                         f"shape {tuple(ws[-1].shape)}.")
-    for i in range(1, len(ws)):
-        if ws[i].shape[:-2] != batch:
-            raise ValueError(f"weights[{i}] has batch shape {ws[i].shape[:-2]}, expected {batch}.")
-        if ws[i].shape[-1] != ws[i - 1].shape[-2]:
-            raise ValueError(
-                f"weights[{i}] has {ws[i].shape[-1]} columns but weights[{i - 1}] has "
-                f"{ws[i - 1].shape[-2]} rows; W_l is (out, in) and the map is W_D ⋯ W_1."
-            )
-    return ws

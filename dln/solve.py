@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
 from dln import modes as _modes
+from dln import numerical_flow, riccati
 from dln._checks import as_array, check_depth, check_times, is_concrete
 from dln.task import Task
 from dln.trajectory import Trajectory
@@ -17,8 +20,20 @@ __all__ = ["solve"]
 _mode_trajectory = jax.jit(_modes.trajectory, static_argnames="depth")
 
 
-def solve(task: Task, *, depth: int, u0, t) -> Trajectory:
+def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None,
+          rtol: float = 1e-11) -> Trajectory:
     """Exact learning trajectory of a deep linear network under gradient flow.
+
+    Two kinds of initial condition:
+
+    - `depth` and `u0`: small, balanced weights aligned with the task (the mode solutions below).
+    - `weights=[W1, …, WD]`: any initial weights. Two λ-balanced layers
+      (`W2ᵀW2 − W1W1ᵀ = λI`, λ = 0 included) with isotropic input `sigma_xx = c·I` give the exact
+      matrix Riccati solution (`dln.riccati`; method `"exact-riccati"`, modes whose sign opposes
+      the target flagged in `stalled`). Anything else has no closed form: the flow is integrated
+      numerically at relative tolerance `rtol` (`dln.numerical_flow`; method
+      `"numerical-flow"`, with `error_estimate`), never labelled exact. `final_weights` of the
+      result seed the next call (task switches, curricula).
 
     The network `ŷ = W_D ⋯ W_1 x` (`depth = D` weight matrices) starts from small, balanced
     weights aligned with the task's modes (`dln.init.aligned(task, depth, u0=u0)`), and follows
@@ -52,6 +67,11 @@ def solve(task: Task, *, depth: int, u0, t) -> Trajectory:
             f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
             "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
         )
+    if weights is not None:
+        return _solve_from_weights(task, weights, t, depth, u0, rtol)
+    if depth is None or u0 is None:
+        raise TypeError("solve() needs either `depth` and `u0` (aligned small init) or "
+                        "`weights=[W1, …, WD]` (any initial weights).")
     depth = check_depth(depth)
     t = check_times(t)
     K = task.n_modes
@@ -80,3 +100,22 @@ def solve(task: Task, *, depth: int, u0, t) -> Trajectory:
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
         method=_modes.method_name(depth), depth=depth, u0=u0,
     )
+
+
+def _solve_from_weights(task, weights, t, depth, u0, rtol) -> Trajectory:
+    if u0 is not None:
+        raise TypeError("pass either `u0` (aligned init) or `weights`, not both.")
+    if not isinstance(weights, (list, tuple)) or len(weights) == 0:
+        raise TypeError("`weights` must be a non-empty list [W1, …, WD] of (out, in) matrices, "
+                        f"got {type(weights).__name__}.")
+    if depth is not None and check_depth(depth) != len(weights):
+        raise ValueError(f"`depth` = {depth} but `weights` holds {len(weights)} matrices; "
+                         "leave `depth` out when passing weights.")
+    if len(weights) == 2:
+        if not is_concrete(task, weights):  # traced: the closed form, without value checks
+            return riccati.two_layer_trajectory(task, weights, t)
+        if riccati.inapplicable_reason(task, weights) is None:
+            solution = riccati.two_layer_solution(task, weights)
+            return dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
+    result = numerical_flow.integrate(task, weights, t, rtol=rtol)
+    return dataclasses.replace(result.to_trajectory(), error_estimate=result.error_estimate)

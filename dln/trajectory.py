@@ -30,16 +30,24 @@ class Trajectory:
       task: the `Task`.
       method: how the trajectory was obtained: `"exact-exponential"` (depth 1),
         `"exact-logistic"` (depth 2), `"exact-implicit"` (depth ≥ 3, the implicit solution
-        inverted to float64 precision) or `"simulation"` (gradient descent).
+        inverted to float64 precision), `"exact-riccati"` (two layers from any λ-balanced
+        weights, `dln.riccati`), `"numerical-flow"` (the exact flow integrated numerically,
+        with `error_estimate`; `dln.numerical_flow`) or `"simulation"` (gradient descent).
       depth: number of weight matrices.
       u0: `(K,)` initial mode strengths of an exact trajectory (None for a simulation).
-      stored_map: `(T, No, Ni)` recorded network maps of a simulation (None for an exact
-        trajectory, whose map is built from its modes on demand: see `map`).
-      final_weights: list of the `depth` final weight matrices of a simulation (None if exact).
-      recorded_weights: list of `(T, out, in)` weight records of a simulation run with
-        `record_weights=True` (else None).
+      stored_map: `(T, No, Ni)` network maps (None for a mode solution, whose map is built from
+        its modes on demand: see `map`).
+      final_weights: list of the `depth` weight matrices at the last record (simulations,
+        `"exact-riccati"` and `"numerical-flow"`; for `"exact-riccati"` exact up to a rotation
+        of the hidden layer, which no observable and no later flow sees). They seed the next
+        trajectory: `dln.solve(task_b, weights=traj.final_weights, t=...)`.
+      recorded_weights: list of `(T, out, in)` weight records (simulations run with
+        `record_weights=True`, `"exact-riccati"`, `"numerical-flow"`), else None.
       diverged_at: for a simulation, the first recorded step at which the weights were no
         longer finite, or −1 (None for exact trajectories).
+      error_estimate: `(T,)` estimated error (Frobenius) of the map of a `"numerical-flow"`.
+      stalled: `(K,)` booleans of an `"exact-riccati"` trajectory: modes whose initial sign
+        opposes the target, which stall at the saddle instead of being learned.
 
     Simulations batched over initial weights or learning rates carry one leading batch axis on
     every array field.
@@ -56,6 +64,8 @@ class Trajectory:
     final_weights: Optional[list] = None
     recorded_weights: Optional[list] = None
     diverged_at: Optional[Any] = None
+    error_estimate: Optional[Any] = None
+    stalled: Optional[Any] = None
 
     @property
     def is_exact(self) -> bool:
@@ -84,7 +94,7 @@ class Trajectory:
         records around the first crossing.
         """
         targets = self.task.mode_targets
-        if self.is_exact:
+        if self.is_exact and self.u0 is not None:
             return _time_to_fraction(fraction, self.task.s, self.task.input_variance,
                                      self.u0, depth=self.depth)
         level = fraction * targets
@@ -109,15 +119,16 @@ class Trajectory:
         (`dln.init.aligned`): `W_1 = R_1 A Vᵀ`, `W_l = R_l A R_{l−1}ᵀ`, `W_D = U A R_{D−1}ᵀ`
         with `A = diag(u^{1/D})` and hidden bases `bases = [R_1, …, R_{D−1}]` (orthogonal
         `(width, width)` matrices with width ≥ K; default identities of size K). For a
-        simulation run with `record_weights=True` they are the recorded weights.
+        simulation run with `record_weights=True`, a Riccati solution or a numerical flow they
+        are the recorded weights (`bases` is ignored).
         """
-        if not self.is_exact:
-            if self.recorded_weights is None:
-                raise ValueError(
-                    "this simulation did not record its weights; run dln.simulate(..., "
-                    "record_weights=True), or use `final_weights`."
-                )
+        if self.recorded_weights is not None:
             return self.recorded_weights
+        if self.u0 is None:
+            raise ValueError(
+                "this trajectory has no recorded weights; run dln.simulate(..., "
+                "record_weights=True), or use `final_weights`."
+            )
         from dln.init import aligned_from_strengths  # local: init depends on this module's peers
 
         return aligned_from_strengths(self.task, self.depth, self.modes, bases)

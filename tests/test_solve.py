@@ -199,3 +199,29 @@ def test_coupled_input_raises_naming_the_assumption():
     task = dln.Task.from_data(rng.normal(size=(30, 4)), rng.normal(size=(30, 2)))
     with pytest.raises(ValueError, match="diagonal in the task's right singular basis"):
         dln.solve(task, depth=2, u0=0.1, t=[1.0])
+
+
+def test_solve_from_weights_dispatches_to_exact_or_labelled_numerical(getkey):
+    rng = np.random.default_rng(7)
+    task = dln.Task(np.eye(4), rng.normal(size=(3, 4)))
+    t = np.linspace(0.0, 6.0, 4)
+    balanced = dln.init.balanced(getkey(), [4, 3, 3], 0.3, lam=0.5)
+    exact = dln.solve(task, weights=balanced, t=t)
+    assert exact.method == "exact-riccati" and exact.stalled.shape == (3,)
+    # the same initial weights integrated numerically agree with the closed form
+    numeric = dln.numerical_flow.integrate(task, balanced, t)
+    np.testing.assert_allclose(exact.map, numeric.map, atol=1e-9)
+    # not λ-balanced, or deeper than two layers: a labelled numerical flow with an estimate
+    for ws in (dln.init.gaussian(getkey(), [4, 3, 3], 0.3),
+               dln.init.gaussian(getkey(), [4, 5, 5, 3], 0.3)):
+        traj = dln.solve(task, weights=ws, t=t)
+        assert traj.method == "numerical-flow" and not traj.is_exact
+        assert traj.error_estimate.shape == t.shape and np.all(traj.error_estimate < 1e-7)
+    # chaining: the end state seeds the next solve, exactly
+    first = dln.solve(task, weights=balanced, t=[0.0, 2.0])
+    second = dln.solve(task, weights=first.final_weights, t=[4.0])
+    np.testing.assert_allclose(second.map[0], exact.map[-1], atol=1e-11)
+    with pytest.raises(TypeError, match="not both"):
+        dln.solve(task, weights=balanced, u0=0.1, t=t)
+    with pytest.raises(ValueError, match="depth"):
+        dln.solve(task, weights=balanced, depth=3, t=t)

@@ -1,0 +1,487 @@
+"""The exact two-layer gradient flow from λ-balanced weights: the matrix Riccati solution.
+
+Setting (Fukumizu 1998; Braun et al. 2022; Dominé et al. 2025; THEORY.md §3–4;
+`docs/derivations/riccati.md` derives every step). The network `ŷ = W2 W1 x`, `W1 (Nh, Ni)`,
+`W2 (No, Nh)`, follows the gradient flow `dW/dt = −∂L/∂W` of the mean loss
+`L = 1/(2P) Σ_μ ||y_μ − W2W1x_μ||²` (flow time `t = lr × steps`). Its weights are **λ-balanced**,
+
+    W2ᵀW2 − W1W1ᵀ = λ I_Nh            (this sign: λ > 0 means the output layer is larger),
+
+a quantity the flow conserves, so λ is fixed by the initial weights (λ = 0 is the balanced case).
+λ > 0 needs `Nh ≤ No` and λ < 0 needs `Nh ≤ Ni` (the larger layer has full rank Nh).
+
+With isotropic input `Σxx = c I` (c = 1: whitened) stack `Q = √c [W1ᵀ; W2]` `(Ni+No, Nh)`. Then
+
+    dQ/dt = F Q − ½ Q Qᵀ Q,      F = [[−(cλ/2) I_Ni, Σyxᵀ], [Σyx, (cλ/2) I_No]],
+
+and `P = QQᵀ = c [[W1ᵀW1, W1ᵀW2ᵀ], [W2W1, W2W2ᵀ]]` obeys the matrix Riccati equation
+`dP/dt = FP + PF − P²`, solved by
+
+    P(t) = e^{Ft} Q0 [I + Q0ᵀ K(t) Q0]^{−1} Q0ᵀ e^{Ft},      K(t) = ∫_0^t e^{2Fs} ds.
+
+The blocks of P are the network map `W2W1` and the input- and output-side representational
+similarities `W1ᵀW1` and `W2W2ᵀ` (from which the neural tangent kernel follows, `dln.regime`).
+
+**Stable evaluation.** `e^{Ft}` overflows for large t, and the direct formula loses all accuracy
+long before. F is diagonalised in closed form from the task's SVD `Σyx = U diag(s) Vᵀ`: each mode
+gives the pair `μ = ±ω`, `ω = √(s² + c²λ²/4)`, with eigenvectors `[sin φ v; cos φ u]` and
+`[cos φ v; −sin φ u]`, `φ = ½ atan2(s, cλ/2)`; unmatched input directions (`Ni > No`) have
+`μ = −cλ/2`, unmatched output directions (`No > Ni`) `μ = +cλ/2`. In the eigenbasis `O` (sorted by
+`μ` descending), `R = OᵀQ0` is brought to column-echelon form `R = L Vᵀ_h` (`V_h` orthonormal
+columns; column `a` of `L` starts at its pivot row `p_a`). Scaling column `a` by
+`e^{−σ_a t}`, `σ_a = max(μ_{p_a}, 0)`, gives the exact identity
+
+    OᵀP O = W M^{−1} Wᵀ,   W_ia = L_ia e^{(μ_i − σ_a)t},
+    M = diag(e^{−2σ t}) + Ŵᵀ diag(q) Ŵ,   Ŵ_ia = L_ia e^{(max(μ_i,0) − σ_a)t},
+    q_i = (1 − e^{−2|μ_i|t}) / (2|μ_i|)  (t at μ_i = 0),
+
+in which every exponent is ≤ 0 (rows below a pivot have smaller μ) and `M` stays well
+conditioned: float64 at any t (1e4, 1e300), no overflow. `P(t)` is `QQᵀ` for the factor
+`Q(t) = O W C^{−ᵀ}` (`M = CCᵀ`), which is returned as representative weights (the true weights are
+this factor up to a rotation of the hidden layer, which no observable and no later flow sees).
+
+**Stalled modes.** Gradient flow cannot change the sign of a mode: a mode whose initial sign
+opposes the target (THEORY.md §3.3: the matrix `B` of the SVD-basis form is singular) has no
+component along its growing eigenvector, and it converges to the saddle instead of the target,
+while the hidden dimension it would have used goes to a slower direction. The echelon form finds
+this exactly: a growing direction that is not a pivot although a slower one is. Components below
+`stall_rtol × ||Q0||` count as zero (rounding makes an exactly opposed mode ~1e-16, and in exact
+arithmetic it never escapes); such modes are reported in `TwoLayerSolution.stalled`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln._checks import as_array, check_times, is_concrete
+from dln.task import Task
+from dln.trajectory import Trajectory
+
+__all__ = ["TwoLayerSolution", "Blocks", "two_layer_solution", "two_layer_trajectory",
+           "two_layer_blocks", "lambda_balance", "isotropic_input_scale", "inapplicable_reason",
+           "converged_representations", "METHOD"]
+
+METHOD = "exact-riccati"
+
+# Relative imbalance residual ||W2ᵀW2 − W1W1ᵀ − λI|| / (||W2ᵀW2|| + ||W1W1ᵀ||) above which the
+# weights are not λ-balanced (rounding in a construction leaves ~1e-16), in float64; for other
+# dtypes at least 100 × their machine epsilon.
+BALANCE_RTOL = 1e-10
+# Relative size below which a component of the initial weights along an eigendirection counts
+# as exactly zero (a stalled mode); rounding leaves ~1e-16. Float64; at least 100 × epsilon.
+STALL_RTOL = 1e-11
+# Relative deviation of Σxx from c·I above which the input is not isotropic.
+ISOTROPY_RTOL = 1e-10
+# Eigenvalues of F closer than this (relative to the largest) are one degenerate group.
+_TIE_RTOL = 1e-10
+
+
+# ---------------------------------------------------------------------------------- results
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Blocks:
+    """The blocks of `QQᵀ` of a two-layer network, `Q = [W1ᵀ; W2]`, at one or more times.
+
+    Attributes:
+      map: `(..., No, Ni)` the network map `W2 W1` (bottom-left block).
+      input_similarity: `(..., Ni, Ni)` input-side representational similarity `W1ᵀW1`
+        (top-left block; the hidden representations' Gram matrix over input directions).
+      output_similarity: `(..., No, No)` output-side representational similarity `W2W2ᵀ`
+        (bottom-right block).
+    """
+
+    map: Any
+    input_similarity: Any
+    output_similarity: Any
+
+    @property
+    def qqt(self):
+        """`(..., Ni+No, Ni+No)` the whole `QQᵀ = [[W1ᵀW1, W1ᵀW2ᵀ], [W2W1, W2W2ᵀ]]`."""
+        top = jnp.concatenate([self.input_similarity, jnp.swapaxes(self.map, -1, -2)], -1)
+        bottom = jnp.concatenate([self.map, self.output_similarity], -1)
+        return jnp.concatenate([top, bottom], -2)
+
+    @classmethod
+    def from_weights(cls, weights) -> "Blocks":
+        """The blocks of two-layer weights `[W1 (..., Nh, Ni), W2 (..., No, Nh)]` (any leading
+        axes, e.g. a simulation's `recorded_weights`)."""
+        if len(weights) != 2:
+            raise ValueError(f"`weights` must be two matrices [W1, W2], got {len(weights)}.")
+        W1, W2 = (jnp.asarray(w) for w in weights)
+        return cls(map=W2 @ W1, input_similarity=jnp.swapaxes(W1, -1, -2) @ W1,
+                   output_similarity=W2 @ jnp.swapaxes(W2, -1, -2))
+
+    @classmethod
+    def from_qqt(cls, qqt, n_in: int) -> "Blocks":
+        """Split `QQᵀ` `(..., Ni+No, Ni+No)` into blocks (`n_in` = Ni)."""
+        qqt = jnp.asarray(qqt)
+        return cls(map=qqt[..., n_in:, :n_in], input_similarity=qqt[..., :n_in, :n_in],
+                   output_similarity=qqt[..., n_in:, n_in:])
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TwoLayerSolution:
+    """The constants of the exact two-layer flow from one initial condition; evaluate it at any
+    times with `blocks(t)`, `qqt(t)`, `weights(t)` or `trajectory(t)` (vectorised over `t`,
+    compiled once per shape). Build it with `two_layer_solution`.
+
+    Attributes:
+      task: the `Task` (its `sigma_xx = c I`).
+      imbalance: λ, with `W2ᵀW2 − W1W1ᵀ = λ I_Nh` (conserved).
+      input_scale: `c`, with `sigma_xx = c I` (1 for whitened input).
+      mu: `(n,)` eigenvalues of `F` (in the whitened units `√c W`), descending, `n = Ni + No`.
+      basis: `(n, n)` the eigenvectors `O` of `F`, columns in the order of `mu`.
+      echelon: `(n, m)` the column-echelon factor `L` of `OᵀQ0` (`m = min(n, Nh)`; columns
+        beyond the rank of `Q0` are zero).
+      pivots: `(m,)` pivot row of each column of `L` (−1 for an empty column).
+      stalled: `(K,)` True for each task mode (`s_α > 0`) that stalls at the saddle instead of
+        being learned (its initial sign opposes the target; see the module docstring).
+      n_hidden: `Nh`, the hidden width.
+    """
+
+    task: Task
+    imbalance: Any
+    input_scale: Any
+    mu: Any
+    basis: Any
+    echelon: Any
+    pivots: Any
+    stalled: Any
+    n_hidden: int = dataclasses.field(metadata=dict(static=True))
+
+    @property
+    def n_in(self) -> int:
+        return self.task.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.task.n_out
+
+    @property
+    def any_stalled(self) -> bool:
+        """True if some mode stalls (only for concrete values)."""
+        return bool(np.any(np.asarray(self.stalled)))
+
+    def factor(self, t):
+        """`Q(t) = [W1ᵀ; W2]` `(T, Ni+No, Nh)` up to a rotation of the hidden layer."""
+        return _evaluate(self, check_times(t))["factor"]
+
+    def qqt(self, t):
+        """`QQᵀ(t) = [[W1ᵀW1, W1ᵀW2ᵀ], [W2W1, W2W2ᵀ]]` `(T, Ni+No, Ni+No)`."""
+        return _evaluate(self, check_times(t))["qqt"]
+
+    def blocks(self, t) -> Blocks:
+        """The map and the representational similarities at times `t` (each with a leading
+        `(T,)` axis)."""
+        return Blocks.from_qqt(self.qqt(t), self.n_in)
+
+    def weights(self, t):
+        """Representative weights `[W1 (T, Nh, Ni), W2 (T, No, Nh)]`: the exact weights up to a
+        rotation `W1 → R W1`, `W2 → W2 Rᵀ` of the hidden layer (which leaves the map, the
+        representations, the imbalance and the future flow unchanged). Use them to continue
+        the flow: `two_layer_solution(task_b, [W1[-1], W2[-1]])`."""
+        return _evaluate(self, check_times(t))["weights"]
+
+    def limit(self) -> Blocks:
+        """The blocks at `t → ∞` (exact: each growing eigendirection that is reached is filled
+        to `2μ`, the rest decay; degenerate eigenvalues within 1e-10 count as equal)."""
+        return Blocks.from_qqt(_limit_qqt(self), self.n_in)
+
+    def trajectory(self, t) -> Trajectory:
+        """A `dln.Trajectory` (method `"exact-riccati"`, depth 2) with the map stored, the
+        representative weights (`weights(t)`, exact up to a rotation of the hidden layer) as
+        `recorded_weights`, and those at `t[-1]` as `final_weights` (for chaining)."""
+        t = check_times(t)
+        out = _evaluate(self, t)
+        final = [w[-1] for w in out["weights"]]
+        return Trajectory(t=t, modes=out["modes"], loss=out["loss"], task=self.task,
+                          method=METHOD, depth=2, stored_map=out["map"], final_weights=final,
+                          recorded_weights=out["weights"])
+
+
+# ------------------------------------------------------------------------------- checks
+def lambda_balance(weights):
+    """`(λ, residual)` of two-layer weights `[W1, W2]`: `λ = tr(W2ᵀW2 − W1W1ᵀ)/Nh` and the
+    relative residual `||W2ᵀW2 − W1W1ᵀ − λI||_F / (||W2ᵀW2||_F + ||W1W1ᵀ||_F)` (0 for exactly
+    λ-balanced weights; rounding leaves ~1e-16). Floats for concrete weights, else arrays."""
+    xp = np if is_concrete(weights) else jnp
+    W1, W2 = (xp.asarray(w) for w in weights)
+    A, B = W1 @ W1.T, W2.T @ W2
+    D = B - A
+    lam = xp.trace(D) / D.shape[0]
+    scale = xp.linalg.norm(A) + xp.linalg.norm(B)
+    resid = xp.linalg.norm(D - lam * xp.eye(D.shape[0], dtype=D.dtype))
+    resid = xp.where(scale > 0, resid / xp.where(scale > 0, scale, 1.0), 0.0)
+    return (float(lam), float(resid)) if xp is np else (lam, resid)
+
+
+def isotropic_input_scale(task: Task, rtol: float | None = None):
+    """`c` with `task.sigma_xx = c I`, or None if the input is not isotropic (within `rtol`
+    relative to c; default `ISOTROPY_RTOL` in float64, `100 ε` in lower precision). Needs
+    concrete values."""
+    sxx = np.asarray(task.sigma_xx)
+    if rtol is None:
+        rtol = max(ISOTROPY_RTOL, 100.0 * float(np.finfo(sxx.dtype).eps))
+    c = float(np.trace(sxx)) / sxx.shape[0]
+    if not c > 0:
+        return None
+    dev = float(np.abs(sxx - c * np.eye(sxx.shape[0])).max())
+    return c if dev <= rtol * c else None
+
+
+def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = None):
+    """None if the exact two-layer solution applies to `task` and `weights`, else a sentence
+    saying which assumption fails (for choosing between `two_layer_trajectory` and
+    `dln.numerical_flow`). Shapes are checked too (they raise). Needs concrete values."""
+    W1, W2 = _check_two_layer(task, weights)
+    if isotropic_input_scale(task) is None:
+        return ("the exact two-layer solution needs isotropic input, `task.sigma_xx = c·I` "
+                "(c > 0; whitened input has c = 1): only then does the flow of Q = [W1ᵀ; W2] "
+                "close into a matrix Riccati equation. This task's sigma_xx is not a multiple "
+                "of the identity.")
+    if balance_rtol is None:
+        balance_rtol = max(BALANCE_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
+    lam, resid = lambda_balance([W1, W2])
+    if not resid <= balance_rtol:
+        return ("the exact two-layer solution needs λ-balanced weights, W2ᵀW2 − W1W1ᵀ = λI "
+                f"(λ = 0 included); these have a relative residual {resid:.2e} > "
+                f"`balance_rtol` = {balance_rtol:.0e} about λ = {lam:.6g}.")
+    return None
+
+
+def _check_two_layer(task: Task, weights):
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    if not isinstance(weights, (list, tuple)) or len(weights) != 2:
+        raise TypeError(
+            "`weights` must be a list of two matrices [W1 (Nh, Ni), W2 (No, Nh)] for the exact "
+            f"two-layer solution, got {type(weights).__name__}"
+            + (f" of length {len(weights)}" if isinstance(weights, (list, tuple)) else "") + ".")
+    W1 = as_array(weights[0], "weights[0]", ndim=2)
+    W2 = as_array(weights[1], "weights[1]", ndim=2)
+    if W1.shape[1] != task.n_in:
+        raise ValueError(f"weights[0] (W1) must have {task.n_in} columns (the task's input "
+                         f"size), got shape {tuple(W1.shape)}.")
+    if W2.shape[0] != task.n_out:
+        raise ValueError(f"weights[1] (W2) must have {task.n_out} rows (the task's output "
+                         f"size), got shape {tuple(W2.shape)}.")
+    if W2.shape[1] != W1.shape[0]:
+        raise ValueError(f"weights[1] has {W2.shape[1]} columns but weights[0] has "
+                         f"{W1.shape[0]} rows; both must equal the hidden width Nh.")
+    dtype = jnp.result_type(W1, W2, task.sigma_yx)
+    return W1.astype(dtype), W2.astype(dtype)
+
+
+# ------------------------------------------------------------------------------ the solution
+def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
+                       balance_rtol: float | None = None) -> TwoLayerSolution:
+    """The exact gradient flow of a two-layer network from λ-balanced weights (any Ni, Nh, No).
+
+    Computes the constants once (eigenbasis of `F`, echelon form of the initial weights, stalled
+    modes); evaluate the result at any times. Exact (closed form, float64 accurate at any `t`).
+
+    Args:
+      task: a `dln.Task` with isotropic input, `sigma_xx = c I`, c > 0 (whitened: c = 1). For
+        other inputs no closed form exists for general weights: use `dln.numerical_flow`.
+      weights: `[W1 (Nh, Ni), W2 (No, Nh)]` with `W2ᵀW2 − W1W1ᵀ = λ I` for some λ (λ = 0
+        included; `dln.init.balanced` makes them). λ is read off the weights.
+      stall_rtol: components of the initial weights along an eigendirection of `F` below
+        `stall_rtol × ||Q0||` count as exactly zero (modes with opposed sign stall); default
+        `STALL_RTOL` (1e-11) in float64, `100 ε` in lower precision.
+      balance_rtol: largest relative imbalance residual accepted (see `lambda_balance`);
+        default `BALANCE_RTOL` (1e-10) in float64, `100 ε` in lower precision.
+
+    Returns:
+      A `TwoLayerSolution`.
+    """
+    W1, W2 = _check_two_layer(task, weights)
+    if stall_rtol is None:
+        stall_rtol = max(STALL_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
+    if is_concrete(W1, W2, task.sigma_xx):
+        reason = inapplicable_reason(task, [W1, W2], balance_rtol=balance_rtol)
+        if reason is not None:
+            fix = ("Whiten the inputs (X → X Σxx^{-1/2}), or" if "isotropic" in reason else
+                   "Make them with dln.init.balanced(key, dims, scale, lam), or")
+            raise ValueError(f"{reason} {fix} integrate the flow numerically with "
+                             "dln.numerical_flow.flow_trajectory(task, weights, t).")
+        c = jnp.asarray(isotropic_input_scale(task), W1.dtype)
+    else:
+        c = jnp.trace(task.sigma_xx) / task.n_in
+    lam = lambda_balance([W1, W2])[0]
+    return _prepare(task, W1, W2, lam, c, stall_rtol)
+
+
+def two_layer_trajectory(task: Task, weights, t, *, stall_rtol: float | None = None,
+                         balance_rtol: float | None = None) -> Trajectory:
+    """The exact two-layer trajectory from λ-balanced `weights` at flow times `t`
+    (`t = lr × steps`), as a `dln.Trajectory` with method `"exact-riccati"`.
+
+    `t (T,)` in any order; `modes (T, K)`, `loss (T,)`, `map (T, No, Ni)` (stored), and
+    `final_weights` the weights at `t[-1]` up to a rotation of the hidden layer (chain with
+    `two_layer_trajectory(task_b, traj.final_weights, t2)`). See `two_layer_solution` for the
+    arguments, `two_layer_blocks` for the representations and the stalled modes.
+    """
+    sol = two_layer_solution(task, weights, stall_rtol=stall_rtol, balance_rtol=balance_rtol)
+    return sol.trajectory(t)
+
+
+def two_layer_blocks(task: Task, weights, t, *, stall_rtol: float | None = None,
+                     balance_rtol: float | None = None):
+    """`(blocks, stalled)`: the `Blocks` (map, `W1ᵀW1`, `W2W2ᵀ`, each `(T, ·, ·)`) of the exact
+    flow at times `t`, and the `(K,)` flags of the modes that stall at the saddle."""
+    sol = two_layer_solution(task, weights, stall_rtol=stall_rtol, balance_rtol=balance_rtol)
+    return sol.blocks(t), sol.stalled
+
+
+def converged_representations(task: Task, lam):
+    """The closed-form limits `(W1ᵀW1, W2W2ᵀ)` at convergence (THEORY.md §3.4, §4.3):
+
+        W1ᵀW1 → V diag((√(c²λ² + 4s²) − cλ)/2) Vᵀ / c,
+        W2W2ᵀ → U diag((√(c²λ² + 4s²) + cλ)/2) Uᵀ / c
+
+    for input `sigma_xx = c I`. They do not depend on the initial weights beyond λ (rich regime,
+    λ = 0: `V S Vᵀ` and `U S Uᵀ`). Valid when no mode stalls and `Nh = K = min(Ni, No)`; for
+    wider hidden layers the extra hidden directions add init-dependent terms (λ ≠ 0: `|λ|`
+    on unmatched directions; λ = 0: they decay as 1/t), which `TwoLayerSolution.limit()`
+    gives exactly.
+    """
+    c = jnp.trace(task.sigma_xx) / task.n_in
+    cl = c * jnp.asarray(lam, task.s.dtype)
+    root = jnp.sqrt(cl**2 + 4.0 * task.s**2)
+    inner = jnp.einsum("ik,k,jk->ij", task.V, (root - cl) / 2.0, task.V) / c
+    outer = jnp.einsum("ik,k,jk->ij", task.U, (root + cl) / 2.0, task.U) / c
+    return inner, outer
+
+
+# ------------------------------------------------------------------------------ internals
+def _complement(xp, B):
+    """Orthonormal basis `(n, n − k)` of the complement of the orthonormal columns `B (n, k)`."""
+    n, k = B.shape
+    if k == n:
+        return xp.zeros((n, 0), B.dtype)
+    Qc, _ = xp.linalg.qr(B, mode="complete")
+    return Qc[:, k:]
+
+
+def _argsort_desc(xp, x):
+    return xp.argsort(-x, stable=True) if xp is jnp else np.argsort(-x, kind="stable")
+
+
+def _prepare(task: Task, W1, W2, lam, c, stall_rtol) -> TwoLayerSolution:
+    """The constants of the solution: in numpy for concrete values (no compilation), in
+    jax.numpy when traced (under jit/vmap/grad); the same code for both."""
+    concrete = is_concrete(task, W1, W2, lam, c, stall_rtol)
+    xp = np if concrete else jnp
+    dtype = W1.dtype
+    cast = (lambda a: np.asarray(a, dtype)) if concrete else (lambda a: jnp.asarray(a, dtype))
+    U, s, V, W1, W2, lam, c = (cast(a) for a in (task.U, task.s, task.V, W1, W2, lam, c))
+    Ni, No, Nh = task.n_in, task.n_out, W1.shape[0]
+    K = task.n_modes
+    n, m = Ni + No, min(Ni + No, Nh)
+    lam_w = c * lam  # the imbalance of the whitened weights √c W
+    # Eigenvectors of F from the task's SVD (closed form): ±ω per mode, ∓cλ/2 unmatched.
+    omega = xp.sqrt(s**2 + lam_w**2 / 4.0)
+    phi = 0.5 * xp.arctan2(s, xp.broadcast_to(lam_w / 2.0, s.shape))
+    sin, cos = xp.sin(phi), xp.cos(phi)
+    plus = xp.concatenate([V * sin, U * cos], 0)  # (n, K)
+    minus = xp.concatenate([V * cos, -U * sin], 0)
+    in_null = xp.concatenate([_complement(xp, V), xp.zeros((No, Ni - K), dtype)], 0)
+    out_null = xp.concatenate([xp.zeros((Ni, No - K), dtype), _complement(xp, U)], 0)
+    O = xp.concatenate([plus, minus, in_null, out_null], 1)
+    mu = xp.concatenate([omega, -omega, xp.full((Ni - K,), -lam_w / 2.0, dtype),
+                         xp.full((No - K,), lam_w / 2.0, dtype)])
+    order = _argsort_desc(xp, mu)
+    mu, O = mu[order], O[:, order]
+    position = xp.argsort(order)  # where each unsorted row went
+
+    # Column-echelon form of R = OᵀQ0: Gram–Schmidt over the rows in order of decreasing μ
+    # (twice, for orthogonality); a row whose residual is below the threshold is not a pivot.
+    Q0 = xp.sqrt(c) * xp.concatenate([W1.T, W2], 0)
+    R = O.T @ Q0
+    threshold = stall_rtol * xp.linalg.norm(R)
+    basis = xp.zeros((m, Nh), dtype)
+    piv = xp.full((m,), -1)
+    r = 0
+    slots = xp.arange(m)
+    for i in range(n):
+        active = (slots < r)[:, None]
+        Vm = xp.where(active, basis, 0.0)
+        res = R[i] - (Vm @ R[i]) @ Vm
+        res = res - (Vm @ res) @ Vm
+        norm = xp.linalg.norm(res)
+        take = (norm > threshold) & (r < m)
+        here = (slots == r)[:, None] & take
+        basis = xp.where(here, res / xp.where(take, norm, 1.0), basis)
+        piv = xp.where(here[:, 0], i, piv)
+        r = r + take.astype(int) if xp is jnp else r + int(take)
+    rows = xp.arange(n)[:, None]
+    below = (piv[None, :] >= 0) & (rows >= piv[None, :])
+    L = xp.where(below, R @ basis.T, 0.0)
+
+    # Stalled modes: a growing direction (μ > 0) that is not a pivot although a slower one is.
+    tie = _TIE_RTOL * xp.maximum(xp.max(xp.abs(mu)), np.finfo(dtype).tiny)
+    is_pivot = xp.any(rows == piv[None, :], axis=1)
+    mu_piv = xp.where(piv >= 0, mu[xp.maximum(piv, 0)], xp.inf)
+    slower_pivot = xp.any(mu_piv[None, :] < mu[:, None] - tie, axis=1)
+    stalled = ((mu > tie) & ~is_pivot & slower_pivot)[position[:K]] & (s > 0)
+    arrays = dict(imbalance=lam, input_scale=c, mu=mu, basis=O, echelon=L, pivots=piv,
+                  stalled=stalled)
+    if concrete:
+        arrays = {k: jnp.asarray(v) for k, v in arrays.items()}
+    return TwoLayerSolution(task=task, n_hidden=Nh, **arrays)
+
+
+def _factor_at(sol: TwoLayerSolution, t):
+    """Q(t) in whitened units, `(n, m)`, for one scalar time."""
+    mu, L, piv = sol.mu, sol.echelon, sol.pivots
+    valid = piv >= 0
+    sigma = jnp.where(valid, jnp.maximum(mu[jnp.maximum(piv, 0)], 0.0), 0.0)
+    below = valid[None, :] & (jnp.arange(mu.shape[0])[:, None] >= piv[None, :])
+    mu_pos, mu_neg = jnp.maximum(mu, 0.0), jnp.minimum(mu, 0.0)
+    expo = jnp.where(below, (mu_pos[:, None] - sigma[None, :]) * t, -jnp.inf)
+    What = L * jnp.exp(expo)
+    W = What * jnp.exp(mu_neg * t)[:, None]
+    a = jnp.abs(mu)
+    q = jnp.where(a > 0, -jnp.expm1(-2.0 * a * t) / (2.0 * jnp.where(a > 0, a, 1.0)), t)
+    M = jnp.diag(jnp.exp(-2.0 * sigma * t)) + What.T @ (q[:, None] * What)
+    C = jnp.linalg.cholesky(0.5 * (M + M.T))
+    # Q̂ = W C^{-ᵀ}: solve C Xᵀ = Wᵀ.
+    Qhat = jax.scipy.linalg.solve_triangular(C, W.T, lower=True).T
+    return sol.basis @ Qhat
+
+
+@jax.jit
+def _evaluate(sol: TwoLayerSolution, t):
+    """Everything at times `t (T,)`, in one compiled call per shape."""
+    Q = jax.vmap(lambda ti: _factor_at(sol, ti))(t.astype(sol.mu.dtype))
+    Q = Q / jnp.sqrt(sol.input_scale)
+    pad = sol.n_hidden - Q.shape[-1]
+    if pad > 0:  # Nh > Ni + No (only possible at λ = 0): the extra hidden directions are empty
+        Q = jnp.concatenate([Q, jnp.zeros(Q.shape[:-1] + (pad,), Q.dtype)], -1)
+    Ni = sol.n_in
+    W1t, W2 = Q[:, :Ni, :], Q[:, Ni:, :]
+    W = W2 @ jnp.swapaxes(W1t, -1, -2)
+    return dict(factor=Q, qqt=Q @ jnp.swapaxes(Q, -1, -2), weights=[jnp.swapaxes(W1t, -1, -2), W2],
+                map=W, modes=sol.task.mode_strengths(W), loss=sol.task.loss(W))
+
+
+@jax.jit
+def _limit_qqt(sol: TwoLayerSolution):
+    mu, L, piv = sol.mu, sol.echelon, sol.pivots
+    tie = _TIE_RTOL * jnp.maximum(jnp.max(jnp.abs(mu)), jnp.finfo(mu.dtype).tiny)
+    mu_p = jnp.where(piv >= 0, mu[jnp.maximum(piv, 0)], -jnp.inf)
+    grows = mu_p > tie
+    same_group = jnp.abs(mu[:, None] - mu_p[None, :]) <= tie
+    Wl = jnp.where(grows[None, :] & same_group, L, 0.0)  # columns restricted to their group
+    # Σ_g 2μ_g Π_g with Π_g the projector onto the span of group g's columns.
+    G = Wl.T @ Wl + jnp.diag(jnp.where(grows, 0.0, 1.0))
+    proj = Wl @ jnp.linalg.solve(G, Wl.T)
+    root = jnp.sqrt(2.0 * jnp.maximum(mu, 0.0))
+    P = root[:, None] * proj * root[None, :]
+    return sol.basis @ P @ sol.basis.T / sol.input_scale
