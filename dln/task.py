@@ -236,8 +236,12 @@ def _aligned_svd(sxx: np.ndarray, syx: np.ndarray):
     """
     n_out, n_in = syx.shape
     K = min(n_out, n_in)
-    U, s, Vt = np.linalg.svd(syx, full_matrices=True)
+    # Compact U (No may be large); the full input basis V, whose null-space part is needed to
+    # pick the input directions inside the zero group.
+    U, s, Vt = np.linalg.svd(syx, full_matrices=False)
     V = Vt.T
+    if n_in > K:
+        V = np.concatenate([V, np.linalg.svd(Vt, full_matrices=True)[2][K:].T], axis=1)
     s_full = np.zeros(n_in)
     s_full[:K] = s
     tol = _DIAGONAL_RTOL * max(s.max(initial=0.0), np.finfo(float).tiny)
