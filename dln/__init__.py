@@ -7,6 +7,7 @@ The public names:
 - `simulate`: full-batch gradient descent in JAX on real networks.
 - `Trajectory`: the result type of both.
 - `datasets`: hierarchical tasks (Saxe et al. 2019; Rubruck et al. 2024).
+- `ocs`: the optimal constant solution and its hallmarks (Rubruck et al. 2024).
 - `init`: initial weights (`aligned`, `balanced`, `gaussian`, `orthogonal`).
 - `riccati`, `numerical_flow`, `regime`: the exact two-layer flow from λ-balanced weights, the
   numerically integrated flow where no closed form exists, and lazy/rich regime measures.
@@ -15,12 +16,12 @@ dln never changes global JAX settings; turn on float64 yourself with
 `jax.config.update("jax_enable_x64", True)`.
 """
 
-from dln import datasets, init, modes, numerical_flow, regime, riccati
+from dln import datasets, init, modes, numerical_flow, ocs, regime, riccati
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.solve import solve
 from dln.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["Task", "Trajectory", "solve", "simulate", "lr_bound", "DivergenceError", "init",
-           "datasets", "modes", "riccati", "numerical_flow", "regime"]
+           "datasets", "modes", "ocs", "riccati", "numerical_flow", "regime"]
 __version__ = "0.1.0"

@@ -5,7 +5,9 @@ The step works on the sufficient statistics: with `W = W_D ⋯ W_1`,
     L(W) = ½ tr Σyy − tr(Wᵀ Σyx) + ½ tr(W Σxx Wᵀ),
     ∂L/∂W_l = −(W_D ⋯ W_{l+1})ᵀ (Σyx − W Σxx) (W_{l−1} ⋯ W_1)ᵀ,
 
-so a step costs the same for 10 samples or 10⁶. The whole run is one jitted `lax.scan` that keeps
+so a step costs the same for 10 samples or 10⁶. With biases (`ŷ = M x + c`, see
+`dln.network.affine_loss_gradients`) the first moments `x̄`, `ȳ` enter as well, still independent
+of the number of samples. The whole run is one jitted `lax.scan` that keeps
 only the records (memory grows with `steps / every`, not with `steps`), and ensembles over
 initial weights or learning rates are one `vmap`-ed compiled call.
 """
@@ -21,7 +23,8 @@ import numpy as np
 
 from dln import modes as _modes
 from dln._checks import as_array, is_concrete
-from dln.network import check_weights, loss_gradients, product
+from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
+                         check_weights, loss_gradients, product)
 from dln.task import Task
 from dln.trajectory import Trajectory
 
@@ -67,26 +70,60 @@ def _run_one(task, weights, lr, n_blocks, every, record_weights):
             rec["weights"] = ws
         return rec
 
-    def block(ws, _):
-        ws = jax.lax.fori_loop(0, every, step, ws)  # `every` is traced: no recompile per value
-        return ws, record(ws)
+    return _scan(weights, step, record, n_blocks, every)
 
-    final, recs = jax.lax.scan(block, list(weights), None, length=n_blocks)
-    first = record(list(weights))
+
+def _run_one_biased(task, state, lr, n_blocks, every, record_weights):
+    """As `_run_one` on the state `(weights, biases)` of a network with biases."""
+    dtype = state[0][0].dtype
+    sxx, syx = task.sigma_xx.astype(dtype), task.sigma_yx.astype(dtype)
+    xm, ym = task.x_mean.astype(dtype), task.y_mean.astype(dtype)
+
+    def step(_, st):
+        ws, bs = st
+        gw, gb = affine_loss_gradients(ws, bs, sxx, syx, xm, ym)
+        return ([W - lr * g for W, g in zip(ws, gw)],
+                [None if b is None else b - lr * g for b, g in zip(bs, gb)])
+
+    def record(st):
+        ws, bs = st
+        W, c = affine_map(ws, bs)
+        leaves = jax.tree_util.tree_leaves(st)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
+        rec = dict(map=W, offset=c, finite=finite)
+        if record_weights:
+            rec["weights"] = ws
+        return rec
+
+    return _scan(state, step, record, n_blocks, every)
+
+
+def _scan(state, step, record, n_blocks, every):
+
+    def block(st, _):
+        st = jax.lax.fori_loop(0, every, step, st)  # `every` is traced: no recompile per value
+        return st, record(st)
+
+    final, recs = jax.lax.scan(block, state, None, length=n_blocks)
+    first = record(state)
     recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
     return final, recs
 
 
 @functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_weights",
                                              "batch_lr"))
-def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, batch_lr):
-    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks,
-                           record_weights=record_weights)
+def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, batch_lr,
+         biases=None):
+    # `biases` None: the bias-free path; else the list [b1, …, bD] (entries may be None)
+    one = _run_one if biases is None else _run_one_biased
+    state = list(weights) if biases is None else (list(weights), list(biases))
+    fn = functools.partial(one, every=every, n_blocks=n_blocks, record_weights=record_weights)
     if batch_weights or batch_lr:
         fn = jax.vmap(fn, in_axes=(None, 0 if batch_weights else None, 0 if batch_lr else None))
-    final, recs = fn(task, weights, lr)
+    final, recs = fn(task, state, lr)
     recs["modes"] = task.mode_strengths(recs["map"])
-    recs["loss"] = task.loss(recs["map"])
+    recs["loss"] = (task.loss(recs["map"]) if biases is None else
+                    affine_loss(task, recs["map"], recs["offset"]))
     step_numbers = jnp.arange(n_blocks + 1) * every
     t = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
     recs["t"] = jnp.broadcast_to(t, recs["loss"].shape)
@@ -96,15 +133,21 @@ def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, b
     return final, recs
 
 
-def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
+def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None,
              record_weights: bool = False, check_lr: bool = True,
              on_divergence: str = "raise") -> Trajectory:
     """Full-batch gradient descent `W_l ← W_l − lr ∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`.
 
     Args:
-      task: the `dln.Task` (only its correlations enter a step).
+      task: the `dln.Task` (only its correlations, and with biases its means, enter a step).
       weights: `[W1, …, WD]`, `W_l` of shape `(out, in)`, any depth and widths; give every
         matrix a leading batch axis `(B, out, in)` to run an ensemble of `B` networks.
+      biases: optional `[b1, …, bD]`, each None (no bias in that layer) or an `(out,)` vector
+        (`(B, out)` with batched weights); the network is then `h_l = W_l h_{l−1} + b_l`, i.e.
+        `ŷ = M x + c` with map `M = W_D ⋯ W_1` and offset `c = Σ_l (W_D ⋯ W_{l+1}) b_l`, and
+        the biases descend too (`b_l ← b_l − lr ∂L/∂b_l`, `dln.network.affine_loss_gradients`).
+        Needs a task that knows the means `x̄`, `ȳ` (`Task.from_data`). All None is the same as
+        no biases.
       lr: learning rate, a scalar or `(B,)` to batch over learning rates (with batched weights
         the two batches are zipped, so B must agree).
       steps: number of gradient steps; a multiple of `every`.
@@ -117,13 +160,16 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
         non-finite record step (−1 where finite).
 
     Returns:
-      A `Trajectory` with `t = lr × step` `(T,)`, `modes (T, K)`, `map (T, No, Ni)`,
-      `loss (T,)`, `final_weights`, and a leading batch axis on all of them for ensembles.
+      A `Trajectory` with `t = lr × step` `(T,)`, `modes (T, K)` (of the map), `map (T, No, Ni)`,
+      `loss (T,)` (with the offset), `final_weights`; with biases also `offset (T, No)` and
+      `final_biases`; and a leading batch axis on all of them for ensembles.
       Computation follows the weights' dtype (float32 or float64).
     """
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
     weights = check_weights(task, weights)
+    if biases is not None:
+        biases = check_biases(task, weights, biases)
     depth = len(weights)
     batch_weights = weights[0].ndim == 3
     dtype = weights[0].dtype
@@ -152,7 +198,10 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
 
     final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
                        record_weights=record_weights, batch_weights=batch_weights,
-                       batch_lr=batch_lr)
+                       batch_lr=batch_lr, biases=biases)
+    final_biases = None
+    if biases is not None:
+        final, final_biases = final
     diverged_at = recs["diverged_at"]
     if is_concrete(diverged_at) and np.any((bad := np.asarray(diverged_at)) >= 0):
         where = (f"at step {int(bad)}" if bad.ndim == 0 else
@@ -168,6 +217,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1,
         t=recs["t"], modes=recs["modes"], loss=recs["loss"], task=task, method="simulation",
         depth=depth, stored_map=recs["map"], final_weights=final,
         recorded_weights=recs.get("weights"), diverged_at=diverged_at,
+        offset=recs.get("offset"), final_biases=final_biases,
     )
 
 

@@ -48,6 +48,11 @@ class Trajectory:
       error_estimate: `(T,)` estimated error (Frobenius) of the map of a `"numerical-flow"`.
       stalled: `(K,)` booleans of an `"exact-riccati"` trajectory: modes whose initial sign
         opposes the target, which stall at the saddle instead of being learned.
+      offset: `(T, No)` output offset `c` of a network with biases, `ŷ = map · x + offset`
+        (`dln.simulate(..., biases=[…])`; `c = Σ_l (W_D ⋯ W_{l+1}) b_l`); None means 0 (no
+        biases).
+      final_biases: list of the `depth` biases at the last record (None entries for layers
+        without bias), for a simulation run with biases; else None.
 
     Simulations batched over initial weights or learning rates carry one leading batch axis on
     every array field.
@@ -66,6 +71,8 @@ class Trajectory:
     diverged_at: Optional[Any] = None
     error_estimate: Optional[Any] = None
     stalled: Optional[Any] = None
+    offset: Optional[Any] = None
+    final_biases: Optional[list] = None
 
     @property
     def is_exact(self) -> bool:
