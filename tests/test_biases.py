@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import dln
+from reference import numpy_descent
 from dln.network import affine_loss, affine_loss_gradients, affine_map
 
 
@@ -15,25 +16,6 @@ def task():
     # nonzero means in inputs and targets, so every bias term matters
     X, Y = rng.normal(size=(50, 6)) + 0.7, rng.normal(size=(50, 4)) - 0.4
     return dln.Task.from_data(X, Y)
-
-
-def _numpy_descent(X, Y, weights, biases, lr, steps):
-    """Plain gradient descent with biases on the raw data: the reference for the statistics."""
-    ws = [np.array(W) for W in weights]
-    bs = [None if b is None else np.array(b) for b in biases]
-    P = X.shape[0]
-    for _ in range(steps):
-        acts = [X.T]
-        for W, b in zip(ws, bs):
-            acts.append(W @ acts[-1] + (0 if b is None else b[:, None]))
-        delta = (acts[-1] - Y.T) / P  # dL/dŷ
-        gw, gb = [None] * len(ws), [None] * len(ws)
-        for l in range(len(ws) - 1, -1, -1):
-            gw[l], gb[l] = delta @ acts[l].T, delta.sum(axis=1)
-            delta = ws[l].T @ delta
-        ws = [W - lr * g for W, g in zip(ws, gw)]
-        bs = [None if b is None else b - lr * g for b, g in zip(bs, gb)]
-    return ws, bs
 
 
 def _raw_loss(X, Y, weights, biases):
@@ -65,7 +47,7 @@ def test_biased_steps_on_statistics_equal_steps_on_raw_data(task, getkey, sizes,
     b0 = _biases(getkey(), sizes, present)
     sim = dln.simulate(task, w0, biases=b0, lr=0.05, steps=30, every=10)
     X, Y = np.asarray(task.X), np.asarray(task.Y)
-    ws, bs = _numpy_descent(X, Y, w0, b0, 0.05, 30)
+    ws, bs = numpy_descent(X, Y, w0, 0.05, 30, biases=b0)
     for got, want in zip(sim.final_weights, ws):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
     for got, want in zip(sim.final_biases, bs):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import dln
+from reference import numpy_descent
 
 
 @pytest.fixture
@@ -15,27 +16,10 @@ def task():
     return dln.Task.from_data(X, Y)
 
 
-def _numpy_descent(X, Y, weights, lr, steps):
-    """Plain gradient descent on the raw data: the reference the statistics must reproduce."""
-    ws = [np.array(W) for W in weights]
-    P = X.shape[0]
-    for _ in range(steps):
-        acts = [X.T]
-        for W in ws:
-            acts.append(W @ acts[-1])
-        delta = (acts[-1] - Y.T) / P  # dL/dŷ
-        grads = []
-        for l in range(len(ws) - 1, -1, -1):
-            grads.append(delta @ acts[l].T)
-            delta = ws[l].T @ delta
-        ws = [W - lr * g for W, g in zip(ws, grads[::-1])]
-    return ws
-
-
 def test_steps_on_statistics_equal_steps_on_raw_data(task, getkey):
     w0 = dln.init.gaussian(getkey(), [6, 5, 3, 4], 0.3)
     sim = dln.simulate(task, w0, lr=0.05, steps=30, every=10, record_weights=True)
-    ref = _numpy_descent(np.asarray(task.X), np.asarray(task.Y), w0, 0.05, 30)
+    ref, _ = numpy_descent(np.asarray(task.X), np.asarray(task.Y), w0, 0.05, 30)
     for got, want in zip(sim.final_weights, ref):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
     assert sim.t.shape == (4,) and sim.modes.shape == (4, 4) and sim.map.shape == (4, 4, 6)
