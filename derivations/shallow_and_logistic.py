@@ -82,8 +82,8 @@ def _solve(d: Derivation, depth: int) -> None:
              text=f"normalised solution, $D = {depth}$",
              code=f"`dln.modes.normalized(tau, w0, {depth})`")
     trajectory = (s / lam) * normalised.subs({tau: kappa * t, w0: w0_of})
-    d.check_equal(f"`dsolve`'s solution equals $(s/\\lambda)\\,w(\\kappa t)$ at "
-                  f"$w_0 = \\lambda u_0/s$", sol, trajectory, display=False)
+    d.check_equal("`dsolve`'s solution equals $(s/\\lambda)\\,w(\\kappa t)$ at "
+                  "$w_0 = \\lambda u_0/s$", sol, trajectory, display=False)
     d.result(f"trajectory_depth{depth}", trajectory, (t, s, lam, u0), lhs=r"u(t)",
              text=f"mode strength, $D = {depth}$",
              code=f"`dln.modes.trajectory(t, s, lam, u0, {depth})`")

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_times, is_concrete
+from dln._checks import check_times, is_concrete
 from dln.network import check_weights, loss_gradients, product
 from dln.task import Task
 from dln.trajectory import Trajectory

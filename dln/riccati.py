@@ -58,7 +58,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_times, is_concrete
+from dln._checks import check_times, is_concrete
+from dln.network import check_weights
 from dln.task import Task
 from dln.trajectory import Trajectory
 
@@ -263,17 +264,7 @@ def _check_two_layer(task: Task, weights):
             "`weights` must be a list of two matrices [W1 (Nh, Ni), W2 (No, Nh)] for the exact "
             f"two-layer solution, got {type(weights).__name__}"
             + (f" of length {len(weights)}" if isinstance(weights, (list, tuple)) else "") + ".")
-    W1 = as_array(weights[0], "weights[0]", ndim=2)
-    W2 = as_array(weights[1], "weights[1]", ndim=2)
-    if W1.shape[1] != task.n_in:
-        raise ValueError(f"weights[0] (W1) must have {task.n_in} columns (the task's input "
-                         f"size), got shape {tuple(W1.shape)}.")
-    if W2.shape[0] != task.n_out:
-        raise ValueError(f"weights[1] (W2) must have {task.n_out} rows (the task's output "
-                         f"size), got shape {tuple(W2.shape)}.")
-    if W2.shape[1] != W1.shape[0]:
-        raise ValueError(f"weights[1] has {W2.shape[1]} columns but weights[0] has "
-                         f"{W1.shape[0]} rows; both must equal the hidden width Nh.")
+    W1, W2 = check_weights(task, weights, allow_batch=False)
     dtype = jnp.result_type(W1, W2, task.sigma_yx)
     return W1.astype(dtype), W2.astype(dtype)
 

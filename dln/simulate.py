@@ -24,7 +24,7 @@ import numpy as np
 from dln import modes as _modes
 from dln._checks import as_array, is_concrete
 from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
-                         check_weights, loss_gradients, product)
+                         check_weights)
 from dln.task import Task
 from dln.trajectory import Trajectory
 
@@ -54,30 +54,14 @@ def lr_bound(task: Task, depth: int) -> float:
     return 2.0 / curvature if curvature > 0 else float("inf")
 
 
-def _run_one(task, weights, lr, n_blocks, every, record_weights):
-    sxx = task.sigma_xx.astype(weights[0].dtype)
-    syx = task.sigma_yx.astype(weights[0].dtype)
-
-    def step(_, ws):
-        grads = loss_gradients(ws, sxx, syx)
-        return [W - lr * g for W, g in zip(ws, grads)]
-
-    def record(ws):
-        W = product(ws)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(Wl)) for Wl in ws]))
-        rec = dict(map=W, finite=finite)
-        if record_weights:
-            rec["weights"] = ws
-        return rec
-
-    return _scan(weights, step, record, n_blocks, every)
-
-
-def _run_one_biased(task, state, lr, n_blocks, every, record_weights):
-    """As `_run_one` on the state `(weights, biases)` of a network with biases."""
+def _run_one(task, state, lr, n_blocks, every, record_weights):
+    """Gradient descent on the state `(weights, biases)`; `biases` entries may all be None, in
+    which case `affine_loss_gradients` is exactly the bias-free gradient."""
     dtype = state[0][0].dtype
     sxx, syx = task.sigma_xx.astype(dtype), task.sigma_yx.astype(dtype)
-    xm, ym = task.x_mean.astype(dtype), task.y_mean.astype(dtype)
+    has_bias = any(b is not None for b in state[1])
+    xm = task.x_mean.astype(dtype) if has_bias else None
+    ym = task.y_mean.astype(dtype) if has_bias else None
 
     def step(_, st):
         ws, bs = st
@@ -114,16 +98,14 @@ def _scan(state, step, record, n_blocks, every):
                                              "batch_lr"))
 def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, batch_lr,
          biases=None):
-    # `biases` None: the bias-free path; else the list [b1, …, bD] (entries may be None)
-    one = _run_one if biases is None else _run_one_biased
-    state = list(weights) if biases is None else (list(weights), list(biases))
-    fn = functools.partial(one, every=every, n_blocks=n_blocks, record_weights=record_weights)
+    # `biases` None: no biases (the same path, every entry None); else [b1, …, bD]
+    state = (list(weights), [None] * len(weights) if biases is None else list(biases))
+    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks, record_weights=record_weights)
     if batch_weights or batch_lr:
         fn = jax.vmap(fn, in_axes=(None, 0 if batch_weights else None, 0 if batch_lr else None))
     final, recs = fn(task, state, lr)
     recs["modes"] = task.mode_strengths(recs["map"])
-    recs["loss"] = (task.loss(recs["map"]) if biases is None else
-                    affine_loss(task, recs["map"], recs["offset"]))
+    recs["loss"] = affine_loss(task, recs["map"], recs["offset"])
     step_numbers = jnp.arange(n_blocks + 1) * every
     t = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
     recs["t"] = jnp.broadcast_to(t, recs["loss"].shape)
@@ -199,9 +181,9 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
                        record_weights=record_weights, batch_weights=batch_weights,
                        batch_lr=batch_lr, biases=biases)
-    final_biases = None
-    if biases is not None:
-        final, final_biases = final
+    final, final_biases = final
+    if biases is None:
+        final_biases = None
     diverged_at = recs["diverged_at"]
     if is_concrete(diverged_at) and np.any((bad := np.asarray(diverged_at)) >= 0):
         where = (f"at step {int(bad)}" if bad.ndim == 0 else

@@ -1,6 +1,5 @@
 """dln.simulate: records, ensembles, dtypes, learning-rate checks and divergence."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
