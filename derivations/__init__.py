@@ -30,6 +30,8 @@ MODULES = (
     "deep_modes",
     "unbalanced_two_layer",
     "riccati",
+    "biases",
+    "pathways",
 )
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "derivations"

@@ -8,6 +8,7 @@ The public names:
 - `Trajectory`: the result type of both.
 - `datasets`: hierarchical tasks (Saxe et al. 2019; Rubruck et al. 2024).
 - `ocs`: the optimal constant solution and its hallmarks (Rubruck et al. 2024).
+- `biases`: the mode reduction behind `solve(..., biases=...)` (Rubruck et al. 2024).
 - `init`: initial weights (`aligned`, `balanced`, `gaussian`, `orthogonal`).
 - `riccati`, `numerical_flow`, `regime`: the exact two-layer flow from λ-balanced weights, the
   numerically integrated flow where no closed form exists, and lazy/rich regime measures.
@@ -16,12 +17,12 @@ dln never changes global JAX settings; turn on float64 yourself with
 `jax.config.update("jax_enable_x64", True)`.
 """
 
-from dln import datasets, init, modes, numerical_flow, ocs, regime, riccati
+from dln import biases, datasets, init, modes, numerical_flow, ocs, regime, riccati
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.solve import solve
 from dln.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["Task", "Trajectory", "solve", "simulate", "lr_bound", "DivergenceError", "init",
-           "datasets", "modes", "ocs", "riccati", "numerical_flow", "regime"]
+           "datasets", "modes", "ocs", "biases", "riccati", "numerical_flow", "regime"]
 __version__ = "0.1.0"

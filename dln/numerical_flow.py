@@ -6,7 +6,9 @@
 
 of the mean loss `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²` (flow time `t = lr × steps`) from any weights,
 any depth, any `Σxx`: unbalanced two-layer weights, deep networks from non-aligned weights,
-correlated inputs. Nothing about the result is exact: it is labelled `"numerical-flow"` and carries
+correlated inputs; and with `biases=[b1, …, bD]` the flow of the affine network
+`ŷ = W_D(⋯(W_1 x + b_1)⋯) + b_D` (weights and biases together,
+`dln.network.affine_loss_gradients`). Nothing about the result is exact: it is labelled `"numerical-flow"` and carries
 an error estimate.
 
 The integrator is the explicit Runge–Kutta pair of Dormand and Prince of order 8 with embedded
@@ -34,11 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import check_times, is_concrete
-from dln.network import check_weights, loss_gradients, product
+from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
+                         check_weights, loss_gradients)
 from dln.task import Task
 from dln.trajectory import Trajectory
 
-__all__ = ["FlowSolution", "integrate", "flow_trajectory", "flow", "METHOD"]
+__all__ = ["FlowSolution", "integrate", "integrate_statistics", "flow_trajectory", "flow",
+           "METHOD"]
 
 METHOD = "numerical-flow"
 # The error estimate compares with a run at this many times the tolerance.
@@ -92,12 +96,16 @@ class FlowSolution:
       t: `(T,)` flow times, in the order asked for.
       weights: list of the `depth` weight records `(T, out, in)`.
       map: `(T, No, Ni)` the network map `W_D ⋯ W_1`.
-      error_estimate: `(T,)` estimated absolute error of `map` (Frobenius norm): its distance to
-        a run at `LOOSE_FACTOR` × `rtol` (an upper estimate; NaN if not estimated).
+      error_estimate: `(T,)` estimated absolute error of `map` and `offset` (Frobenius norm of
+        both together): their distance to a run at `LOOSE_FACTOR` × `rtol` (an upper estimate;
+        NaN if not estimated).
       n_steps: accepted steps of the returned run.
       n_rejected: rejected steps.
       task: the `Task`.
       rtol: the relative tolerance of the returned run.
+      biases: list of the `depth` bias records `(T, out)` (None entries for layers without
+        bias), or None for a network without biases.
+      offset: `(T, No)` the output offset `c = Σ_l (W_D ⋯ W_{l+1}) b_l`, or None.
     """
 
     t: Any
@@ -108,6 +116,8 @@ class FlowSolution:
     n_rejected: Any
     task: Task
     rtol: float = dataclasses.field(metadata=dict(static=True))
+    biases: Any = None
+    offset: Any = None
 
     @property
     def depth(self) -> int:
@@ -122,17 +132,31 @@ class FlowSolution:
     def to_trajectory(self) -> Trajectory:
         """A `dln.Trajectory` with method `"numerical-flow"`: the map, modes and loss at every
         record, the weight records and the weights at `t[-1]` (`final_weights`)."""
+        final_biases = None if self.biases is None else [
+            None if b is None else b[-1] for b in self.biases]
         return Trajectory(t=self.t, modes=self.task.mode_strengths(self.map),
-                          loss=self.task.loss(self.map), task=self.task, method=METHOD,
-                          depth=self.depth, stored_map=self.map,
+                          loss=affine_loss(self.task, self.map, self.offset), task=self.task,
+                          method=METHOD, depth=self.depth, stored_map=self.map,
                           final_weights=[w[-1] for w in self.weights],
-                          recorded_weights=list(self.weights))
+                          recorded_weights=list(self.weights), offset=self.offset,
+                          final_biases=final_biases, error_estimate=self.error_estimate)
 
 
 # -------------------------------------------------------------------------------- the flow
 def flow(weights, sigma_xx, sigma_yx):
     """`[dW_l/dt]`: the gradient flow `−∂L/∂W_l` of every layer (`dln.network.loss_gradients`)."""
     return [-g for g in loss_gradients(weights, sigma_xx, sigma_yx)]
+
+
+def _affine_flow(params, has_bias, stats):
+    """The flow `−∂L/∂θ` of the flat parameter list `[W1, …, WD, b_l (layers with a bias)]`."""
+    D = len(has_bias)
+    ws, it = params[:D], iter(params[D:])
+    bs = [next(it) if h else None for h in has_bias]
+    if not any(has_bias):
+        return flow(ws, stats[0], stats[1])
+    gw, gb = affine_loss_gradients(ws, bs, *stats)
+    return [-g for g in gw] + [-g for g in gb if g is not None]
 
 
 def _dop853_step(f, y, fy, h):
@@ -147,9 +171,11 @@ def _dop853_step(f, y, fy, h):
     return y_new, err5, err3
 
 
-@functools.partial(jax.jit, static_argnames=("shapes",))
-def _integrate(y0, ts, sigma_xx, sigma_yx, rtol, atol, max_steps, *, shapes):
-    """Integrate the flat weights `y0` to the sorted times `ts`; records `(T, N)`."""
+@functools.partial(jax.jit, static_argnames=("shapes", "has_bias"))
+def _integrate(y0, ts, stats, rtol, atol, max_steps, *, shapes, has_bias):
+    """Integrate the flat parameters `y0` (weights, then the biases of the layers marked in
+    `has_bias`) under the statistics `stats = (Σxx, Σyx, x̄, ȳ)` to the sorted times `ts`;
+    records `(T, N)`. Each weight matrix and each bias is its own group for the tolerance."""
     sizes = [math.prod(s) for s in shapes]
     bounds = np.cumsum([0] + sizes)
     layer_of = jnp.asarray(np.repeat(np.arange(len(shapes)), sizes))
@@ -158,7 +184,7 @@ def _integrate(y0, ts, sigma_xx, sigma_yx, rtol, atol, max_steps, *, shapes):
         return [y[a:b].reshape(s) for a, b, s in zip(bounds[:-1], bounds[1:], shapes)]
 
     def f(y):
-        return jnp.concatenate([g.ravel() for g in flow(unravel(y), sigma_xx, sigma_yx)])
+        return jnp.concatenate([g.ravel() for g in _affine_flow(unravel(y), has_bias, stats)])
 
     def scale(*ys):  # atol + rtol × (RMS size of each component's layer)
         rms = [jnp.sqrt(jax.ops.segment_sum(y**2, layer_of, len(shapes)) / np.array(sizes))
@@ -226,7 +252,70 @@ def _integrate(y0, ts, sigma_xx, sigma_yx, rtol, atol, max_steps, *, shapes):
         n_acc, n_rej, failed | (k < T)
 
 
-def integrate(task: Task, weights, t, *, rtol: float = 1e-11, atol: float = 0.0,
+def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol=None,
+                         estimate_error: bool = True, max_steps: int = 2_000_000):
+    """The engine of `integrate`, on raw statistics `stats = (Σxx, Σyx, x̄, ȳ)` (the means may be
+    None without biases): checked weights and biases (None entries) in, records out.
+
+    Returns `(weights, biases, map, offset, error, n_steps, n_rejected)`: records `(T, …)` in
+    the order of `t` (`biases`/`offset` None without biases); `error` `(T,)` is the Frobenius
+    distance of `[map, offset]` to a run at `LOOSE_FACTOR × rtol` (NaN if not estimated).
+    Used by `integrate` and by the reduced (one-unit) flows of `dln.biases`. `atol` None: 0
+    without biases; with biases (which usually start at 0, where a purely relative tolerance
+    has no scale) `rtol` × the larger of the RMS mean target and the RMS initial weight.
+    """
+    if atol is None:
+        atol = 0.0
+        if biases is not None and any(b is not None for b in biases):
+            sizes = [float(jnp.sqrt(jnp.mean(jnp.asarray(a) ** 2)))
+                     for a in (stats[3], *weights)]
+            atol = rtol * max(max(sizes), 1e-300)
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+            raise ValueError(f"`{name}` must be a finite float >= 0, got {v!r}.")
+    if not rtol > 0:
+        raise ValueError(f"`rtol` must be > 0, got {rtol!r}.")
+    D = len(weights)
+    has_bias = tuple(b is not None for b in biases) if biases is not None else (False,) * D
+    params = list(weights) + [b for b in (biases or ()) if b is not None]
+    dtype = weights[0].dtype
+    order = jnp.argsort(t)
+    ts = t[order]
+    inverse = jnp.argsort(order)
+    shapes = tuple(tuple(p.shape) for p in params)
+    y0 = jnp.concatenate([p.ravel() for p in params])
+    stats = tuple(None if a is None else jnp.asarray(a).astype(dtype) for a in stats)
+    if not any(has_bias):
+        stats = stats[:2] + (None, None)
+
+    def run(tol):
+        recs, n_acc, n_rej, failed = _integrate(y0, ts, stats, tol, atol, max_steps,
+                                                shapes=shapes, has_bias=has_bias)
+        if is_concrete(failed) and bool(failed):
+            raise FloatingPointError(
+                f"the numerical flow failed at rtol = {tol:.1e} after {int(n_acc)} steps "
+                f"({int(n_rej)} rejected): the step size collapsed, the weights stopped being "
+                "finite, or `max_steps` was reached. Try a larger `max_steps`, a looser `rtol`, "
+                "or shorter times.")
+        recs = [r[inverse] for r in recs]
+        it = iter(recs[D:])
+        bs = [next(it) if h else None for h in has_bias] if any(has_bias) else None
+        W, c = affine_map(recs[:D], bs if bs is not None else [None] * D)
+        return recs[:D], bs, W, c, n_acc, n_rej
+
+    ws, bs, W, c, n_acc, n_rej = run(rtol)
+    if estimate_error:
+        _, _, W2, c2, _, _ = run(rtol * LOOSE_FACTOR)
+        sq = jnp.sum((W - W2) ** 2, axis=(-2, -1))
+        if c is not None:
+            sq = sq + jnp.sum((c - c2) ** 2, axis=-1)
+        error = jnp.sqrt(sq)
+    else:
+        error = jnp.full(t.shape, jnp.nan, W.dtype)
+    return ws, bs, W, c, error, n_acc, n_rej
+
+
+def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=None,
               estimate_error: bool = True, max_steps: int = 2_000_000) -> FlowSolution:
     """Integrate the gradient flow `dW_l/dt = −∂L/∂W_l` from `weights` to the times `t`.
 
@@ -234,8 +323,11 @@ def integrate(task: Task, weights, t, *, rtol: float = 1e-11, atol: float = 0.0,
       task: the `dln.Task` (any `sigma_xx`).
       weights: `[W1, …, WD]`, `W_l` of shape `(out, in)`, any depth and widths (no batch axis).
       t: flow times `(T,)` or a scalar, `>= 0`, any order (`t = lr × steps`).
+      biases: optional `[b1, …, bD]`, each None or an `(out,)` vector: the biases flow with the
+        weights (`db_l/dt = −∂L/∂b_l`); needs a task with its means (`Task.from_data`).
       rtol: relative tolerance of each step, per layer (default 1e-11).
-      atol: absolute tolerance added to `rtol × (size of the layer)` (default 0).
+      atol: absolute tolerance added to `rtol × (size of the layer)`; default 0 without biases,
+        `rtol` × (RMS of ȳ or of the initial weights, the larger) with biases.
       estimate_error: run again at `LOOSE_FACTOR × rtol` for `error_estimate` (else NaN).
       max_steps: the most steps (accepted and rejected) a run may take.
 
@@ -249,44 +341,19 @@ def integrate(task: Task, weights, t, *, rtol: float = 1e-11, atol: float = 0.0,
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
     ws = check_weights(task, weights, allow_batch=False)
+    bs = None if biases is None else check_biases(task, ws, biases)
     t = check_times(t).astype(ws[0].dtype)
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
-            raise ValueError(f"`{name}` must be a finite float >= 0, got {v!r}.")
-    if not rtol > 0:
-        raise ValueError(f"`rtol` must be > 0, got {rtol!r}.")
-    order = jnp.argsort(t)
-    ts = t[order]
-    inverse = jnp.argsort(order)
-    shapes = tuple(tuple(W.shape) for W in ws)
-    y0 = jnp.concatenate([W.ravel() for W in ws])
-    sxx = task.sigma_xx.astype(y0.dtype)
-    syx = task.sigma_yx.astype(y0.dtype)
-
-    def run(tol):
-        recs, n_acc, n_rej, failed = _integrate(y0, ts, sxx, syx, tol, atol, max_steps,
-                                                shapes=shapes)
-        if is_concrete(failed) and bool(failed):
-            raise FloatingPointError(
-                f"the numerical flow failed at rtol = {tol:.1e} after {int(n_acc)} steps "
-                f"({int(n_rej)} rejected): the step size collapsed, the weights stopped being "
-                "finite, or `max_steps` was reached. Try a larger `max_steps`, a looser `rtol`, "
-                "or shorter times.")
-        return [r[inverse] for r in recs], n_acc, n_rej
-
-    recs, n_acc, n_rej = run(rtol)
-    W = product(recs)
-    if estimate_error:
-        loose, _, _ = run(rtol * LOOSE_FACTOR)
-        error = jnp.linalg.norm(W - product(loose), axis=(-2, -1))
-    else:
-        error = jnp.full(t.shape, jnp.nan, W.dtype)
+    stats = (task.sigma_xx, task.sigma_yx, task.x_mean, task.y_mean)
+    recs, brecs, W, c, error, n_acc, n_rej = integrate_statistics(
+        ws, bs, t, stats, rtol=rtol, atol=atol, estimate_error=estimate_error,
+        max_steps=max_steps)
     return FlowSolution(t=t, weights=recs, map=W, error_estimate=error, n_steps=n_acc,
-                        n_rejected=n_rej, task=task, rtol=float(rtol))
+                        n_rejected=n_rej, task=task, rtol=float(rtol), biases=brecs, offset=c)
 
 
-def flow_trajectory(task: Task, weights, t, *, rtol: float = 1e-11, atol: float = 0.0,
-                    max_steps: int = 2_000_000) -> Trajectory:
+def flow_trajectory(task: Task, weights, t, *, biases=None, rtol: float = 1e-11,
+                    atol=None, max_steps: int = 2_000_000) -> Trajectory:
     """`integrate(...).to_trajectory()`: the numerically integrated flow as a `dln.Trajectory`
-    (method `"numerical-flow"`). Use `integrate` for the error estimate."""
-    return integrate(task, weights, t, rtol=rtol, atol=atol, max_steps=max_steps).to_trajectory()
+    (method `"numerical-flow"`, with `error_estimate`)."""
+    return integrate(task, weights, t, biases=biases, rtol=rtol, atol=atol,
+                     max_steps=max_steps).to_trajectory()

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from dln import modes as _modes
+from dln import biases as _biases
 from dln import numerical_flow, riccati
 from dln._checks import as_array, check_depth, check_times, is_concrete
 from dln.task import Task
@@ -20,7 +21,7 @@ __all__ = ["solve"]
 _mode_trajectory = jax.jit(_modes.trajectory, static_argnames="depth")
 
 
-def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None,
+def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, biases=None,
           rtol: float = 1e-11) -> Trajectory:
     """Exact learning trajectory of a deep linear network under gradient flow.
 
@@ -54,6 +55,19 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None,
       u0: initial strength of each mode in the map: a scalar or shape `(K,)`; `>= 0` for
         `depth >= 2` (layers `a = u0^{1/D}`). `u0` may exceed the target `s/λ`.
       t: flow times, `(T,)` or a scalar, `>= 0`, any order.
+      biases: None (no biases), or which layers carry a bias that starts at 0: `"output"`
+        (the last), `"hidden"` (all but the last), `"all"`. The network is then
+        `h_l = W_l h_{l−1} + b_l`, `ŷ = map · x + offset`, and the trajectory gains `offset`
+        `(T, No)` (Rubruck et al. 2024; `dln.biases`). Exact where the mode reduction holds
+        (the means `x̄`, `ȳ` along one mode, e.g. the uniform item mode of a hierarchy, or
+        centred inputs): every other mode keeps its closed form, and the mode carrying the
+        means is exact at depth 1 or with centred inputs and an output bias, else its one-unit
+        network is integrated (method `"reduced-flow"`, with `error_estimate`). Where the
+        reduction fails, the full flow from `dln.init.aligned` weights is integrated
+        (`"numerical-flow"`). Needs a task with its data (`Task.from_data`). With `weights=`,
+        pass a list `[b1, …, bD]` (entries None or `(out,)`) instead: the flow of weights and
+        biases together is integrated (`"numerical-flow"`).
+      rtol: relative tolerance of any numerical integration (default 1e-11).
 
     Returns:
       A `Trajectory` with `t (T,)`, `modes (T, K)`, `map (T, No, Ni)`, `loss (T,)`, the
@@ -68,7 +82,7 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None,
             "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
         )
     if weights is not None:
-        return _solve_from_weights(task, weights, t, depth, u0, rtol)
+        return _solve_from_weights(task, weights, t, depth, u0, rtol, biases)
     if depth is None or u0 is None:
         raise TypeError("solve() needs either `depth` and `u0` (aligned small init) or "
                         "`weights=[W1, …, WD]` (any initial weights).")
@@ -88,6 +102,12 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None,
             "the same a in every layer, and gradient flow cannot change the sign of a mode "
             "(a sign-reversed mode stalls at the saddle u = 0). Use depth 1 or a positive u0."
         )
+    if biases is not None:
+        if isinstance(biases, (list, tuple)):
+            raise TypeError("with `u0` (aligned init), `biases` names which layers carry a bias: "
+                            f"one of {_biases.PATTERNS}, all starting at 0; got a list. Pass "
+                            "a list [b1, …, bD] of initial biases together with `weights=`.")
+        return _biases.solve_with_biases(task, depth, u0, biases, t, rtol=rtol)
     if task.input_aligned is False:
         raise ValueError(
             "solve(): the exact mode solution needs `sigma_xx` to be diagonal in the task's "
@@ -102,7 +122,7 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None,
     )
 
 
-def _solve_from_weights(task, weights, t, depth, u0, rtol) -> Trajectory:
+def _solve_from_weights(task, weights, t, depth, u0, rtol, biases) -> Trajectory:
     if u0 is not None:
         raise TypeError("pass either `u0` (aligned init) or `weights`, not both.")
     if not isinstance(weights, (list, tuple)) or len(weights) == 0:
@@ -111,11 +131,16 @@ def _solve_from_weights(task, weights, t, depth, u0, rtol) -> Trajectory:
     if depth is not None and check_depth(depth) != len(weights):
         raise ValueError(f"`depth` = {depth} but `weights` holds {len(weights)} matrices; "
                          "leave `depth` out when passing weights.")
+    if biases is not None:
+        if isinstance(biases, str):
+            raise TypeError(f"with `weights=`, `biases` must be a list [b1, …, bD] of initial "
+                            f"biases (entries None or (out,) vectors), got {biases!r}; a "
+                            "pattern name goes with `depth` and `u0`.")
+        return numerical_flow.flow_trajectory(task, weights, t, biases=biases, rtol=rtol)
     if len(weights) == 2:
         if not is_concrete(task, weights):  # traced: the closed form, without value checks
             return riccati.two_layer_trajectory(task, weights, t)
         if riccati.inapplicable_reason(task, weights) is None:
             solution = riccati.two_layer_solution(task, weights)
             return dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
-    result = numerical_flow.integrate(task, weights, t, rtol=rtol)
-    return dataclasses.replace(result.to_trajectory(), error_estimate=result.error_estimate)
+    return numerical_flow.flow_trajectory(task, weights, t, rtol=rtol)
