@@ -10,6 +10,10 @@ The public names:
 - `ocs`: the optimal constant solution and its hallmarks (Rubruck et al. 2024).
 - `biases`: the mode reduction behind `solve(..., biases=...)` (Rubruck et al. 2024).
 - `init`: initial weights (`aligned`, `balanced`, `gaussian`, `orthogonal`).
+- `schedule`, `task_pairs`, `completion`, `transfer`, `sweep`: task switches and curricula (exact
+  chained two-layer solution; one batched gradient-descent loop), related task pairs, matrix
+  completion with Arora et al.'s end-to-end theory, transfer maps (Kleinman et al. 2024), and
+  chunked, resumable parameter sweeps with a progress bar.
 - `riccati`, `numerical_flow`, `regime`: the exact two-layer flow from λ-balanced weights, the
   numerically integrated flow where no closed form exists, and lazy/rich regime measures.
 
@@ -17,12 +21,14 @@ dln never changes global JAX settings; turn on float64 yourself with
 `jax.config.update("jax_enable_x64", True)`.
 """
 
-from dln import biases, datasets, init, modes, numerical_flow, ocs, regime, riccati
+from dln import (biases, completion, datasets, init, modes, numerical_flow, ocs, regime, riccati,
+                 schedule, sweep, task_pairs, transfer)
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.solve import solve
 from dln.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["Task", "Trajectory", "solve", "simulate", "lr_bound", "DivergenceError", "init",
-           "datasets", "modes", "ocs", "biases", "riccati", "numerical_flow", "regime"]
+           "datasets", "modes", "ocs", "biases", "riccati", "numerical_flow", "regime", "schedule",
+           "task_pairs", "completion", "transfer", "sweep"]
 __version__ = "0.1.0"

@@ -1,0 +1,357 @@
+"""Matrix completion with deep linear networks, and the multi-task pre-training deficit.
+
+Setting (Kleinman, Achille & Soatto 2024, arXiv:2308.12221, matrix-completion experiments, built
+on Arora, Cohen, Hu & Luo 2019, arXiv:1905.13655; THEORY.md §6.2 and §9). A network of `depth`
+= N square `n × n` linear layers has the end-to-end matrix `W = W_N ⋯ W_1`; it sees only the
+entries `Ω` of a low-rank target `M` and minimises the masked loss
+
+    L(W) = ½ · mean_{(i,j)∈Ω} (W_ij − M_ij)²,      ∇L(W) = P_Ω(W − M) / |Ω|,
+
+(`P_Ω` keeps the observed entries, zeroes the others) by gradient descent on the layers,
+`W_l ← W_l − lr ∂L/∂W_l` with `∂L/∂W_l = (W_N ⋯ W_{l+1})ᵀ ∇L(W) (W_{l−1} ⋯ W_1)ᵀ` (the chain
+rule of `dln.network`); flow time `t = lr × steps`. The test error is the mean over all `n²`
+entries, `mean (M − W)²` (no ½, as in Kleinman's code).
+
+**Theory.** From balanced weights (`W_{l+1}ᵀW_{l+1} = W_lW_lᵀ`, which the flow conserves;
+identity and orthogonal inits are exactly balanced, small Gaussian ones nearly), the end-to-end
+matrix follows (Arora, Cohen & Hazan 2018)
+
+    dW/dt = −Σ_{j=1}^{N} (WWᵀ)^{(j−1)/N} ∇L(W) (WᵀW)^{(N−j)/N},
+
+which in the SVD `W = Σ_r σ_r u_r v_rᵀ` reads, entry `(r, r')` in the singular bases,
+`−⟨u_r, ∇L v_r'⟩ Σ_j σ_r^{2(j−1)/N} σ_r'^{2(N−j)/N}`; the diagonal is Arora et al.'s (2019)
+singular-value equation
+
+    dσ_r/dt = −N (σ_r²)^{1−1/N} ⟨∇L(W), u_r v_rᵀ⟩,
+
+and the off-diagonal part moves the singular vectors. `theory` integrates this end-to-end flow
+(singular values and vectors together, one SVD per stage of a classical 4th-order Runge–Kutta
+step, through the same phase schedule as the simulation); `singular_value_rates` gives the
+singular-value equation itself. Gradient descent approaches it with an error of order `lr`.
+The factor `(σ²)^{1−1/N}` (not `σ^{1−1/N}`) makes small singular values grow slowly for N ≥ 2:
+the low-rank bias.
+
+**Why depth 1 is immune and depth ≥ 2 is not** (THEORY.md §6.2). At depth 1, `dW/dt = −∇L` only
+moves observed entries, and re-fitting task B overwrites them: the final matrix does not remember
+the pre-training (up to the residual of an unfinished fit, which decays exponentially). At depth
+≥ 2 the flow couples entries through the singular vectors; pre-training on A grows A's singular
+directions, from which the small-init low-rank bias no longer applies, so after the switch the
+network fits B's observed entries with the wrong structure in the unobserved ones. The longer
+the pre-training, the larger the damage. "Fewer observations first" is the same protocol with
+A = the same matrix seen on a subset of the entries (`observation_masks` are nested).
+
+**Scale.** The paper uses `n = 100`, `|Ω| = 2000`, `lr = 0.2` and 30k+ steps; the tests and the
+quick examples use `n ≈ 20`, rank 2–5, a larger `lr` and a few thousand steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln._checks import as_array, check_depth
+from dln.network import loss_gradients, product
+from dln.schedule import _check_finite, gradient_step, run_schedule, steps_of
+
+__all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",
+           "train_loss", "test_error", "loss_gradient", "end_to_end_velocity",
+           "singular_value_rates", "simulate", "theory", "lr_bound"]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One matrix-completion task: the target `M` `(n, n)` and the observed entries `mask`
+    `(n, n)` (1.0 observed, 0.0 not)."""
+
+    target: Any
+    mask: Any
+
+    def __post_init__(self):
+        if not all(isinstance(x, (np.ndarray, jax.Array)) and not isinstance(x, jax.core.Tracer)
+                   for x in (self.target, self.mask)):
+            return  # rebuilt inside a JAX transformation: no value checks
+        M = np.asarray(self.target)
+        m = np.asarray(self.mask)
+        if M.ndim != 2 or M.shape[0] != M.shape[1] or m.shape != M.shape:
+            raise ValueError(f"`target` and `mask` must be square (n, n) arrays of one shape, got "
+                             f"{M.shape} and {m.shape}.")
+        if not np.all(np.isfinite(M)):
+            raise ValueError("`target` contains NaN or infinite values.")
+        if not np.all((m == 0) | (m == 1)) or m.sum() == 0:
+            raise ValueError("`mask` must hold 0/1 (or bool) entries with at least one observed "
+                             f"entry, got {int(m.sum())} observed.")
+        object.__setattr__(self, "target", jnp.asarray(M, dtype=jnp.result_type(float)))
+        object.__setattr__(self, "mask", jnp.asarray(m, dtype=jnp.result_type(float)))
+
+    @property
+    def n(self) -> int:
+        return self.target.shape[0]
+
+    @property
+    def n_observed(self):
+        return jnp.sum(self.mask)
+
+
+def low_rank_matrix(key, n: int, rank: int):
+    """A random rank-`rank` target `M = U Vᵀ` (Gaussian `U`, `V` `(n, rank)`), scaled so that
+    `||M||_F = n` (root-mean-square entry 1), as in Kleinman et al.'s `create_matrix`."""
+    for name, v in (("n", n), ("rank", rank)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"`{name}` must be a positive int, got {v!r}.")
+    if rank > n:
+        raise ValueError(f"`rank` ({rank}) cannot exceed `n` ({n}).")
+    ku, kv = jax.random.split(key)
+    U = np.asarray(jax.random.normal(ku, (n, rank)), dtype=float)
+    V = np.asarray(jax.random.normal(kv, (n, rank)), dtype=float)
+    M = U @ V.T
+    return jnp.asarray(M * n / np.linalg.norm(M))
+
+
+def observation_masks(key, n: int, counts):
+    """Nested random observation masks `(len(counts), n, n)`: mask k observes the first
+    `counts[k]` entries of one random ordering of the `n²` entries, so a smaller set is always
+    inside a larger one (the "fewer observations first" protocol)."""
+    counts = np.atleast_1d(np.asarray(counts))
+    if counts.ndim != 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 1) \
+            or np.any(counts > n * n):
+        raise ValueError(f"`counts` must be ints in [1, n² = {n * n}], got {counts!r}.")
+    order = np.asarray(jax.random.permutation(key, n * n))
+    masks = np.zeros((counts.size, n * n))
+    for k, c in enumerate(counts):
+        masks[k, order[:c]] = 1.0
+    return jnp.asarray(masks.reshape(counts.size, n, n))
+
+
+def init(key, n: int, depth: int, scale: float, kind: str = "gaussian"):
+    """Initial `n × n` layers, scaled as in Kleinman et al.'s code (THEORY.md §6.2):
+
+    - `"gaussian"`: entries of standard deviation `scale^{1/N} n^{−1/2}`, so
+      `||W||_F ≈ scale √n` (nearly balanced for small scales);
+    - `"orthogonal"`: Haar-random orthogonal layers times `(scale √n)^{1/N}`, so
+      `||W||_F = scale · n` (exactly balanced);
+    - `"identity"`: identity layers times `scale^{1/N}`, `W = scale · I` (exactly balanced).
+    """
+    depth = check_depth(depth)
+    if not scale > 0:
+        raise ValueError(f"`scale` must be > 0, got {scale!r}.")
+    keys = jax.random.split(key, depth)
+    dtype = jnp.result_type(float)
+    if kind == "gaussian":
+        return [scale ** (1 / depth) / np.sqrt(n) * jax.random.normal(k, (n, n), dtype)
+                for k in keys]
+    if kind == "orthogonal":
+        from dln.init import random_orthogonal
+        return [(scale * np.sqrt(n)) ** (1 / depth) * random_orthogonal(k, n, dtype)
+                for k in keys]
+    if kind == "identity":
+        return [scale ** (1 / depth) * jnp.eye(n, dtype=dtype) for _ in keys]
+    raise ValueError(f"`kind` must be 'gaussian', 'orthogonal' or 'identity', got {kind!r}.")
+
+
+def train_loss(W, problem: Problem):
+    """`½ mean_{(i,j)∈Ω} (W_ij − M_ij)²` for maps `W` `(..., n, n)`."""
+    r = (W - problem.target) * problem.mask
+    return 0.5 * jnp.sum(r * r, axis=(-2, -1)) / problem.n_observed
+
+
+def test_error(W, target):
+    """`mean over all n² entries of (M − W)²` for maps `W` `(..., n, n)`."""
+    r = W - target
+    return jnp.mean(r * r, axis=(-2, -1))
+
+
+def loss_gradient(W, problem: Problem):
+    """`∇L(W) = P_Ω(W − M) / |Ω|` (`(n, n)`)."""
+    return problem.mask * (W - problem.target) / problem.n_observed
+
+
+def _layer_gradients(ws, data):
+    target, mask = data
+    W = product(ws)
+    G = mask * (W - target) / jnp.sum(mask)
+    # dln.network's chain rule with Σxx = I and Σyx = W − G: its backprop signal W Σxx − Σyx is G
+    return loss_gradients(ws, jnp.eye(W.shape[-1], dtype=W.dtype), W - G)
+
+
+def end_to_end_velocity(W, G, depth: int):
+    """`dW/dt = −Σ_{j=1}^{N} (WWᵀ)^{(j−1)/N} G (WᵀW)^{(N−j)/N}` (Arora, Cohen & Hazan 2018)
+    for a balanced network of `depth` N with end-to-end matrix `W` and loss gradient `G`.
+
+    Written in the SVD `W = U diag(σ) Vᵀ`: `−U [(UᵀGV) ∘ K] Vᵀ` with
+    `K_{rr'} = Σ_j σ_r^{2(j−1)/N} σ_r'^{2(N−j)/N}` (`0⁰ = 1`), whose diagonal `N (σ_r²)^{1−1/N}`
+    is the singular-value equation (`singular_value_rates`).
+    """
+    if depth == 1:
+        return -G
+    U, s, Vt = jnp.linalg.svd(W)
+    K = jnp.zeros((s.shape[0], s.shape[0]), W.dtype)
+    for j in range(1, depth + 1):
+        K = K + _pow(s, 2 * (j - 1) / depth)[:, None] * _pow(s, 2 * (depth - j) / depth)[None, :]
+    return -U @ ((U.T @ G @ Vt.T) * K) @ Vt
+
+
+def _pow(s, p):
+    return jnp.ones_like(s) if p == 0 else s ** p
+
+
+def singular_value_rates(W, G, depth: int):
+    """Arora et al. (2019): `dσ_r/dt = −N (σ_r²)^{1−1/N} ⟨G, u_r v_rᵀ⟩` for every singular
+    value of `W` (descending), `G = ∇L(W)`; depth N balanced network."""
+    U, s, Vt = jnp.linalg.svd(W)
+    proj = jnp.einsum("ir,ij,rj->r", U, G, Vt)
+    return -depth * (s * s) ** (1 - 1 / depth) * proj
+
+
+@functools.lru_cache(maxsize=None)
+def _rk4_update(depth):
+    def velocity(W, data):
+        target, mask = data
+        return end_to_end_velocity(W, mask * (W - target) / jnp.sum(mask), depth)
+
+    def update(ws, data, h):
+        W = ws[0]
+        k1 = velocity(W, data)
+        k2 = velocity(W + h / 2 * k1, data)
+        k3 = velocity(W + h / 2 * k2, data)
+        k4 = velocity(W + h * k3, data)
+        return [W + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)]
+
+    return update
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class CompletionTrajectory:
+    """Matrix completion through a schedule of problems (simulated or integrated theory).
+
+    Attributes:
+      t: `(T,)` flow times of the records.
+      map: `(..., T, n, n)` the end-to-end matrix.
+      train_loss: `(..., T, n_phases)` the masked loss on each phase's problem.
+      test_error: `(..., T, n_phases)` the mean squared error on all entries of each phase's
+        target.
+      bounds: `(..., n_phases + 1)` phase starts and the end (flow time).
+      final_map: `(..., n, n)` the end-to-end matrix at the end.
+      final_weights: list of the layers at the end (the end-to-end matrix alone for `theory`).
+      method: `"simulation"` or `"end-to-end-flow"` (the integrated theory).
+    """
+
+    t: Any
+    map: Any
+    train_loss: Any
+    test_error: Any
+    bounds: Any
+    final_map: Any
+    final_weights: list
+    method: str = dataclasses.field(metadata=dict(static=True))
+
+    @property
+    def final_test_error(self):
+        """`(...)` test error of the final matrix on the last phase's target."""
+        return self.test_error[..., -1, -1]
+
+
+def _phases(schedule):
+    if not isinstance(schedule, (list, tuple)) or not schedule:
+        raise TypeError("`schedule` must be a non-empty list of (Problem, duration) pairs.")
+    problems, durations = [], []
+    for i, item in enumerate(schedule):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2
+                and isinstance(item[0], Problem)):
+            raise TypeError(f"`schedule[{i}]` must be a (dln.completion.Problem, duration) pair, "
+                            f"got {item!r}.")
+        d = np.asarray(as_array(item[1], f"schedule[{i}] duration", ndim=(0, 1)), float)
+        if np.any(d < 0):
+            raise ValueError(f"`schedule[{i}]` duration must be >= 0, got {d!r}.")
+        problems.append(item[0])
+        durations.append(d)
+    if len({p.n for p in problems}) > 1:
+        raise ValueError("all problems of a schedule must have the same n.")
+    sizes = {d.shape[0] for d in durations if d.ndim == 1}
+    if len(sizes) > 1:
+        raise ValueError(f"batched durations must all have the same length, got {sorted(sizes)}.")
+    B = sizes.pop() if sizes else 1
+    d = np.stack([np.broadcast_to(d, (B,)) for d in durations], axis=1)
+    bounds = np.concatenate([np.zeros((B, 1)), np.cumsum(d, axis=1)], axis=1)
+    return problems, bounds, any(d.ndim == 1 for d in durations)
+
+
+def lr_bound(problem: Problem, depth: int) -> float:
+    """A learning rate above which gradient descent cannot settle at a fit of `problem`: the
+    curvature along the top singular direction of the fitted target is about
+    `N σ_max^{2−2/N} p / |Ω|` with `p = |Ω|/n²` the observed fraction, so
+    `2 |Ω| / (N σ_max^{2−2/N} p)` (depth 1: exactly `2 |Ω|`); for N ≥ 2 a guide, not exact
+    (the fit is not `M` itself)."""
+    n_obs = float(problem.n_observed)
+    if depth == 1:  # the loss is ½|Ω|⁻¹ Σ_Ω (W_ij − M_ij)²: curvature 1/|Ω| on every entry
+        return 2 * n_obs
+    s = float(np.linalg.svd(np.asarray(problem.target), compute_uv=False)[0])
+    p = n_obs / problem.n ** 2
+    return 2 * n_obs / (depth * s ** (2 - 2 / depth) * p)
+
+
+def _result(problems, bounds, batched, maps, final_ws, t, method):
+    train = jnp.stack([train_loss(maps, p) for p in problems], axis=-1)
+    test = jnp.stack([test_error(maps, p.target) for p in problems], axis=-1)
+    return CompletionTrajectory(
+        t=t, map=maps, train_loss=train, test_error=test,
+        bounds=jnp.asarray(bounds if batched else bounds[0]), final_map=maps[..., -1, :, :],
+        final_weights=final_ws, method=method)
+
+
+def simulate(schedule, weights, *, lr, every: int = 1,
+             on_divergence: str = "raise") -> CompletionTrajectory:
+    """Gradient descent on the layers through a schedule of completion problems, one jitted
+    `lax.scan` (the loop of `dln.schedule`), batched over durations and/or initial weights.
+
+    Args:
+      schedule: list of `(Problem, duration)` pairs; durations in flow time, multiples of `lr`,
+        each a scalar or a `(B,)` array (e.g. the pre-training lengths of a deficit sweep).
+      weights: `[W1, …, WN]` `(n, n)` each (`init`), or batched `(B, n, n)`.
+      lr: learning rate; every: record every `every` steps.
+      on_divergence: `"raise"` (`dln.DivergenceError`) or `"warn"`.
+
+    Records after the end of a (shorter) schedule hold its final state. Records of batched
+    schedules share the time axis.
+    """
+    problems, bounds, batched_d = _phases(schedule)
+    ws = [as_array(W, f"weights[{i}]", ndim=(2, 3)) for i, W in enumerate(weights)]
+    batched_w = ws[0].ndim == 3
+    lr = float(lr)
+    if not lr > 0:
+        raise ValueError(f"`lr` must be > 0, got {lr!r}.")
+    ends = steps_of(bounds[:, 1:], lr)
+    data = (jnp.stack([p.target for p in problems]).astype(ws[0].dtype),
+            jnp.stack([p.mask for p in problems]).astype(ws[0].dtype))
+    maps, final, finite, t = run_schedule(gradient_step(_layer_gradients), data, ws, ends, lr,
+                                          every, batched_w, batched_d)
+    _check_finite(finite, on_divergence, lr)
+    return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation")
+
+
+def theory(schedule, W0, depth: int, *, h, every: int = 1) -> CompletionTrajectory:
+    """The end-to-end flow of a balanced depth-N network through a schedule (Arora et al.;
+    `end_to_end_velocity`), integrated by classical 4th-order Runge–Kutta with step `h`
+    (flow time; durations must be multiples of `h`; the error is O(h⁴)).
+
+    `W0` `(n, n)` is the initial end-to-end matrix (`dln.network.product` of balanced layers);
+    batched durations as in `simulate`. Records every `every` steps. Method `"end-to-end-flow"`:
+    a numerical integration of the exact balanced flow, not a closed form.
+    """
+    depth = check_depth(depth)
+    problems, bounds, batched_d = _phases(schedule)
+    W0 = as_array(W0, "W0", ndim=2)
+    h = float(h)
+    ends = steps_of(bounds[:, 1:], h)
+    data = (jnp.stack([p.target for p in problems]).astype(W0.dtype),
+            jnp.stack([p.mask for p in problems]).astype(W0.dtype))
+    maps, final, finite, t = run_schedule(_rk4_update(depth), data, [W0], ends, h, every,
+                                          False, batched_d)
+    _check_finite(finite, "raise", h)
+    return _result(problems, bounds, batched_d, maps, final, t, "end-to-end-flow")

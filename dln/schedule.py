@@ -1,0 +1,351 @@
+"""Task schedules (curricula): train on task A for a duration, then on task B, then …
+
+A schedule is a sequence of `(task, duration)` pairs, durations in flow time (`t = lr × steps`).
+The network follows the gradient flow of phase p's loss `L_p(W) = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`
+(`dW_l/dt = −∂L_p/∂W_l`) for its duration, then the next phase starts from where it stopped.
+This is the multi-task pre-training protocol of Kleinman, Achille & Soatto (2024,
+arXiv:2308.12221; THEORY.md §6.2): pre-train on task A for T, then train on task B, and ask how
+the final performance on B depends on T, on depth and on how A and B relate (`dln.task_pairs`,
+`dln.transfer`).
+
+- `solve(schedule, weights=..., t=...)`: the exact flow, phase by phase, through `dln.solve`:
+  two λ-balanced layers with isotropic input give the closed-form Riccati solution in every
+  phase (`"exact-riccati"`). Chaining it is exact: the flow conserves `W2ᵀW2 − W1W1ᵀ = λI`, so
+  the final weights of one phase are λ-balanced again, and `Trajectory.final_weights` (exact up
+  to a rotation of the hidden layer, which no observable and no later flow sees) seed the next
+  phase. Anything else (deeper networks from non-aligned weights, correlated input) is the
+  numerically integrated flow (`"numerical-flow"`, with an error estimate), labelled as such.
+- `simulate(schedule, weights, lr=...)`: gradient descent, the whole schedule in one jitted
+  `lax.scan`, batched over the phase durations (e.g. over the pre-training length T) and over
+  initial weights in one compiled call. The task of each step is picked inside the loop from
+  the stacked task statistics, so a batch of schedules with different switch times costs one
+  loop; a schedule that ends before the longest one is frozen (no more steps) until the end.
+
+**The reversal stall.** Gradient flow cannot change the sign of a mode: if task B asks for the
+opposite of what the network learned on A (`B = −A`, `dln.task_pairs.reversal`), each mode of
+B starts with the wrong sign, exactly on the stable manifold of the saddle at 0 for aligned
+weights, so it stalls forever (`ScheduleTrajectory.stalled`, found exactly by the Riccati
+solution), and escapes only through the residual components a random init leaves, after a time
+that grows like `log(1 / residual)`, i.e. with the pre-training length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln._checks import as_array, check_times
+from dln.network import check_weights, loss_gradients, product
+from dln.simulate import DivergenceError, lr_bound
+from dln.solve import solve as _solve
+from dln.task import Task
+
+__all__ = ["ScheduleTrajectory", "solve", "simulate", "phase_bounds"]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class ScheduleTrajectory:
+    """The trajectory of a network through a schedule of tasks, exact or simulated.
+
+    Arrays carry a leading batch axis `(B, ...)` when the schedule was batched (durations given
+    as `(B,)` arrays, or batched initial weights).
+
+    Attributes:
+      t: `(T,)` flow times of the records (`lr × step` for a simulation), shared by the batch.
+      map: `(..., T, No, Ni)` the network map at each record.
+      losses: `(..., T, n_phases)` the loss of the map on each phase's task (`Task.loss`).
+      phase: `(..., T)` the phase the record belongs to (the state after time in phases
+        `0..phase`; `n_phases` once the schedule is over: the weights are frozen).
+      bounds: `(..., n_phases + 1)` start of each phase and the end of the schedule.
+      final_weights: list of `depth` arrays `(..., out, in)`, the weights at the end.
+      tasks: the tasks of the phases.
+      methods: per phase, how it was obtained (`"exact-riccati"`, `"numerical-flow"`, the
+        `dln.solve` mode methods, or `"simulation"`); a phase of zero duration is `"skipped"`.
+      stalled: `(..., n_phases, K)` for `solve`: the modes of each phase that the exact Riccati
+        solution finds stalled (initial sign opposed to the phase's target); False in phases
+        without that solution. None for simulations.
+      error_estimate: `(..., T)` for `solve` with numerically integrated phases: the estimated
+        error of the map (Frobenius), accumulated over phases; 0 in exact phases. Else None.
+    """
+
+    t: Any
+    map: Any
+    losses: Any
+    phase: Any
+    bounds: Any
+    final_weights: list
+    tasks: tuple
+    methods: tuple = dataclasses.field(metadata=dict(static=True))
+    stalled: Optional[Any] = None
+    error_estimate: Optional[Any] = None
+
+    @property
+    def final_losses(self):
+        """`(..., n_phases)` the loss of the final map on every phase's task."""
+        W = product(self.final_weights)
+        return jnp.stack([task.loss(W) for task in self.tasks], axis=-1)
+
+    @property
+    def final_loss(self):
+        """`(...)` the loss of the final map on the last phase's task."""
+        return self.tasks[-1].loss(product(self.final_weights))
+
+    @property
+    def is_exact(self) -> bool:
+        return all(m.startswith("exact") or m == "skipped" for m in self.methods)
+
+
+def phase_bounds(schedule):
+    """`(tasks, bounds)`: the tasks and the `(B, n_phases + 1)` cumulative phase boundaries
+    (flow time) of `schedule`, durations broadcast over the batch (`B = 1` if none is batched).
+    Validates the schedule."""
+    if not isinstance(schedule, (list, tuple)) or len(schedule) == 0:
+        raise TypeError("`schedule` must be a non-empty list of (task, duration) pairs, got "
+                        f"{type(schedule).__name__}.")
+    tasks, durations = [], []
+    for i, item in enumerate(schedule):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            raise TypeError(f"`schedule[{i}]` must be a (task, duration) pair, got {item!r}.")
+        task, d = item
+        if not isinstance(task, Task):
+            raise TypeError(f"`schedule[{i}]` task must be a dln.Task, got "
+                            f"{type(task).__name__}.")
+        d = np.asarray(as_array(d, f"schedule[{i}] duration", ndim=(0, 1)), dtype=float)
+        if np.any(d < 0):
+            raise ValueError(f"`schedule[{i}]` duration must be >= 0 (flow time), got {d!r}.")
+        tasks.append(task)
+        durations.append(d)
+    shapes = {(t.n_out, t.n_in) for t in tasks}
+    if len(shapes) > 1:
+        raise ValueError(f"all tasks of a schedule must have the same (n_out, n_in), got "
+                         f"{sorted(shapes)}.")
+    sizes = {d.shape[0] for d in durations if d.ndim == 1}
+    if len(sizes) > 1:
+        raise ValueError(f"batched durations must all have the same length, got {sorted(sizes)}.")
+    B = sizes.pop() if sizes else 1
+    d = np.stack([np.broadcast_to(d, (B,)) for d in durations], axis=1)
+    bounds = np.concatenate([np.zeros((B, 1)), np.cumsum(d, axis=1)], axis=1)
+    return tuple(tasks), bounds, bool(sizes or any(d.ndim == 1 for d in durations))
+
+
+# --------------------------------------------------------------------------------- exact flow
+def solve(schedule, *, weights, t=None, rtol: float = 1e-11) -> ScheduleTrajectory:
+    """The exact gradient flow through a schedule of tasks, phase by phase with `dln.solve`.
+
+    Args:
+      schedule: list of `(task, duration)` pairs; durations are flow times `>= 0`, a scalar or
+        a `(B,)` array to solve B schedules (e.g. a sweep over the pre-training length).
+      weights: initial weights `[W1, …, WD]` (unbatched). Two λ-balanced layers with isotropic
+        input (`dln.init.balanced`, `dln.init.aligned`) give the closed form in every phase.
+      t: record times `(T,)` (flow time from the start of the schedule, any `>= 0`); default
+        the union of all phase boundaries. Records after a schedule's end hold its final map.
+      rtol: tolerance of numerically integrated phases (`dln.numerical_flow`).
+
+    Returns:
+      A `ScheduleTrajectory` (see its attributes; `methods` says which phases are exact).
+    """
+    tasks, bounds, batched = phase_bounds(schedule)
+    check_weights(tasks[0], weights, allow_batch=False)
+    t = np.unique(bounds) if t is None else np.asarray(check_times(t), dtype=float)
+    runs = [_solve_one(tasks, b, list(weights), t, rtol) for b in bounds]
+    methods = tuple(_merge(ms) for ms in zip(*[r["methods"] for r in runs]))
+    stack = (lambda key: np.stack([r[key] for r in runs])) if batched else \
+        (lambda key: runs[0][key])
+    maps = jnp.asarray(stack("map"))
+    numerical = any(m == "numerical-flow" for m in methods)
+    return ScheduleTrajectory(
+        t=jnp.asarray(t), map=maps,
+        losses=jnp.stack([task.loss(maps) for task in tasks], axis=-1),
+        phase=jnp.asarray(stack("phase")), bounds=jnp.asarray(bounds if batched else bounds[0]),
+        final_weights=[jnp.asarray(np.stack([r["final"][i] for r in runs]) if batched
+                                   else runs[0]["final"][i]) for i in range(len(weights))],
+        tasks=tasks, methods=methods, stalled=jnp.asarray(stack("stalled")),
+        error_estimate=jnp.asarray(stack("error")) if numerical else None)
+
+
+def _merge(methods):
+    kinds = sorted(set(methods) - {"skipped"}) or ["skipped"]
+    return kinds[0] if len(kinds) == 1 else "+".join(kinds)
+
+
+def _solve_one(tasks, bounds, weights, t, rtol):
+    n_out, n_in = tasks[0].n_out, tasks[0].n_in
+    maps = np.zeros((len(t), n_out, n_in))
+    error = np.zeros(len(t))
+    stalled = np.zeros((len(tasks), tasks[0].n_modes), bool)
+    methods, carried = [], 0.0
+    ends = bounds[1:]
+    phase = np.searchsorted(ends, t, side="left")
+    for p, task in enumerate(tasks):
+        start, end = bounds[p], bounds[p + 1]
+        if end <= start:
+            methods.append("skipped")
+            if p == 0:
+                maps[t <= 0] = np.asarray(product(weights))
+            continue
+        sel = (t <= end) & ((t >= start) if p == 0 else (t > start))
+        times = np.concatenate([t[sel] - start, [end - start]])
+        traj = _solve(task, weights=weights, t=times, rtol=rtol)
+        methods.append(traj.method)
+        maps[sel] = np.asarray(traj.map)[:-1]
+        if traj.stalled is not None:
+            stalled[p] = np.asarray(traj.stalled)
+        if traj.error_estimate is not None:
+            err = np.asarray(traj.error_estimate)
+            error[sel] = carried + err[:-1]
+            carried += float(err[-1])
+        weights = [jnp.asarray(w) for w in traj.final_weights]
+    after = t > bounds[-1]
+    maps[after] = np.asarray(product(weights))
+    error[after] = carried
+    return dict(map=maps, phase=phase, final=[np.asarray(w) for w in weights], methods=methods,
+                stalled=stalled, error=error)
+
+
+# --------------------------------------------------------------------------- gradient descent
+def simulate(schedule, weights, *, lr, every: int = 1, check_lr: bool = True,
+             on_divergence: str = "raise") -> ScheduleTrajectory:
+    """Gradient descent `W_l ← W_l − lr ∂L_p/∂W_l` through a schedule, in one compiled loop.
+
+    Args:
+      schedule: list of `(task, duration)` pairs, durations in flow time, each a multiple of
+        `lr` (`steps = duration / lr`); a `(B,)` array of durations runs B schedules at once
+        (one `vmap`-ed loop; e.g. all pre-training lengths of a transfer experiment).
+      weights: `[W1, …, WD]`, or with a leading batch axis `(B, out, in)` (zipped with batched
+        durations, so B must agree).
+      lr: learning rate (a scalar).
+      every: record every `every` steps (records at steps 0, every, … up to the end of the
+        longest schedule, rounded up).
+      check_lr: raise if `lr >= dln.lr_bound` of some task of the schedule.
+      on_divergence: `"raise"` (`dln.DivergenceError`) or `"warn"`.
+
+    Returns:
+      A `ScheduleTrajectory` with `methods = ("simulation", …)` and `t = lr × step`.
+    """
+    tasks, bounds, batched_d = phase_bounds(schedule)
+    ws = check_weights(tasks[0], weights)
+    batched_w = ws[0].ndim == 3
+    lr = float(as_array(lr, "lr", ndim=0))
+    if not lr > 0:
+        raise ValueError(f"`lr` must be > 0, got {lr!r}.")
+    if check_lr:
+        bound = min(lr_bound(task, len(ws)) for task in tasks)
+        if lr >= bound:
+            raise ValueError(f"`lr` = {lr!r} will not converge on every task of the schedule: "
+                             f"gradient descent is unstable for lr >= {bound:.6g} (dln.lr_bound)."
+                             f" Use a smaller lr, e.g. {bound / 4:.3g}, or check_lr=False.")
+    ends = steps_of(bounds[:, 1:], lr)
+    if batched_w and batched_d and ws[0].shape[0] != ends.shape[0]:
+        raise ValueError(f"batched durations ({ends.shape[0]}) and batched weights "
+                         f"({ws[0].shape[0]}) are zipped; pass equal batch sizes.")
+    data = (jnp.stack([task.sigma_xx for task in tasks]).astype(ws[0].dtype),
+            jnp.stack([task.sigma_yx for task in tasks]).astype(ws[0].dtype))
+    maps, final, finite, t = run_schedule(gradient_step(_regression_gradients), data, ws,
+                                          ends, lr, every, batched_w, batched_d)
+    _check_finite(finite, on_divergence, lr)
+    step_t = np.asarray(t)
+    phase = np.searchsorted(ends[0], np.rint(step_t / lr)) if not batched_d else np.stack(
+        [np.searchsorted(e, np.rint(step_t / lr)) for e in ends])
+    if batched_w and not batched_d:
+        phase = np.broadcast_to(phase, (ws[0].shape[0],) + phase.shape)
+    B_bounds = bounds if batched_d else bounds[0]
+    return ScheduleTrajectory(
+        t=t, map=maps, losses=jnp.stack([task.loss(maps) for task in tasks], axis=-1),
+        phase=jnp.asarray(phase), bounds=jnp.asarray(B_bounds), final_weights=final,
+        tasks=tasks, methods=("simulation",) * len(tasks))
+
+
+def steps_of(times, lr):
+    """Flow times → integer numbers of steps of size `lr` (raises unless each is a multiple)."""
+    steps = np.rint(np.asarray(times) / lr)
+    if np.any(np.abs(steps * lr - times) > 1e-9 * np.maximum(1.0, np.abs(times))):
+        raise ValueError(f"schedule durations must be whole numbers of steps of size lr = {lr!r} "
+                         f"(flow time = lr × steps); got phase ends {np.asarray(times)!r}.")
+    return steps.astype(np.int64)
+
+
+def gradient_step(gradients):
+    """The `update` of gradient descent for `run_schedule`, from a function
+    `gradients(ws, data_p)` of the layer gradients (cached, so `jit` sees one function)."""
+    return _gradient_steps.setdefault(gradients, functools.partial(_gd_update, gradients))
+
+
+_gradient_steps: dict = {}
+
+
+def _gd_update(gradients, ws, data_p, lr):
+    return [W - lr * g for W, g in zip(ws, gradients(ws, data_p))]
+
+
+def _regression_gradients(ws, data):
+    sxx, syx = data
+    return loss_gradients(ws, sxx, syx)
+
+
+def _check_finite(finite, on_divergence, lr):
+    if on_divergence not in ("raise", "warn"):
+        raise ValueError(f"`on_divergence` must be 'raise' or 'warn', got {on_divergence!r}.")
+    finite = np.asarray(finite)
+    if not finite.all():
+        import warnings
+        msg = (f"gradient descent diverged in {int((~finite).sum())} of {finite.size} runs with "
+               f"lr = {lr!r}: the weights became infinite or NaN. Lower `lr`.")
+        if on_divergence == "raise":
+            raise DivergenceError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def run_schedule(update, data, weights, ends, lr, every, batched_w, batched_d):
+    """The one loop of a schedule, shared by `simulate`, `dln.completion.simulate` and the
+    integrated theory of `dln.completion`.
+
+    `update(ws, data_p, lr)` returns the weights after one step of size `lr` in phase p (for
+    gradient descent `W_l − lr ∂L_p/∂W_l`), where `data_p` is the slice `p` of the stacked phase
+    data `data` (a pytree of arrays with a leading phase axis). `ends`
+    `(B, n_phases)` are the cumulative step counts at which the phases end (batched over B when
+    `batched_d`, else B = 1). Returns `(maps (..., T, No, Ni), final weights, finite (...,),
+    t (T,))` with records every `every` steps up to the longest schedule (rounded up).
+    """
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"`every` must be a positive int, got {every!r}.")
+    n_blocks = int(-(-int(ends[:, -1].max()) // every))
+    ends_arr = jnp.asarray(ends if batched_d else ends[0])
+    maps, final, finite = _run(update, data, list(weights), ends_arr,
+                               jnp.asarray(lr, weights[0].dtype), jnp.asarray(every),
+                               n_blocks=n_blocks, batched_w=batched_w, batched_d=batched_d)
+    t = lr * np.arange(n_blocks + 1) * every
+    return maps, final, finite, jnp.asarray(t, weights[0].dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("update", "n_blocks", "batched_w", "batched_d"))
+def _run(update, data, weights, ends, lr, every, *, n_blocks, batched_w, batched_d):
+    n_phases = jax.tree_util.tree_leaves(data)[0].shape[0]
+
+    def one(ws, ends):
+        def step(_, state):
+            ws, k = state
+            phase = jnp.sum(k >= ends)
+            data_p = jax.tree_util.tree_map(lambda a: a[jnp.minimum(phase, n_phases - 1)], data)
+            new = update(ws, data_p, lr)
+            live = phase < n_phases  # frozen once the schedule is over
+            return [jnp.where(live, a, b) for a, b in zip(new, ws)], k + 1
+
+        def block(state, _):
+            state = jax.lax.fori_loop(0, every, step, state)
+            return state, product(state[0])
+
+        (final, _), maps = jax.lax.scan(block, (ws, jnp.asarray(0, ends.dtype)), None,
+                                        length=n_blocks)
+        maps = jnp.concatenate([product(ws)[None], maps])
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(W)) for W in final]))
+        return maps, final, finite
+
+    if batched_w or batched_d:
+        one = jax.vmap(one, in_axes=(0 if batched_w else None, 0 if batched_d else None))
+    return one(weights, ends)

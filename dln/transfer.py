@@ -1,0 +1,123 @@
+"""Transfer maps: final performance on task B against the pre-training duration on task A,
+across depth and the relation between the tasks (Kleinman, Achille & Soatto 2024,
+arXiv:2308.12221; THEORY.md §6.2).
+
+Both maps run through `dln.sweep.run` (progress bar, optional save/resume to an `.npz`); the
+pre-training durations are batched inside each call (one compiled loop or one chained exact
+solution per grid point).
+
+- `completion_map`: matrix completion (`dln.completion`): pre-train on a rank-`rank_a` target
+  for T, then train on a rank-`rank_b` target observed on the same entries for `post`; the final
+  test error on B over depth × rank of A × number of observations × init scale × T. A
+  `fewer_first` variant pre-trains on a subset of the observations of B itself.
+- `two_layer_map`: a two-layer network on whitened regression tasks from
+  `dln.task_pairs.rotated_pair`, exact (`dln.schedule.solve`, chained Riccati solution): the final
+  loss on B over the principal angle between the tasks × T.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from dln import completion, schedule, sweep, task_pairs
+from dln.init import balanced
+from dln.network import product
+
+__all__ = ["completion_map", "two_layer_map"]
+
+
+def _ints(values, name):
+    a = np.atleast_1d(np.asarray(values))
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or np.any(a < 1):
+        raise ValueError(f"`{name}` must be positive ints, got {values!r}.")
+    return a
+
+
+def completion_map(key, *, n: int, rank_b: int, pretrain, post: float, lr: float,
+                   depths=(1, 2, 3), ranks_a=(4,), n_obs=(160,), scales=(1e-3,),
+                   kind: str = "gaussian", fewer_first: int | None = None, path=None,
+                   progress=True):
+    """Final test error on B after pre-training on A for each duration in `pretrain`.
+
+    Args:
+      key: PRNG key (targets, observed entries, initial weights; the same for every grid point,
+        so the grid varies one factor at a time).
+      n: matrix size; rank_b: rank of B.
+      pretrain: `(K,)` pre-training durations (flow time, multiples of `lr`), batched.
+      post: training time on B (flow time, a multiple of `lr`).
+      lr: learning rate.
+      depths, ranks_a, n_obs, scales: the grid (ints, ints, ints ≤ n², floats > 0).
+      kind: init kind of `dln.completion.init`.
+      fewer_first: if set, A is B itself observed on its first `fewer_first` entries (the
+        "fewer observations first" deficit; `ranks_a` is then ignored).
+      path, progress: see `dln.sweep.run`.
+
+    Returns:
+      dict with `final_test_error` `(n_depths, n_ranks, n_obs, n_scales, K)`,
+      `final_train_loss` (on B, same shape) and the grid values.
+    """
+    pretrain = np.atleast_1d(np.asarray(pretrain, float))
+    depths, ranks_a, n_obs = (_ints(v, k) for v, k in ((depths, "depths"), (ranks_a, "ranks_a"),
+                                                       (n_obs, "n_obs")))
+    if np.any(n_obs > n * n) or (fewer_first is not None and np.any(n_obs < fewer_first)):
+        raise ValueError(f"`n_obs` must be <= n² = {n * n} (and >= `fewer_first`), got {n_obs}.")
+    k_b, k_a, k_mask, k_w = jax.random.split(key, 4)
+    M_b = completion.low_rank_matrix(k_b, n, rank_b)
+    counts = sorted(set(n_obs.tolist()) | ({fewer_first} if fewer_first else set()))
+    masks = dict(zip(counts, completion.observation_masks(k_mask, n, counts)))
+
+    def fn(p):
+        errors, losses = [], []
+        for depth, rank_a, n_ob, scale in zip(p["depth"], p["rank_a"], p["n_obs"], p["scale"]):
+            B = completion.Problem(M_b, masks[int(n_ob)])
+            A = (completion.Problem(M_b, masks[fewer_first]) if fewer_first else
+                 completion.Problem(completion.low_rank_matrix(k_a, n, int(rank_a)),
+                                    masks[int(n_ob)]))
+            ws = completion.init(k_w, n, int(depth), float(scale), kind)
+            traj = completion.simulate([(A, pretrain), (B, post)], ws, lr=lr,
+                                       every=int(round((pretrain.max() + post) / lr)))
+            errors.append(np.asarray(traj.final_test_error))
+            losses.append(np.asarray(traj.train_loss[:, -1, -1]))
+        return dict(final_test_error=np.stack(errors), final_train_loss=np.stack(losses))
+
+    grid = dict(depth=depths, rank_a=ranks_a, n_obs=n_obs, scale=np.asarray(scales, float))
+    out = sweep.run(fn, grid, chunk=1, path=path,
+                    progress="completion transfer map" if progress is True else progress)
+    return dict(out, pretrain=pretrain, **grid)
+
+
+def two_layer_map(key, *, n: int, s_a, s_b, angles, pretrain, post: float, scale: float = 1e-2,
+                  lam: float = 0.0, reversal: bool = False, path=None, progress=True):
+    """Exact final loss on B of a two-layer network pre-trained on A (chained Riccati solution).
+
+    A and B are whitened `n × n` tasks with singular values `s_a`, `s_b` whose singular subspaces
+    meet at each principal angle in `angles` (`dln.task_pairs.rotated_pair`); with
+    `reversal=True`, B = −(the rotated B). The initial weights are λ-balanced
+    (`dln.init.balanced(key, [n, n, n], scale, lam)`), the same for all grid points.
+
+    Returns:
+      dict with `final_loss` `(n_angles, K)` (excess loss on B at the end), `stalled_modes`
+      `(n_angles, K)` (number of B modes the exact solution finds stalled), `angles`,
+      `pretrain`.
+    """
+    pretrain = np.atleast_1d(np.asarray(pretrain, float))
+    k_pair, k_w = jax.random.split(key)
+    weights = balanced(k_w, [n, n, n], scale, lam)
+
+    def fn(p):
+        losses, stalled = [], []
+        for angle in p["angle"]:
+            A, B = task_pairs.rotated_pair(k_pair, n, s_a, s_b, angle=float(angle))
+            if reversal:
+                B = task_pairs.reversal(B)
+            traj = schedule.solve([(A, pretrain), (B, post)], weights=weights)
+            if not traj.is_exact:  # never for λ-balanced two-layer weights and whitened tasks
+                raise RuntimeError(f"expected the exact solution, got {traj.methods}.")
+            losses.append(np.asarray(B.loss(product(traj.final_weights))))
+            stalled.append(np.asarray(traj.stalled[:, 1]).sum(axis=-1))
+        return dict(final_loss=np.stack(losses), stalled_modes=np.stack(stalled))
+
+    out = sweep.run(fn, dict(angle=np.asarray(angles, float)), chunk=1, path=path,
+                    progress="two-layer transfer map" if progress is True else progress)
+    return dict(out, angles=np.asarray(angles, float), pretrain=pretrain)
