@@ -62,7 +62,7 @@ def derive() -> Derivation:
     d.say(r"**Code bridge.** `dln.biases.inapplicable_reason` tests the conditions of section 2 "
           r"on the task's means; `dln.biases.affine_shallow` is section 3; the one-unit network "
           r"of section 2 is integrated by `dln.numerical_flow.integrate_statistics` (method "
-          r"`reduced-flow`). `tests/test_solve_biases.py` compares all of them with gradient "
+          r"`reduced-integration`). `tests/test_solve_biases.py` compares all of them with gradient "
           r"descent with biases (the gap falls linearly with the learning rate) and checks the "
           r"$\sqrt{1+P}$ speed-up of section 5 and the closest approach to the OCS.")
     return d
@@ -217,7 +217,6 @@ def _ocs(d: Derivation) -> None:
     d.say(r"With an output bias only and balanced layers ($A = a^D$), the uniform mode is a "
           r"deep path and a shallow path that share one error:")
     a_, C_ = sp.symbols("a C", positive=True)
-    Aexpr = a_**D
     unit = -s * A - eta * C + (lam * A**2 + 2 * xi * A * C + C**2) / 2
     g = (-sp.diff(unit, A)).subs(A, a_**D)  # −∂ℓ/∂A at A = a^D
     d.show(sp.Symbol(r"\dot A"), sp.Symbol(r"D A^{2-2/D}(s - \lambda A - \xi C)"))

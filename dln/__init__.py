@@ -10,6 +10,9 @@ The public names:
 - `ocs`: the optimal constant solution and its hallmarks (Rubruck et al. 2024).
 - `biases`: the mode reduction behind `solve(..., biases=...)` (Rubruck et al. 2024).
 - `init`: initial weights (`aligned`, `balanced`, `gaussian`, `orthogonal`).
+- `pathways`: competing pathways and separate sources, deficits and critical learning periods
+  (exact per-mode competition through deficit windows; simulation; Fisher information, relative
+  source variance; Kleinman et al. 2023, 2024; Achille et al. 2019).
 - `schedule`, `task_pairs`, `completion`, `transfer`, `sweep`: task switches and curricula (exact
   chained two-layer solution; one batched gradient-descent loop), related task pairs, matrix
   completion with Arora et al.'s end-to-end theory, transfer maps (Kleinman et al. 2024), and
@@ -21,8 +24,8 @@ dln never changes global JAX settings; turn on float64 yourself with
 `jax.config.update("jax_enable_x64", True)`.
 """
 
-from dln import (biases, completion, datasets, init, modes, numerical_flow, ocs, regime, riccati,
-                 schedule, sweep, task_pairs, transfer)
+from dln import (biases, completion, datasets, init, modes, numerical_flow, ocs, pathways, regime,
+                 riccati, schedule, sweep, task_pairs, transfer)
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.solve import solve
 from dln.task import Task
@@ -30,5 +33,5 @@ from dln.trajectory import Trajectory
 
 __all__ = ["Task", "Trajectory", "solve", "simulate", "lr_bound", "DivergenceError", "init",
            "datasets", "modes", "ocs", "biases", "riccati", "numerical_flow", "regime", "schedule",
-           "task_pairs", "completion", "transfer", "sweep"]
+           "task_pairs", "completion", "transfer", "sweep", "pathways"]
 __version__ = "0.1.0"

@@ -48,7 +48,7 @@ inputs with an output bias alone: `c(t) = ȳ(1 − e^{−t})` exactly, the modes
 the uniform mode at depth ≥ 2 couples a deep path to a shallow one and has no known closed form:
 its one-unit network (≤ 2D scalars) is integrated by DOP853 at `rtol`
 (`dln.numerical_flow.integrate_statistics`), and the trajectory is labelled
-`"reduced-flow"` with an error estimate — still every other mode exact and no matrix-sized
+`"reduced-integration"` with an error estimate — still every other mode exact and no matrix-sized
 integration.
 """
 
@@ -70,7 +70,7 @@ __all__ = ["PATTERNS", "REDUCED_METHOD", "bias_layers", "mode_means", "inapplica
            "affine_shallow", "solve_with_biases"]
 
 PATTERNS = ("output", "hidden", "all")
-REDUCED_METHOD = "reduced-flow"
+REDUCED_METHOD = "reduced-integration"
 _TOL = 1e-9  # relative size below which a component of a mean counts as 0
 
 _mode_trajectory = jax.jit(_modes.trajectory, static_argnames="depth")
@@ -186,7 +186,7 @@ def solve_with_biases(task: Task, depth: int, u0, pattern, t, *, rtol: float = 1
     """The trajectory of `dln.solve(task, depth=depth, u0=u0, biases=pattern, t=t)`.
 
     `u0` `(K,)` and `t` `(T,)` are checked arrays. Exact where the reduction holds (see the
-    module docstring), `"reduced-flow"` for a deep uniform mode, and the full
+    module docstring), `"reduced-integration"` for a deep uniform mode, and the full
     `"numerical-flow"` from `dln.init.aligned` weights with zero biases where it does not.
     """
     layers = bias_layers(pattern, depth)

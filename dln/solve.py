@@ -62,7 +62,7 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
         (the means `x̄`, `ȳ` along one mode, e.g. the uniform item mode of a hierarchy, or
         centred inputs): every other mode keeps its closed form, and the mode carrying the
         means is exact at depth 1 or with centred inputs and an output bias, else its one-unit
-        network is integrated (method `"reduced-flow"`, with `error_estimate`). Where the
+        network is integrated (method `"reduced-integration"`, with `error_estimate`). Where the
         reduction fails, the full flow from `dln.init.aligned` weights is integrated
         (`"numerical-flow"`). Needs a task with its data (`Task.from_data`). With `weights=`,
         pass a list `[b1, …, bD]` (entries None or `(out,)`) instead: the flow of weights and

@@ -32,7 +32,10 @@ class Trajectory:
         `"exact-logistic"` (depth 2), `"exact-implicit"` (depth ≥ 3, the implicit solution
         inverted to float64 precision), `"exact-riccati"` (two layers from any λ-balanced
         weights, `dln.riccati`), `"numerical-flow"` (the exact flow integrated numerically,
-        with `error_estimate`; `dln.numerical_flow`) or `"simulation"` (gradient descent).
+        with `error_estimate`; `dln.numerical_flow`), `"reduced-integration"` (networks with
+        biases whose uniform mode has no closed form: every other mode exact, that mode's
+        one-unit network integrated, with `error_estimate`; `dln.biases`) or `"simulation"`
+        (gradient descent).
       depth: number of weight matrices.
       u0: `(K,)` initial mode strengths of an exact trajectory (None for a simulation).
       stored_map: `(T, No, Ni)` network maps (None for a mode solution, whose map is built from

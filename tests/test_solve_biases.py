@@ -54,9 +54,9 @@ def _slope(errors):
 
 @pytest.mark.parametrize("depth, pattern, method, scale", [
     (1, "output", "exact-exponential", 1.0),
-    (2, "output", "reduced-flow", 1.0),
-    (2, "hidden", "reduced-flow", 1.0),
-    (3, "all", "reduced-flow", 0.25),  # sharper transitions: the O(lr) regime starts lower
+    (2, "output", "reduced-integration", 1.0),
+    (2, "hidden", "reduced-integration", 1.0),
+    (3, "all", "reduced-integration", 0.25),  # sharper transitions: the O(lr) regime starts lower
 ])
 def test_gradient_descent_with_biases_converges_to_the_solution_linearly_in_lr(
         depth, pattern, method, scale):
@@ -69,7 +69,7 @@ def test_gradient_descent_with_biases_converges_to_the_solution_linearly_in_lr(
     assert theory.offset.shape == (theory.t.shape[0], task.n_out)
     assert 0.9 < _slope(gaps) < 1.1, gaps
     assert gaps[-1] < 0.02, gaps
-    if method == "reduced-flow":
+    if method == "reduced-integration":
         assert not theory.is_exact
         assert float(jnp.max(theory.error_estimate)) < 1e-7
 

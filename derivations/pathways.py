@@ -1,0 +1,259 @@
+"""Competing pathways: the per-mode reduction, the conserved competition quantity, the final
+split, deficit windows and the Fisher information of a layer.
+
+Kleinman, Achille & Soatto (2024), arXiv:2308.12221; Shi, Shea-Brown & Buice (2022);
+THEORY.md §6.1, §8.2. Steps:
+
+1. a balanced aligned pathway of depth D: `K_p = a_p^D`, `da_p/dt = a_p^{D−1} e` with the shared
+   error `e = s − λ Σ_q K_q`, so `dK_p/dt = D K_p^{2−2/D} e` (general D);
+2. `φ(K) = ∫ dK/(D K^{2−2/D})` for D = 1, 2 and general D ≥ 3; `φ(K_a) − φ(K_b)` is conserved
+   while both learn, so every plastic pathway is a function of one clock θ;
+3. the explicit `K_p(θ)`, the reference-pathway form used by `dln.pathways` for D ≥ 3, and its
+   derivative in `y = ln K_r`;
+4. D = 1 and D = 2: the total obeys the one-pathway law (rate × m; logistic), ratios/differences
+   fixed; the final splits in closed form;
+5. a frozen pathway shifts the target to `s − λ K_frozen`; the logistic solves the depth-2 law for
+   either sign of that target;
+6. the trace of the Fisher information of one layer for a Gaussian output model.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from derivations._page import Derivation
+from derivations._symbols import D, a, lam, s, t
+
+NAME = "pathways"
+
+K, Ka, Kb, Kr = sp.symbols("K K_a K_b K_r", positive=True)
+Ka0, Kb0, Kr0, Kp0 = sp.symbols("K_a0 K_b0 K_r0 K_p0", positive=True)
+theta = sp.Symbol("theta", real=True)
+e = sp.Symbol("e", real=True)
+y = sp.Symbol("y", real=True)
+m = sp.Symbol("m", positive=True, integer=True)
+c = sp.Symbol("c", nonnegative=True)
+s_any = sp.Symbol("s", real=True, nonzero=True)  # a target of either sign (deficit windows)
+T0 = sp.Symbol("T_0", positive=True)
+
+
+def phi(depth, Kx=K):
+    """`φ(K) = ∫ dK/(D K^{2−2/D})` (constants dropped)."""
+    if depth == 1:
+        return Kx
+    if depth == 2:
+        return sp.log(Kx) / 2
+    return Kx ** (sp.Rational(2, depth) - 1) / (2 - depth)
+
+
+def K_of_theta(depth, K0=Kp0):
+    """`K_p(θ)` with `φ(K_p(θ)) = φ(K_p(0)) + θ`."""
+    if depth == 1:
+        return K0 + theta
+    if depth == 2:
+        return K0 * sp.exp(2 * theta)
+    q = sp.Rational(depth - 2, depth)
+    return (K0 ** (-q) - (depth - 2) * theta) ** (-1 / q)
+
+
+def _simp_pow(expr):
+    for _ in range(2):
+        expr = sp.powsimp(sp.powdenest(expr, force=True), force=True)
+    return sp.simplify(expr)
+
+
+@functools.cache
+def derive() -> Derivation:
+    d = Derivation(
+        NAME, "Competing pathways: conserved competition and final split",
+        sources="Kleinman, Achille & Soatto (2024), arXiv:2308.12221; Shi, Shea-Brown & Buice "
+                "(2022); THEORY.md §6.1 and §8.2.",
+        statement=r"For parallel pathways summed at the output, each mode of each pathway obeys "
+                  r"$\dot K_p = D K_p^{2-2/D}(s - \lambda\sum_q K_q)$. The quantity "
+                  r"$\varphi(K_a) - \varphi(K_b)$ with $\varphi' = 1/(D K^{2-2/D})$ is conserved "
+                  r"while both pathways learn ($K_a - K_b$ at $D = 1$, $K_a/K_b$ at $D = 2$, "
+                  r"$K_a^{2/D-1} - K_b^{2/D-1}$ at $D \ge 3$), so the final split is fixed by "
+                  r"the state when the last deficit ends: in closed form for $D = 1, 2$, a "
+                  r"one-dimensional root for $D \ge 3$. The Fisher trace of a layer for a "
+                  r"Gaussian output model is $\|A_l\|_F^2\,\mathrm{tr}(B_l\Sigma_{xx}B_l^T)/"
+                  r"\sigma^2$.")
+    _reduction(d)
+    _conserved(d)
+    _explicit(d)
+    _shallow(d)
+    _deficits(d)
+    _fisher(d)
+    return d
+
+
+def _reduction(d):
+    d.section("Each pathway's mode")
+    d.say(r"Pathway $p$ starts balanced and aligned: every layer carries mode $\alpha$ with the "
+          r"same strength $a_p$, so $K_p = a_p^D$. The gradient of a layer along the mode is the "
+          r"product of the other layers, $a_p^{D-1}$, times the error $e = s - \lambda\sum_q "
+          r"K_q$ that all pathways share (they are summed at the output): $\dot a_p = "
+          r"a_p^{D-1} e$, which keeps the layers equal. Then")
+    Kdot = sp.diff(a**D, a) * a ** (D - 1) * e
+    d.check_equal(r"$\frac{d}{dt}a^D = D a^{D-1}\dot a = D (a^D)^{2-2/D} e$ (general $D$, "
+                  r"$a > 0$)", Kdot, D * (a**D) ** (2 - 2 / D) * e,
+                  reduce=_simp_pow, how="`powdenest`, `powsimp` and `simplify`")
+    d.say(r"A frozen pathway (no gradient) keeps $\dot K_p = 0$ and still contributes to $e$.")
+
+
+def _conserved(d):
+    d.section("The conserved competition quantity")
+    d.say(r"Divide by $D K_p^{2-2/D}$: $\dot\varphi(K_p) = e$ for every plastic pathway, with "
+          r"$\varphi' = 1/(D K^{2-2/D})$:")
+    cases = []
+    for depth in (1, 2):
+        cases.append((f"$D = {depth}$", sp.diff(phi(depth), K), 1 / (depth * K ** (2 - sp.S(2)
+                                                                                    / depth))))
+    cases.append((r"general $D \ge 3$", sp.diff(K ** (2 / D - 1) / (2 - D), K),
+                  1 / (D * K ** (2 - 2 / D))))
+    d.check_cases(r"$\varphi'(K) = 1/(D K^{2-2/D})$", cases, reduce=_simp_pow,
+                  how="`powsimp` and `simplify`")
+    d.show(r"\varphi(K)", r"\begin{cases} K & D = 1\\ \tfrac12\ln K & D = 2\\ "
+                          r"\dfrac{K^{2/D-1}}{2-D} & D \ge 3\end{cases}")
+    d.say(r"Both plastic pathways see the same $e$, so $\frac{d}{dt}[\varphi(K_a) - "
+          r"\varphi(K_b)] = e - e = 0$:")
+    flow_a = D * Ka ** (2 - 2 / D) * e
+    flow_b = D * Kb ** (2 - 2 / D) * e
+    conserved = (sp.diff(Ka ** (2 / D - 1) / (2 - D), Ka) * flow_a
+                 - sp.diff(Kb ** (2 / D - 1) / (2 - D), Kb) * flow_b)
+    d.check_zero(r"$\frac{d}{dt}\frac{K_a^{2/D-1} - K_b^{2/D-1}}{2-D} = 0$ along the flow "
+                 r"(general $D$)", conserved, reduce=_simp_pow,
+                 how="`powsimp` and `simplify`")
+    d.check_zero(r"$D = 2$: $\frac{d}{dt}\frac{K_a}{K_b} = 0$",
+                 sp.diff(Ka / Kb, Ka) * 2 * Ka * e + sp.diff(Ka / Kb, Kb) * 2 * Kb * e)
+    d.check_zero(r"$D = 1$: $\frac{d}{dt}(K_a - K_b) = 0$", e - e)
+    d.say(r"Hence with the clock $\theta(t) = \int_0^t e\,dt'$ every plastic pathway is "
+          r"$K_p = \varphi^{-1}(\varphi(K_p(0)) + \theta)$, and $\dot\theta = s - \lambda\sum_p "
+          r"K_p(\theta)$ is one scalar ODE; $\sum_p K_p(\theta)$ increases with $\theta$, so "
+          r"the fixed point $\sum_p K_p = s/\lambda$ is a single root.")
+
+
+def _explicit(d):
+    d.section(r"$K_p(\theta)$ and the reference-pathway form ($D \ge 3$)")
+    # For D >= 3 the base g = K_p(0)^{-q} − (D−2)θ is positive on the solution's interval:
+    # write θ through it so that sympy may take its powers.
+    g = sp.Symbol("g", positive=True)
+    cases = []
+    for depth in (1, 2, 3, 4, 5):
+        lhs = phi(depth, K_of_theta(depth)) - phi(depth, Kp0)
+        rhs = theta
+        if depth >= 3:
+            sub = (Kp0 ** (-sp.Rational(depth - 2, depth)) - g) / (depth - 2)
+            lhs, rhs = lhs.subs(theta, sub), sub
+        cases.append((f"$D = {depth}$", lhs, rhs))
+    d.check_cases(r"$\varphi(K_p(\theta)) = \varphi(K_p(0)) + \theta$", cases,
+                  reduce=lambda x: sp.simplify(sp.expand_log(_simp_pow(x), force=True)),
+                  how="`powdenest`, `powsimp`, `expand_log` and `simplify`")
+    q = (D - 2) / D
+    d.result("K_of_theta", (Kp0 ** (-q) - (D - 2) * theta) ** (-1 / q), (theta, Kp0, D),
+             lhs=r"K_p(\theta)",
+             text=r"a plastic pathway on the competition clock θ, $D \ge 3$",
+             code="`dln.pathways.solve` (conserved quantity along its trajectories)")
+    d.say(r"`dln.pathways` writes the other pathways through the largest one, $K_r = e^y$, "
+          r"with the conserved $c_p = K_p^{-q} - K_r^{-q} \ge 0$, $q = (D-2)/D$:")
+    Kp_of_y = sp.exp(y) * (1 + c * sp.exp(q * y)) ** (-1 / q)
+    base = sp.Symbol("b", positive=True)  # 1 + c_p K_r^q > 0, substituted after the powers
+    power = sp.powdenest(sp.expand_power_base((Kr * base ** (-1 / q)) ** (-q) - Kr ** (-q),
+                                              force=True), force=True)
+    d.check_equal(r"$K_p = K_r(1 + c_p K_r^{q})^{-1/q}$ has $K_p^{-q} - K_r^{-q} = c_p$ "
+                  r"(general $D$)", power.subs(base, 1 + c * Kr**q), c,
+                  how="`expand_power_base`, `powdenest` (positive bases), then `simplify`")
+    d.check_equal(r"$d\ln K_p/dy = 1/(1 + c_p e^{qy})$ (general $D$)",
+                  sp.diff(sp.log(Kp_of_y), y), 1 / (1 + c * sp.exp(q * y)),
+                  reduce=lambda x: sp.simplify(sp.expand_log(x, force=True)),
+                  how="`expand_log` and `simplify`")
+    d.say(r"So $\dot y = D K_r^{1-2/D}(s - \lambda\sum_p K_p(y))$, integrated (DOP853) in "
+          r"$v = \ln|y_\infty - y|$, where $y_\infty$ is the root of $\sum_p K_p(y) = s/\lambda$ "
+          r"(bisection): $\dot v = -D K_r^{1-2/D}\,\frac{s - \lambda\sum_p K_p}{y_\infty - y}$, "
+          r"which tends to the constant $-D K_r^{1-2/D}\lambda\,d\sum_p K_p/dy$ at the fixed "
+          r"point (no stiffness). This is labelled a reduced integration, not a closed form.")
+
+
+def _shallow(d):
+    d.section("Depth 1 and 2: the total and the final split in closed form")
+    Ks = sp.symbols("K_1:4", positive=True)
+    e3 = s - lam * sum(Ks)
+    d.check_equal(r"$D = 1$, three pathways: $\frac{d}{dt}\sum K = 3(s - \lambda\sum K)$",
+                  sum(e3 for _ in Ks), 3 * (s - lam * sum(Ks)))
+    d.check_equal(r"$D = 2$, three pathways: $\frac{d}{dt}\sum K = 2\sum K\,(s - "
+                  r"\lambda\sum K)$", sum(2 * k * e3 for k in Ks),
+                  2 * sum(Ks) * (s - lam * sum(Ks)))
+    d.say(r"So the total follows the one-pathway law of `dln.modes` (at time $m t$ for "
+          r"$D = 1$), and each pathway follows from the conserved quantity. As "
+          r"$t \to \infty$ the total reaches $s/\lambda$:")
+    split1 = Kp0 + (s / lam - T0) / m
+    split2 = Kp0 * s / (lam * T0)
+    d.result("final_split_depth1", split1, (Kp0, T0, m, s, lam),
+             lhs=r"K_p(\infty)\big|_{D=1}",
+             text="final split at depth 1 ($T_0 = \\sum_p K_p(0)$, m plastic pathways)",
+             code="`dln.pathways.final_split(task, depth=1, ...)`")
+    d.result("final_split_depth2", split2, (Kp0, T0, s, lam),
+             lhs=r"K_p(\infty)\big|_{D=2}", text="final split at depth 2 (ratios kept)",
+             code="`dln.pathways.final_split(task, depth=2, ...)`")
+    d.check_cases("The splits add up to $s/\\lambda$ and keep the conserved quantity", [
+        (r"$D = 1$, sum over $m$ pathways with $\sum K_p(0) = T_0$",
+         m * (s / lam - T0) / m + T0, s / lam),
+        (r"$D = 1$, differences", split1 - split1.subs(Kp0, Ka0), Kp0 - Ka0),
+        (r"$D = 2$, sum", split2.subs(Kp0, T0), s / lam),
+        (r"$D = 2$, ratios", split2 / split2.subs(Kp0, Ka0), Kp0 / Ka0)])
+
+
+def _deficits(d):
+    d.section("Deficit windows")
+    d.say(r"While pathway $b$ is frozen, pathway $a$ is a single pathway with the effective "
+          r"target $s - \lambda K_b$:")
+    d.check_equal(r"$D K_a^{2-2/D}(s - \lambda(K_a + K_b)) = D K_a^{2-2/D}((s - \lambda K_b) "
+                  r"- \lambda K_a)$", D * Ka ** (2 - 2 / D) * (s - lam * (Ka + Kb)),
+                  D * Ka ** (2 - 2 / D) * ((s - lam * Kb) - lam * Ka))
+    d.say(r"so `dln.modes` solves the window exactly when $s - \lambda K_b > 0$ (and "
+          r"$s - \lambda K_b = 0$ is its decay law). When the frozen pathways are already past "
+          r"the target the effective $s$ is negative; at $D = 1$ the linear law is odd in "
+          r"$(s, K)$, and at $D = 2$ the logistic still solves it:")
+    w0 = lam * T0 / s_any
+    logistic = (s_any / lam) * w0 / (w0 + (1 - w0) * sp.exp(-2 * s_any * t))
+    d.result("logistic_any_sign", logistic, (t, s_any, lam, T0), lhs=r"K(t)\big|_{D=2}",
+             text="depth-2 law $\\dot K = 2K(s - \\lambda K)$ for either sign of s",
+             code="`dln.pathways.exact._logistic_total`")
+    d.check_zero(r"$\dot K - 2K(s - \lambda K) = 0$ for real $s \ne 0$",
+                 sp.diff(logistic, t) - 2 * logistic * (s_any - lam * logistic))
+    d.check_equal(r"and $K(0) = T_0$", logistic.subs(t, 0), T0)
+
+
+def _fisher(d):
+    d.section("The Fisher information of a layer (Gaussian output model)")
+    d.say(r"For $y \sim \mathcal N(\hat y, \sigma^2 I)$ with $\hat y = A_l W_l B_l x$ "
+          r"($A_l = W_D\cdots W_{l+1}$, $B_l = W_{l-1}\cdots W_1$), "
+          r"$\nabla_{W_l}\log p = A_l^T(y - \hat y)(B_l x)^T/\sigma^2$, and "
+          r"$E_y[(y-\hat y)(y-\hat y)^T] = \sigma^2 I$, so "
+          r"$\mathrm{tr}\,F_l = E_x \sum_{ijk}(\partial\hat y_i/\partial W_{l,jk})^2/\sigma^2$ and "
+          r"$\partial\hat y_i/\partial W_{l,jk} = A_{l,ij}(B_l x)_k$. Checked on explicit "
+          r"$2\times2$ matrices:")
+    A = sp.Matrix(2, 2, sp.symbols("A_11 A_12 A_21 A_22", real=True))
+    W = sp.Matrix(2, 2, sp.symbols("W_11 W_12 W_21 W_22", real=True))
+    B = sp.Matrix(2, 2, sp.symbols("B_11 B_12 B_21 B_22", real=True))
+    xv = sp.Matrix(sp.symbols("x_1 x_2", real=True))
+    yhat = A * W * B * xv
+    jac_sq = sum(sp.diff(yhat[i], W[j, k]) ** 2 for i in range(2) for j in range(2)
+                 for k in range(2))
+    bx = B * xv
+    d.check_equal(r"$\sum_{ijk}(\partial\hat y_i/\partial W_{jk})^2 = \|A\|_F^2\,\|Bx\|^2$",
+                  jac_sq, sum(v**2 for v in A) * (bx.T * bx)[0], reduce=sp.expand,
+                  how="`expand`", display=False)
+    d.say(r"Averaging $\|Bx\|^2 = \mathrm{tr}(B x x^T B^T)$ over the inputs gives "
+          r"$\mathrm{tr}\,F_l = \|A_l\|_F^2\,\mathrm{tr}(B_l\Sigma_{xx}B_l^T)/\sigma^2$ "
+          r"(`dln.pathways.measures.fisher_trace`). It does not involve the targets and grows "
+          r"with the weights. The empirical Fisher at the data's targets replaces "
+          r"$E_y[(y-\hat y)(y-\hat y)^T]$ by the actual errors, "
+          r"$\frac1P\sum_\mu\|A_l^T e_\mu\|^2\|B_l x_\mu\|^2$, which vanishes as the errors do.")
+
+
+if __name__ == "__main__":
+    from derivations import write_page
+
+    print(f"wrote {write_page(derive())}")

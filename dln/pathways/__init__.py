@@ -1,0 +1,23 @@
+"""Competing pathways, separate sources, deficits and critical learning periods.
+
+Kleinman, Achille & Soatto (2023, 2024) and Achille, Rovere & Soatto (2019); THEORY.md §6–8.
+
+- `solve`, `final_split` (`exact`): exact per-mode dynamics of parallel pathways through deficit
+  windows (closed forms for depth 1 and 2 and for one plastic pathway; a labelled reduced
+  integration for depth ≥ 3 with several plastic pathways).
+- `simulate` (`simulate`): gradient descent on pathway networks (shared input or separate
+  sources, optional shared layers) with deficits inside the jitted scan, batched with `vmap`.
+- deficits (`deficits`): `Freeze`, `Remove`, `Noise`, `Decorrelate`, `Lesion`.
+- `PathwayTrajectory` (`trajectory`): the result type of both.
+- `sources`: tasks of noisy views of one latent and networks with one pathway per source.
+- `measures`: shares, per-pathway loss, relative source variance, Fisher information traces.
+"""
+
+from dln.pathways import measures, sources
+from dln.pathways.deficits import Decorrelate, Freeze, Lesion, Noise, Remove
+from dln.pathways.exact import final_split, solve
+from dln.pathways.simulate import aligned, simulate
+from dln.pathways.trajectory import PathwayTrajectory
+
+__all__ = ["solve", "final_split", "simulate", "aligned", "PathwayTrajectory", "Freeze",
+           "Remove", "Noise", "Decorrelate", "Lesion", "measures", "sources"]

@@ -1,0 +1,198 @@
+"""Deficits: temporary changes to a network's plasticity or to its input sources, and lesions.
+
+Critical-period experiments (Achille, Rovere & Soatto 2019; Kleinman, Achille & Soatto 2023,
+2024; THEORY.md §6.1, §7.3, §8.3) apply a deficit during a window of training and then restore
+normal training. A windowed deficit acts on the flow-time window `[onset, onset + length)`:
+
+- `Freeze(pathway, onset, length)`: the pathway keeps its output but receives no gradient (its
+  plasticity is frozen; Kleinman 2024's `output.detach()`).
+- `Remove(source, onset, length)`: the source's inputs are replaced by zeros.
+- `Noise(source, variance, onset, length)`: independent noise of the given variance per input
+  unit is added to the source (the linear analogue of blur: the signal is unchanged, its
+  signal-to-noise ratio falls).
+- `Decorrelate(sources=(i, j), onset, length)`: the two sources come from independent samples
+  (Kleinman 2023's independent views: view j is shuffled across the batch and each target is
+  that of view i or of view j with probability ½).
+
+and a permanent one:
+
+- `Lesion(pathway, mode)`: mode α is cut out of the pathway's input (`x → (I − v_α v_αᵀ) x`) for
+  the whole of training, so the pathway can neither carry nor learn it (Kleinman 2024, Fig. 3).
+
+**When an update is affected.** Gradient descent with learning rate `lr` makes its update from
+step `k` to `k + 1` at flow time `t_k = k·lr`; that update is affected exactly when
+`onset ≤ k·lr < onset + length`. The exact flow is affected on the same half-open window.
+
+**Effect on the statistics** (sources are blocks of input columns; the data only enter through
+`Σxx = XᵀX/P` and `Σyx = YᵀX/P`):
+
+- removing source j zeroes its rows and columns of `Σxx` and its columns of `Σyx`;
+- noise of variance v adds `v I` to its diagonal block of `Σxx` (`Σyx` is unchanged);
+- decorrelating i and j zeroes the cross blocks `Σxx_ij`, `Σxx_ji` (independent, centred views)
+  and halves the columns of `Σyx` of both (each view predicts the target half of the time).
+
+All deficits are frozen dataclasses registered as JAX pytrees: `onset`, `length` and `variance`
+are array leaves, so a whole batch of schedules passes through `jax.vmap` (one compiled call for
+a critical-period map); the pathway, source and mode indices are static.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from dln._checks import as_array, is_concrete
+
+__all__ = ["Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "as_schedule", "active",
+           "WINDOWED"]
+
+
+def _check_window(onset, length):
+    onset = as_array(onset, "onset", ndim=(0, 1))
+    length = as_array(length, "length", ndim=(0, 1))
+    if is_concrete(onset, length):
+        if bool(jnp.any(onset < 0)):
+            raise ValueError(f"`onset` must be >= 0 (flow time), got {onset!r}.")
+        if bool(jnp.any(length < 0)):
+            raise ValueError(f"`length` must be >= 0 (flow time), got {length!r}.")
+    return onset, length
+
+
+def _check_index(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`{name}` must be an int >= 0 (an index), got {value!r}.")
+    return value
+
+
+def _window_post_init(self):
+    onset, length = _check_window(self.onset, self.length)
+    object.__setattr__(self, "onset", onset)
+    object.__setattr__(self, "length", length)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Freeze:
+    """Pathway `pathway` gets no gradient during `[onset, onset + length)`; it still contributes
+    its output. Attributes: `pathway` (int, static), `onset`, `length` (flow time)."""
+
+    pathway: int = dataclasses.field(metadata=dict(static=True))
+    onset: Any = 0.0
+    length: Any = 0.0
+
+    def __post_init__(self):
+        _check_index(self.pathway, "pathway")
+        _window_post_init(self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Remove:
+    """Source `source` is replaced by zeros during `[onset, onset + length)`."""
+
+    source: int = dataclasses.field(metadata=dict(static=True))
+    onset: Any = 0.0
+    length: Any = 0.0
+
+    def __post_init__(self):
+        _check_index(self.source, "source")
+        _window_post_init(self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """Independent noise of variance `variance` (per input unit) is added to source `source`
+    during `[onset, onset + length)`."""
+
+    source: int = dataclasses.field(metadata=dict(static=True))
+    variance: Any = 1.0
+    onset: Any = 0.0
+    length: Any = 0.0
+
+    def __post_init__(self):
+        _check_index(self.source, "source")
+        variance = as_array(self.variance, "variance", ndim=(0, 1))
+        if is_concrete(variance) and bool(jnp.any(variance < 0)):
+            raise ValueError(f"`variance` must be >= 0, got {variance!r}.")
+        object.__setattr__(self, "variance", variance)
+        _window_post_init(self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Decorrelate:
+    """Sources `sources = (i, j)` come from independent samples during
+    `[onset, onset + length)` (see the module docstring for the statistics)."""
+
+    sources: tuple = dataclasses.field(metadata=dict(static=True))
+    onset: Any = 0.0
+    length: Any = 0.0
+
+    def __post_init__(self):
+        if not (isinstance(self.sources, tuple) and len(self.sources) == 2
+                and self.sources[0] != self.sources[1]):
+            raise ValueError(f"`sources` must be a pair (i, j) of two different source indices, "
+                             f"got {self.sources!r}.")
+        for i in self.sources:
+            _check_index(i, "sources[...]")
+        _window_post_init(self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Lesion:
+    """Mode `mode` is permanently cut out of pathway `pathway`'s input (it contributes nothing
+    along that mode and cannot learn it)."""
+
+    pathway: int = dataclasses.field(metadata=dict(static=True))
+    mode: int = dataclasses.field(metadata=dict(static=True))
+
+    def __post_init__(self):
+        _check_index(self.pathway, "pathway")
+        _check_index(self.mode, "mode")
+
+
+WINDOWED = (Freeze, Remove, Noise, Decorrelate)
+_ALL = WINDOWED + (Lesion,)
+
+
+def as_schedule(deficit, *, n_pathways: int | None = None) -> tuple:
+    """Normalise a deficit argument into a tuple of deficit objects.
+
+    Accepts None (no deficit), one deficit object, a pair `(onset, length)` (shorthand for
+    `Freeze(1, onset, length)`: the second pathway is frozen, Kleinman 2024) or a list/tuple of
+    deficit objects. With `n_pathways`, pathway indices are checked against it.
+    """
+    if deficit is None:
+        return ()
+    if isinstance(deficit, _ALL):
+        schedule = (deficit,)
+    elif (isinstance(deficit, (tuple, list)) and len(deficit) == 2
+          and not any(isinstance(d, _ALL) for d in deficit)):
+        schedule = (Freeze(1, deficit[0], deficit[1]),)
+    elif isinstance(deficit, (tuple, list)) and all(isinstance(d, _ALL) for d in deficit):
+        schedule = tuple(deficit)
+    else:
+        raise TypeError(
+            "`deficit` must be None, a pair (onset, length) (freezes the second pathway), one of "
+            "Freeze/Remove/Noise/Decorrelate/Lesion, or a list of them; got "
+            f"{type(deficit).__name__} {deficit!r}.")
+    if n_pathways is not None:
+        for d in schedule:
+            p = getattr(d, "pathway", None)
+            if p is not None and p >= n_pathways:
+                raise ValueError(f"{type(d).__name__} names pathway {p}, but the network has "
+                                 f"{n_pathways} pathways (indices 0..{n_pathways - 1}).")
+    return schedule
+
+
+def active(deficit, t):
+    """Whether a windowed deficit acts at flow time(s) `t`: `onset ≤ t < onset + length`.
+
+    Gradient descent passes `t = k·lr` for the update from step k to k + 1.
+    """
+    return (deficit.onset <= t) & (t < deficit.onset + deficit.length)

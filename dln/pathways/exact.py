@@ -1,0 +1,389 @@
+"""Exact dynamics of competing pathways, piecewise through deficit windows.
+
+Setting (Kleinman, Achille & Soatto 2024, arXiv:2308.12221; Shi, Shea-Brown & Buice 2022;
+THEORY.md §6.1). P pathways of depth D share the input and are summed at the output,
+`ŷ = Σ_p Ω_p x`, `Ω_p = W^p_D ⋯ W^p_1`. From small, balanced weights aligned with the task's
+modes (each pathway as in `dln.init.aligned`), the strength `K_{pα} = U[:,α]ᵀ Ω_p V[:,α]` of mode
+α in pathway p obeys (flow time `t = lr × steps`)
+
+    dK_p/dt = D K_p^{2−2/D} (s − λ Σ_q K_q)        (a plastic pathway),
+    dK_p/dt = 0                                     (a frozen one),
+
+with `s`, `λ` the mode's singular value and input variance: every pathway sees the same error.
+Modes do not interact, so everything below is per mode (`derivations/pathways.py` derives it).
+
+**The competition clock.** Divide by `D K_p^{2−2/D}`: the right side `e = s − λΣK` is the same
+for all plastic pathways, so with `θ(t) = ∫ e dt` every plastic pathway satisfies
+`φ(K_p(t)) = φ(K_p(0)) + θ(t)` for `φ' = 1/(D K^{2−2/D})`:
+
+    D = 1:  K_p = K_p(0) + θ               (the differences K_a − K_b are conserved)
+    D = 2:  K_p = K_p(0) e^{2θ}            (the ratios K_a / K_b are conserved)
+    D ≥ 3:  K_p^{−(D−2)/D} = K_p(0)^{−(D−2)/D} − (D−2) θ
+            (the differences of K_p^{2/D−1} are conserved)
+
+so all plastic pathways are functions of one scalar, and `Σ_p K_p` is increasing in it.
+
+- `D = 1`: the total obeys `dΣK/dt = m (s − λΣK)` with m plastic pathways: the depth-1 law of
+  `dln.modes` at time `m t`; each pathway gets `(ΣK − ΣK(0))/m` on top of its start.
+- `D = 2`: `dΣK/dt = 2 ΣK (s − λΣK)`: the logistic of `dln.modes`, and the ratios stay fixed.
+- `D ≥ 3`, one plastic pathway: `dln.modes`' exact implicit solution with the effective target
+  `s − λ Σ_frozen K`.
+- `D ≥ 3`, two or more plastic pathways: no closed form is known. The flow is reduced exactly
+  to one scalar (the log-strength `y = ln K_r` of the largest pathway `r`, the others being
+  `K_p = K_r (1 + c_p K_r^{(D−2)/D})^{−D/(D−2)}` with the conserved `c_p ≥ 0`), and that scalar
+  ODE is integrated with adaptive DOP853 steps to `rtol` (default 1e-12) in the variable
+  `v = ln|y_∞ − y|`, which decays at a constant rate near the fixed point (no stiffness; `y_∞` is
+  the final value). Labelled `"reduced-integration"`, never exact.
+
+**Final split.** As `t → ∞` the plastic pathways settle where `Σ_p K_p = s_eff/λ` on the curve
+of the conserved quantities: `K_p = K_p(0) + (s/λ − ΣK(0))/m` (D = 1), `K_p = K_p(0) s/(λ ΣK(0))`
+(D = 2), and for D ≥ 3 the one root `y_∞` of `Σ_p K_p(y) = s/λ` (bisection to float64 precision;
+`final_split`).
+
+**Deficits.** `Freeze` windows cut time into pieces; on each piece the frozen pathways are
+constants (they shift the target to `s_eff = s − λ Σ_frozen K`) and the plastic ones follow the
+solution above from the state at the start of the piece. A frozen pathway's mode can thus be
+left behind permanently: when the deficit ends, the conserved quantities fix the final split.
+`s_eff ≤ 0` (frozen pathways already past the target) is handled: D = 1 by the sign symmetry of
+the linear law, D = 2 by the logistic with a negative rate (still exact), D ≥ 3 by the reduced
+integration. `Lesion(p, α)` removes mode α from pathway p for good (strength 0, never plastic).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln import _dop853
+from dln import modes as _modes
+from dln._checks import as_array, check_depth, check_times, is_concrete
+from dln.pathways.deficits import Freeze, Lesion, active, as_schedule
+from dln.pathways.trajectory import PathwayTrajectory
+from dln.task import Task
+
+__all__ = ["solve", "final_split", "REDUCED"]
+
+REDUCED = "reduced-integration"
+_BISECTIONS = 80
+
+
+# ------------------------------------------------------------------------------ argument checks
+def _check_u0(task, u0, depth):
+    if not isinstance(u0, (tuple, list)) or len(u0) < 1:
+        raise TypeError(
+            "`u0` must be a tuple with one entry per pathway (each a scalar or one value per "
+            f"mode), e.g. (1e-3, 1e-3) for two pathways; got {type(u0).__name__} {u0!r}.")
+    K = task.n_modes
+    rows = []
+    for p, u in enumerate(u0):
+        u = as_array(u, f"u0[{p}]", ndim=(0, 1))
+        if u.ndim == 1 and u.shape != (K,):
+            raise ValueError(f"`u0[{p}]` must be a scalar or have shape ({K},) (one value per "
+                             f"mode), got {tuple(u.shape)}.")
+        rows.append(jnp.broadcast_to(u, (K,)))
+    u0 = jnp.stack(rows).astype(jnp.result_type(*rows, task.s))
+    if depth >= 2 and is_concrete(u0) and bool(jnp.any(u0 < 0)):
+        raise ValueError(
+            f"`u0` must be >= 0 for depth {depth}: a balanced aligned pathway has K = a^D and "
+            "gradient flow cannot change the sign of a mode. Use depth 1 or positive values.")
+    return u0
+
+
+def _split_schedule(schedule, n_pathways, K):
+    freezes = [d for d in schedule if isinstance(d, Freeze)]
+    lesions = [d for d in schedule if isinstance(d, Lesion)]
+    others = [d for d in schedule if not isinstance(d, (Freeze, Lesion))]
+    if others:
+        raise ValueError(
+            f"the exact pathway solution handles Freeze and Lesion deficits; got "
+            f"{type(others[0]).__name__}, which changes the input statistics and couples the "
+            "modes. Simulate it with dln.pathways.simulate.")
+    for d in freezes:
+        if d.onset.ndim or d.length.ndim:
+            raise ValueError("deficit windows of the exact solution must be scalars; use "
+                             "jax.vmap over `solve` for a batch of windows.")
+    lesioned = np.zeros((n_pathways, K), bool)
+    for d in lesions:
+        if d.mode >= K:
+            raise ValueError(f"Lesion names mode {d.mode}, but the task has {K} modes.")
+        lesioned[d.pathway, d.mode] = True
+    return freezes, jnp.asarray(lesioned)
+
+
+# ------------------------------------------------------------------------- closed-form pieces
+def _linear_total(t, s, lam, total0):
+    """Depth-1 law `dT/dt = s − λT` for any sign of `s` (sign symmetry of the linear law)."""
+    pos = _modes.trajectory(t, jnp.abs(s), lam, jnp.where(s >= 0, total0, -total0), 1)
+    return jnp.where(s >= 0, pos, -pos)
+
+
+def _logistic_total(t, s, lam, total0):
+    """Depth-2 law `dT/dt = 2T(s − λT)`, `T ≥ 0`, for any sign of `s`. For `s < 0` the
+    logistic `T = (s/λ) w0/(w0 + (1 − w0) e^{−2st})`, `w0 = λT0/s`, still solves it."""
+    pos = _modes.trajectory(t, jnp.maximum(s, 0.0), lam, total0, 2)
+    s_neg = jnp.where(s < 0, s, -1.0)
+    lam_safe = jnp.where(lam > 0, lam, 1.0)
+    neg = (s_neg / lam_safe) * _modes.normalized(2.0 * s_neg * t, lam_safe * total0 / s_neg, 2)
+    return jnp.where(s < 0, neg, pos)
+
+
+# ------------------------------------------------------------------ depth >= 3: the reduction
+def _reduction(K0, plastic, s_eff, lam, depth):
+    """Constants of the one-dimensional reduction for each mode (columns of `K0 (P, K)`)."""
+    q = (depth - 2.0) / depth
+    live = plastic & (K0 > 0)
+    ref = jnp.max(jnp.where(live, K0, 0.0), axis=0)  # K_r(0), the largest plastic pathway
+    moving = ref > 0
+    ref_safe = jnp.where(moving, ref, 1.0)
+    K0_safe = jnp.where(live, K0, 1.0)
+    # c_p = K_p^{−q} − K_r^{−q} ≥ 0, written as K_r^{−q} ((K_r/K_p)^q − 1) without cancellation
+    c = jnp.where(live, ref_safe ** (-q) * jnp.expm1(q * jnp.log(ref_safe / K0_safe)), jnp.inf)
+    return dict(q=q, c=c, live=live, y0=jnp.log(ref_safe), moving=moving)
+
+
+def _strengths(y, red):
+    """`K_p(y)` `(..., P, K)` and `Σ_p K_p`, `dΣK/dy` for the log-strength `y (..., K)`."""
+    q, c, live = red["q"], red["c"], red["live"]
+    y = y[..., None, :]
+    x = jnp.where(live, c * jnp.exp(q * y), 0.0)
+    Kp = jnp.where(live, jnp.exp(y - jnp.log1p(x) / q), 0.0)
+    return Kp, jnp.sum(Kp, axis=-2), jnp.sum(Kp / (1.0 + x), axis=-2)
+
+
+def _root(red, target):
+    """`y_∞` with `Σ_p K_p(y_∞) = target` (> 0): bisection on `[ln(target/m), ln target]`."""
+    m = jnp.maximum(jnp.sum(red["live"], axis=0), 1)
+    lo = jnp.log(target / m)
+    hi = jnp.log(target)
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        below = _strengths(mid, red)[1] < target
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
+    return 0.5 * (lo + hi)
+
+
+def _reduced_integration(K0, plastic, s_eff, lam, dts, depth, rtol, max_steps):
+    """Plastic strengths `(T, P, K)` at the sorted durations `dts`, from `K0` (reduction + DOP853).
+
+    Returns the strengths and a flag that is True if the integration failed.
+    """
+    red = _reduction(K0, plastic, s_eff, lam, depth)
+    lam_safe = jnp.where(lam > 0, lam, 1.0)
+    approach = red["moving"] & (s_eff > 0) & (lam > 0)
+    target = jnp.where(approach, s_eff / lam_safe, 1.0)
+    y_inf = _root(red, target)
+    gap0 = y_inf - red["y0"]
+    approach = approach & (gap0 != 0)
+    sigma = jnp.where(gap0 >= 0, 1.0, -1.0)
+    static = ~red["moving"] | ((s_eff > 0) & (lam > 0) & (gap0 == 0))
+    x0 = jnp.where(approach, jnp.log(jnp.where(approach, jnp.abs(gap0), 1.0)), red["y0"])
+    p = 1.0 - 2.0 / depth
+
+    def to_y(x):
+        return jnp.where(approach, y_inf - sigma * jnp.exp(x), x)
+
+    def f(x):
+        y = to_y(x)
+        _, total, slope = _strengths(y, red)
+        rate = depth * jnp.exp(p * y)
+        error = s_eff - lam * total
+        dist = y_inf - y
+        # (s_eff − λΣK)/(y_∞ − y) → λ dΣK/dy at the fixed point, where the quotient cancels
+        near = jnp.abs(dist) <= 1e-6 * (1.0 + jnp.abs(y_inf))
+        ratio = jnp.where(near, lam * slope, error / jnp.where(near, 1.0, dist))
+        dx = jnp.where(approach, -rate * ratio, rate * error)
+        return jnp.where(static, 0.0, dx)
+
+    recs, failed = _integrate(f, x0, dts, rtol, max_steps)
+    K = _strengths(to_y(recs), red)[0]
+    return jnp.where(red["live"] & ~static, K, K0), failed
+
+
+def _integrate(f, x0, ts, rtol, max_steps):
+    """Adaptive DOP853 (`dln._dop853`) for the vector ODE `dx/dt = f(x)` to the sorted record
+    times `ts >= 0`; error per component relative to `max(|x|, 1)`. Records `(T, K)` and a
+    failure flag."""
+    def scale(*xs):
+        size = functools.reduce(jnp.maximum, [jnp.abs(x) for x in xs])
+        return rtol * jnp.maximum(size, 1.0)
+
+    recs, _, _, failed = _dop853.integrate(f, x0, ts, scale, max_steps)
+    return recs, failed
+
+
+# ---------------------------------------------------------------------------- one piece
+def _evolve(K0, plastic, s, lam, dts, depth, rtol, max_steps):
+    """Strengths `(T, P, K)` after the sorted durations `dts` on a piece where `plastic (P, K)`
+    pathways learn and the others are frozen. Returns `(K, failed, used_reduction)`."""
+    frozen_sum = jnp.sum(jnp.where(plastic, 0.0, K0), axis=0)
+    s_eff = s - lam * frozen_sum
+    m = jnp.sum(plastic, axis=0)
+    total0 = jnp.sum(jnp.where(plastic, K0, 0.0), axis=0)
+    t = dts[:, None]
+    m_safe = jnp.maximum(m, 1)
+    no = jnp.zeros((), bool)
+    if depth == 1:
+        total = _linear_total(m_safe * t, s_eff, lam, total0)
+        K = K0 + jnp.where(plastic, ((total - total0) / m_safe)[:, None, :], 0.0)
+        return K, no, no
+    if depth == 2:
+        total = _logistic_total(t, s_eff, lam, total0)
+        ratio = jnp.where(total0 > 0, total / jnp.where(total0 > 0, total0, 1.0), 1.0)
+        K = jnp.where(plastic, K0 * ratio[:, None, :], K0)
+        return K, no, no
+    # depth >= 3
+    one = (m == 1) & (s_eff >= 0)
+    single = _modes.trajectory(t, jnp.where(one, s_eff, 0.0), lam, total0, depth)
+    K_single = jnp.where(plastic, single[:, None, :], K0)
+    need = (m >= 2) | ((m == 1) & (s_eff < 0))
+    K_red, failed = _reduced_integration(K0, plastic & need, s_eff, lam, dts, depth, rtol,
+                                         max_steps)
+    K = jnp.where(need, K_red, K_single)
+    live_need = need & (jnp.sum(jnp.where(plastic, K0, 0.0) > 0, axis=0) > 0)
+    return K, failed & jnp.any(need), jnp.any(live_need)
+
+
+def _limit(K0, plastic, s, lam, depth):
+    """The limit `t → ∞` with the given plastic set (the final split)."""
+    m = jnp.sum(plastic, axis=0)
+    m_safe = jnp.maximum(m, 1)
+    frozen_sum = jnp.sum(jnp.where(plastic, 0.0, K0), axis=0)
+    s_eff = s - lam * frozen_sum
+    total0 = jnp.sum(jnp.where(plastic, K0, 0.0), axis=0)
+    lam_pos = lam > 0
+    lam_safe = jnp.where(lam_pos, lam, 1.0)
+    target = jnp.where(lam_pos, s_eff / lam_safe, total0)
+    if depth == 1:
+        return jnp.where(plastic, K0 + ((target - total0) / m_safe), K0)
+    reachable = (s_eff > 0) & lam_pos
+    if depth == 2:
+        ratio = jnp.where(total0 > 0, jnp.where(reachable, target, 0.0)
+                          / jnp.where(total0 > 0, total0, 1.0), 1.0)
+        return jnp.where(plastic, K0 * ratio, K0)
+    red = _reduction(K0, plastic, s_eff, lam, depth)
+    y_inf = _root(red, jnp.where(reachable, target, 1.0))
+    K_inf = _strengths(y_inf, red)[0]
+    # no positive target: every plastic pathway decays to 0 (or stays at 0)
+    K_inf = jnp.where(reachable & red["moving"], K_inf, 0.0)
+    return jnp.where(red["live"], K_inf, K0)
+
+
+# --------------------------------------------------------------------------------- schedule
+def _pieces(freezes, dtype):
+    """Piece boundaries `(n + 1,)` (0, the sorted window edges) and plastic masks per piece."""
+    edges = [jnp.zeros((), dtype)]
+    for d in freezes:
+        edges += [d.onset.astype(dtype), (d.onset + d.length).astype(dtype)]
+    return jnp.sort(jnp.stack(edges))
+
+
+def _plastic_at(freezes, lesioned, start):
+    plastic = ~lesioned
+    for d in freezes:
+        hit = active(d, start)
+        row = jnp.zeros(plastic.shape[0], bool).at[d.pathway].set(True)
+        plastic = plastic & ~(hit & row)[:, None]
+    return plastic
+
+
+@functools.partial(jax.jit, static_argnames=("depth", "max_steps"))
+def _solve(task, u0, freezes, lesioned, t_sorted, *, depth, rtol, max_steps):
+    s, lam = task.s, task.input_variance
+    K = jnp.where(lesioned, 0.0, u0)
+    edges = _pieces(freezes, u0.dtype)
+    ends = jnp.concatenate([edges[1:], jnp.full((1,), jnp.inf, edges.dtype)])
+
+    def piece(carry, edge):  # one piece between window edges (a loop: compiled once)
+        K, out, failed, reduced = carry
+        start, end = edge
+        plastic = _plastic_at(freezes, lesioned, start)
+        dts = jnp.clip(t_sorted - start, 0.0, end - start)
+        width = jnp.where(jnp.isfinite(end), end - start, dts[-1])
+        # evaluate at the record times and, last, at the end of the piece (the next start)
+        values, bad, used = _evolve(K, plastic, s, lam, jnp.concatenate([dts, width[None]]),
+                                    depth, rtol, max_steps)
+        inside = (t_sorted >= start) & (t_sorted < end)
+        out = jnp.where(inside[:, None, None], values[:-1], out)
+        K = jnp.where(jnp.isfinite(end), values[-1], K)
+        return (K, out, failed | bad, reduced | used), None
+
+    out = jnp.broadcast_to(K, (t_sorted.shape[0],) + K.shape)
+    no = jnp.zeros((), bool)
+    (K, out, failed, reduced), _ = jax.lax.scan(piece, (K, out, no, no), (edges, ends))
+    final = _limit(K, _plastic_at(freezes, lesioned, edges[-1]), s, lam, depth)
+    return out, final, failed, reduced
+
+
+def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
+          max_steps: int = 200_000) -> PathwayTrajectory:
+    """Exact trajectory of competing pathways under gradient flow, through deficits.
+
+    Args:
+      task: a `dln.Task` whose `sigma_xx` is diagonal in its right singular basis.
+      depth: weight matrices per pathway (a Python int, static).
+      u0: one entry per pathway (at least one), each a scalar or `(K,)` initial strengths of
+        the pathway's modes (`>= 0` for depth >= 2; weights `dln.init.aligned`).
+      t: flow times `(T,)` or a scalar, `>= 0`, any order.
+      deficit: None, a pair `(onset, length)` (freezes the second pathway on
+        `[onset, onset + length)`), a `Freeze` or `Lesion`, or a list of them
+        (`dln.pathways.deficits`). Windows are scalars; `jax.vmap` over `solve` for batches.
+      rtol: relative tolerance of the reduced integration (depth >= 3, several plastic
+        pathways).
+      max_steps: most DOP853 steps of one reduced integration.
+
+    Returns:
+      A `PathwayTrajectory` with `modes (T, P, K)`, `map (T, P, No, Ni)`, `loss (T,)`, the
+      `method` and `final (P, K)`, the limit `t → ∞` (the final split).
+
+    Works under `jax.jit` and `jax.vmap` (over `u0`, `t`, deficit windows and task arrays),
+    with `depth` static. Raises `FloatingPointError` (concrete inputs) if a reduced integration
+    fails.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
+                        "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y).")
+    depth = check_depth(depth)
+    if task.input_aligned is False:
+        raise ValueError(
+            "pathways.solve(): the exact mode solution needs `sigma_xx` diagonal in the task's "
+            "right singular basis V (whitened input, one-hot items); this task's sigma_xx "
+            "couples the modes. Whiten the inputs or use dln.pathways.simulate.")
+    u0 = _check_u0(task, u0, depth)
+    n_pathways, K = u0.shape
+    schedule = as_schedule(deficit, n_pathways=n_pathways)
+    freezes, lesioned = _split_schedule(schedule, n_pathways, K)
+    t = check_times(t).astype(u0.dtype)
+    if not (isinstance(rtol, float) and 0 < rtol < 1 and math.isfinite(rtol)):
+        raise ValueError(f"`rtol` must be a float in (0, 1), got {rtol!r}.")
+    order = jnp.argsort(t)
+    inverse = jnp.argsort(order)
+    out, final, failed, reduced = _solve(task, u0, tuple(freezes), lesioned, t[order],
+                                         depth=depth, rtol=rtol, max_steps=max_steps)
+    if is_concrete(failed) and bool(failed):
+        raise FloatingPointError(
+            "the reduced integration of the pathway competition failed (step size collapsed or "
+            f"`max_steps` = {max_steps} reached). Try a larger `max_steps` or a looser `rtol`.")
+    if depth <= 2:
+        method = _modes.method_name(depth)
+    elif is_concrete(reduced):
+        method = REDUCED if bool(reduced) else _modes.method_name(depth)
+    else:
+        method = REDUCED
+    modes = out[inverse]
+    loss = task.loss_of_modes(jnp.sum(modes, axis=-2))
+    return PathwayTrajectory(t=t, modes=modes, loss=loss, task=task, method=method,
+                             depth=depth, u0=u0, final=final)
+
+
+def final_split(task: Task, *, depth: int, u0, deficit=None) -> jnp.ndarray:
+    """Each mode's final split `(P, K)`: the limit `t → ∞` of `solve` with the same arguments
+    (closed form for depth 1 and 2, a one-dimensional root for depth >= 3; module docstring)."""
+    return solve(task, depth=depth, u0=u0, t=0.0, deficit=deficit).final

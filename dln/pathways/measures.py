@@ -1,0 +1,135 @@
+"""Measures of competition and critical periods: shares, per-pathway performance, relative source
+variance, and the Fisher information of the weights.
+
+- `shares`: each pathway's share `K_p / Σ_q K_q` of each mode (Kleinman et al. 2024).
+- `pathway_loss`: the loss of each pathway's map on its own (the deprived pathway's skill, as
+  testing the deprived eye alone), and `excess_loss` of the whole network.
+- `source_variances`, `relative_source_variance`: for each unit of the merged representation
+  `h = Σ_p Ω_p x_p`, the variance it receives from each source with the others fixed,
+  `V_i^{(p)} = (Ω_p C_pp Ω_pᵀ)_ii` (`C_pp` the source's covariance), and
+  `RSV_i = (V^{(a)} − V^{(b)})/(V^{(a)} + V^{(b)}) ∈ [−1, 1]` (Kleinman, Achille & Soatto 2023;
+  THEORY.md §7.2: ±1 a unit driven by one source only, 0 equal sensitivity).
+- `fisher_trace`: the trace of the Fisher information of each layer's weights for the Gaussian
+  output model `y ~ N(ŷ, σ² I)`: the gradient of `log p` with respect to `W_l` is
+  `A_lᵀ (y − ŷ) (B_l x)ᵀ / σ²` with `A_l = W_D ⋯ W_{l+1}`, `B_l = W_{l−1} ⋯ W_1`, and averaging
+  over `y ~ p_w(·|x)` and the inputs gives exactly
+
+      tr F_l = ||A_l||_F² · tr(B_l Σxx B_lᵀ) / σ².
+
+  It does not depend on the targets, and from small weights it only grows.
+- `empirical_fisher_trace`: the second moment of the per-sample gradients of the loss at the
+  data's own targets, `tr F̂_l = (1/P) Σ_μ ||A_lᵀ e_μ||² ||B_l x_μ||²` (`e_μ = ŷ_μ − y_μ`). It
+  rises while the weights grow and falls as the errors vanish: the "rise then fall" of
+  Achille, Rovere & Soatto (2019) holds for this quantity in a deep linear network (their
+  estimator samples `y` from a softmax, whose Fisher falls as the predictions saturate; the
+  Gaussian model's has no such saturation). Both are exact functions of the weights, so along an
+  exact trajectory (weights `dln.init.aligned_from_strengths`) they are exact, and on recorded
+  simulation weights they are the simulation's.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from dln._checks import as_array
+from dln.init import aligned_from_strengths
+from dln.network import product
+from dln.task import Task
+
+__all__ = ["shares", "pathway_loss", "excess_loss", "source_variances",
+           "relative_source_variance", "fisher_trace", "empirical_fisher_trace",
+           "exact_weights"]
+
+
+def shares(modes):
+    """`(..., P, K)` each pathway's share `K_p/Σ_q K_q` of each mode (`1/P` where all are 0)."""
+    total = jnp.sum(modes, axis=-2, keepdims=True)
+    even = jnp.full_like(modes, 1.0 / modes.shape[-2])
+    return jnp.where(total != 0, modes / jnp.where(total != 0, total, 1.0), even)
+
+
+def pathway_loss(traj):
+    """`(..., T, P)` the loss of each pathway's contribution to the map on its own."""
+    return traj.task.loss(traj.map)
+
+
+def excess_loss(traj):
+    """`(..., T)` the network's loss above the task's minimum (`traj.loss` when `sigma_yy` is
+    unknown, which is already the excess)."""
+    base = traj.task.min_loss
+    return traj.loss if base is None else traj.loss - base
+
+
+def _blocks(task, sources):
+    return [task.sigma_xx[a:b, a:b] for a, b in sources]
+
+
+def source_variances(task: Task, pathways, sources):
+    """`(..., P, h)` the variance each unit of the merged representation receives from each
+    source with the others held fixed, `(Ω_p C_pp Ω_pᵀ)_ii`.
+
+    `pathways`: one weight list per pathway (the layers before the merge; leading axes such as
+    time broadcast); `sources`: their `(start, stop)` input blocks. `C_pp` is the source's block
+    of `task.sigma_xx` (the covariance for centred sources).
+    """
+    out = []
+    for ws, C in zip(pathways, _blocks(task, sources)):
+        Om = product(list(ws))
+        out.append(jnp.einsum("...ij,jk,...ik->...i", Om, C, Om))
+    return jnp.stack(out, axis=-2)
+
+
+def relative_source_variance(variances, pair=(0, 1)):
+    """`(..., h)` `RSV_i = (V^{(a)} − V^{(b)})/(V^{(a)} + V^{(b)})` for the sources `pair` of
+    `source_variances` output (0 for a unit that receives nothing)."""
+    va, vb = variances[..., pair[0], :], variances[..., pair[1], :]
+    total = va + vb
+    return jnp.where(total > 0, (va - vb) / jnp.where(total > 0, total, 1.0), 0.0)
+
+
+def _prefix_suffix(weights):
+    D = len(weights)
+    ones = []
+    for l in range(D):
+        A = product(list(weights[l + 1:])) if l + 1 < D else None
+        B = product(list(weights[:l])) if l > 0 else None
+        ones.append((A, B))
+    return ones
+
+
+def fisher_trace(task: Task, weights, noise_variance: float = 1.0):
+    """`(..., D)` trace of the Fisher information of each layer for `y ~ N(ŷ, σ² I)`,
+    `||A_l||_F² tr(B_l Σxx B_lᵀ)/σ²` (module docstring). Leading axes of the weights broadcast.
+    """
+    out = []
+    for A, B in _prefix_suffix(weights):
+        a = (jnp.sum(A * A, axis=(-2, -1)) if A is not None
+             else jnp.asarray(float(weights[-1].shape[-2])))
+        b = (jnp.einsum("...ij,jk,...ik->...", B, task.sigma_xx, B) if B is not None
+             else jnp.trace(task.sigma_xx))
+        out.append(jnp.broadcast_to(a * b, jnp.broadcast_shapes(jnp.shape(a), jnp.shape(b))))
+    return jnp.stack(out, axis=-1) / noise_variance
+
+
+def empirical_fisher_trace(task: Task, weights, total_map=None):
+    """`(..., D)` `(1/P) Σ_μ ||A_lᵀ e_μ||² ||B_l x_μ||²` per layer, at the data's targets
+    (needs `Task.from_data`). `total_map` (default `W_D ⋯ W_1`) is the map that makes the
+    errors `e_μ = total_map x_μ − y_μ` (for a pathway, the whole network's map)."""
+    if task.X is None:
+        raise ValueError("empirical_fisher_trace needs the samples: build the task with "
+                         "dln.Task.from_data(X, Y).")
+    X, Y = task.X, task.Y
+    M = product(list(weights)) if total_map is None else as_array(total_map, "total_map")
+    err = jnp.einsum("...ij,pj->...pi", M, X) - Y  # (..., P, No)
+    out = []
+    for A, B in _prefix_suffix(weights):
+        back = err if A is None else jnp.einsum("...ij,...pi->...pj", A, err)
+        fwd = X if B is None else jnp.einsum("...ij,pj->...pi", B, X)
+        out.append(jnp.mean(jnp.sum(back**2, -1) * jnp.sum(fwd**2, -1), axis=-1))
+    return jnp.stack(out, axis=-1)
+
+
+def exact_weights(traj, pathway: int = 0):
+    """The balanced aligned weights of one pathway along an exact trajectory, a list of
+    `(T, out, in)` (identity hidden bases; `dln.init.aligned_from_strengths`)."""
+    return aligned_from_strengths(traj.task, traj.depth, traj.modes[..., pathway, :])

@@ -1,0 +1,340 @@
+"""Gradient descent on networks of pathways and sources, with deficits inside the jitted scan.
+
+The network (Kleinman, Achille & Soatto 2024 for parallel pathways; the linear form of the
+split architecture of Kleinman, Achille & Soatto 2023 for separate sources; THEORY.md §6.1, §7.3):
+
+    h = Σ_p Ω_p S_p x,   Ω_p = W^p_{D_p} ⋯ W^p_1,       ŷ = W^s_{D_s} ⋯ W^s_1 h
+
+- `S_p` selects the inputs pathway p reads: all of them (parallel pathways sharing the input,
+  `sources=None`) or the block of source p (`sources=[(start, stop), …]`, one per pathway);
+  a `Lesion(p, α)` multiplies it by `I − v_α v_αᵀ` for the whole run.
+- the shared layers `W^s` (default none, i.e. `h = ŷ`) merge the pathways.
+
+Each pathway's contribution to the map is `C_p = W^s ⋯ Ω_p S_p`, the map is `M = Σ_p C_p`, and
+the loss is the mean squared error of the task. The gradient of pathway p's layers, and its share
+of the shared layers' gradient, is the plain deep-linear gradient (`dln.network.loss_gradients`)
+of the network `[W^p_1, …, W^p_{D_p}, W^s_1, …]` on the input statistics `S_p Σxx S_pᵀ` with the
+target correlation `(Σyx − (M − C_p) Σxx) S_pᵀ`: every pathway sees the shared error. The shared
+layers' gradient is the sum of the shares (their input `h` is the sum of the pathways').
+
+**Cross-source reconstruction** (Kleinman et al. 2023's auxiliary objective, in linear form):
+with `decoders=[R_0, …]` and weight `β`, pathway p's representation `Ω_p S_p x` also predicts
+every other input through the linear decoder `R_p`, adding `β/(2P) Σ_μ ||T_p x_μ − R_p Ω_p S_p x_μ||²`
+(`T_p` selects the inputs outside source p). This is again a deep linear network, `[W^p…, R_p]`
+from `S_p x` to `T_p x`, so its gradient is `loss_gradients` on `S_p Σxx S_pᵀ`, `T_p Σxx S_pᵀ`.
+
+**Deficits** (`dln.pathways.deficits`) change, during their windows, the statistics that the
+update from step k to k + 1 uses (`Remove`, `Noise`, `Decorrelate`) or zero a pathway's
+gradient (`Freeze`), exactly when `onset ≤ k·lr < onset + length`. Records always measure the
+loss on the task itself. Deficit windows are traced arrays: a batch of them (and of initial
+weights) is one `vmap`-ed compiled call. Depth and widths are shapes, so they are static: one
+compiled call per architecture.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln import init as _init
+from dln._checks import as_array, is_concrete
+from dln.network import loss_gradients, product
+from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, active,
+                                   as_schedule)
+from dln.pathways.trajectory import PathwayTrajectory
+from dln.task import Task
+
+__all__ = ["simulate", "aligned", "selectors"]
+
+
+# ------------------------------------------------------------------------------------ inputs
+def _check_sources(task, sources, n_pathways):
+    if sources is None:
+        return None
+    if not isinstance(sources, (list, tuple)) or len(sources) != n_pathways:
+        raise ValueError(f"`sources` must list one (start, stop) input block per pathway "
+                         f"({n_pathways}), got {sources!r}.")
+    out, taken = [], np.zeros(task.n_in, bool)
+    for j, blk in enumerate(sources):
+        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
+                and all(isinstance(b, int) for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
+            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
+                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
+        if taken[blk[0]:blk[1]].any():
+            raise ValueError(f"`sources[{j}]` = {tuple(blk)} overlaps another source.")
+        taken[blk[0]:blk[1]] = True
+        out.append((int(blk[0]), int(blk[1])))
+    return tuple(out)
+
+
+def selectors(task: Task, n_pathways: int, sources=None, lesions=()):
+    """The input maps `S_p` (list of `(n_p, Ni)`) of each pathway: identity (shared input) or
+    the block of its source, times `I − Σ v_α v_αᵀ` over the modes lesioned in that pathway."""
+    dtype = task.sigma_xx.dtype
+    eye = jnp.eye(task.n_in, dtype=dtype)
+    out = []
+    for p in range(n_pathways):
+        S = eye if sources is None else eye[sources[p][0]:sources[p][1]]
+        for d in lesions:
+            if d.pathway == p:
+                v = task.V[:, d.mode]
+                S = S - jnp.outer(S @ v, v)
+        out.append(S)
+    return out
+
+
+def _complements(task, sources):
+    """`T_p`: the inputs outside source p (the targets of its reconstruction)."""
+    eye = jnp.eye(task.n_in, dtype=task.sigma_xx.dtype)
+    return [jnp.concatenate([eye[:a], eye[b:]]) for a, b in sources]
+
+
+def aligned(task: Task, depth: int, u0, *, width=None, key=None):
+    """Initial weights of parallel pathways sharing the input, each `dln.init.aligned` (small,
+    balanced, aligned with the task's modes): the initial condition of `dln.pathways.solve`.
+
+    `u0` has one entry per pathway (a scalar or `(K,)` strengths); `key` gives each pathway its
+    own random orthogonal hidden bases (None: identities).
+    """
+    if not isinstance(u0, (tuple, list)) or len(u0) < 1:
+        raise TypeError(f"`u0` must have one entry per pathway, got {u0!r}.")
+    keys = [None] * len(u0) if key is None else list(jax.random.split(key, len(u0)))
+    return [_init.aligned(task, depth, width=width, u0=u, key=k) for u, k in zip(u0, keys)]
+
+
+# ------------------------------------------------------------------------- the statistics
+def _masks(task, sources):
+    """Per-source indicator vectors `(Ni,)`."""
+    ind = []
+    for a, b in sources:
+        v = np.zeros(task.n_in)
+        v[a:b] = 1.0
+        ind.append(jnp.asarray(v, task.sigma_xx.dtype))
+    return ind
+
+
+def _statistics(sxx, syx, schedule, t, ind):
+    """The statistics that the update at flow time `t` uses under the source deficits."""
+    for d in schedule:
+        if isinstance(d, (Freeze, Lesion)):
+            continue
+        a = active(d, t)
+        if isinstance(d, Remove):
+            keep = 1.0 - ind[d.source]
+            new_xx, new_yx = sxx * jnp.outer(keep, keep), syx * keep
+        elif isinstance(d, Noise):
+            new_xx, new_yx = sxx + d.variance * jnp.diag(ind[d.source]), syx
+        elif isinstance(d, Decorrelate):
+            i, j = (ind[k] for k in d.sources)
+            cross = jnp.outer(i, j) + jnp.outer(j, i)
+            new_xx, new_yx = sxx * (1.0 - cross), syx * (1.0 - 0.5 * (i + j))
+        sxx, syx = jnp.where(a, new_xx, sxx), jnp.where(a, new_yx, syx)
+    return sxx, syx
+
+
+def _plastic(schedule, t, n_pathways):
+    out = [jnp.ones((), bool)] * n_pathways
+    for d in schedule:
+        if isinstance(d, Freeze):
+            out[d.pathway] = out[d.pathway] & ~active(d, t)
+    return out
+
+
+# --------------------------------------------------------------------------------- the step
+def _contributions(paths, shared, S):
+    top = product(shared) if shared else None
+    C = []
+    for ws, Sp in zip(paths, S):
+        Om = product(ws) @ Sp
+        C.append(Om if top is None else top @ Om)
+    return C
+
+
+def gradients(paths, shared, decoders, sxx, syx, S, T, beta):
+    """Gradients of the loss (plus `beta` × the reconstruction loss) with respect to every
+    pathway layer, shared layer and decoder, for the statistics `sxx`, `syx`."""
+    C = _contributions(paths, shared, S)
+    M = sum(C)
+    g_paths, g_shared = [], [jnp.zeros_like(W) for W in shared]
+    g_dec = []
+    for p, (ws, Sp, Cp) in enumerate(zip(paths, S, C)):
+        sxx_p = Sp @ sxx @ Sp.T
+        syx_p = (syx - (M - Cp) @ sxx) @ Sp.T
+        g = loss_gradients(list(ws) + list(shared), sxx_p, syx_p)
+        gp = g[:len(ws)]
+        g_shared = [a + b for a, b in zip(g_shared, g[len(ws):])]
+        if decoders is not None:
+            gr = loss_gradients(list(ws) + [decoders[p]], sxx_p, T[p] @ sxx @ Sp.T)
+            gp = [a + beta * b for a, b in zip(gp, gr[:-1])]
+            g_dec.append(beta * gr[-1])
+        g_paths.append(gp)
+    return g_paths, g_shared, (g_dec if decoders is not None else None)
+
+
+def _run_one(task, state, schedule, lr, every, n_blocks, record_weights, S, T, ind, beta):
+    sxx0, syx0 = task.sigma_xx, task.sigma_yx
+    n_pathways = len(state[0])
+
+    def step(_, carry):
+        k, (paths, shared, dec) = carry
+        t = k * lr
+        sxx, syx = _statistics(sxx0, syx0, schedule, t, ind)
+        plastic = _plastic(schedule, t, n_pathways)
+        gp, gs, gd = gradients(paths, shared, dec, sxx, syx, S, T, beta)
+        paths = [[W - jnp.where(pl, lr, 0.0) * g for W, g in zip(ws, gws)]
+                 for ws, gws, pl in zip(paths, gp, plastic)]
+        shared = [W - lr * g for W, g in zip(shared, gs)]
+        if dec is not None:
+            dec = [R - jnp.where(pl, lr, 0.0) * g for R, g, pl in zip(dec, gd, plastic)]
+        return k + 1, (paths, shared, dec)
+
+    def record(st):
+        C = jnp.stack(_contributions(st[0], st[1], S))
+        leaves = jax.tree_util.tree_leaves(st)
+        rec = dict(map=C, finite=jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves])))
+        if record_weights:
+            rec["weights"] = st
+        return rec
+
+    def block(carry, _):
+        carry = jax.lax.fori_loop(0, every, step, carry)
+        return carry, record(carry[1])
+
+    k0 = jnp.zeros((), lr.dtype)
+    (_, final), recs = jax.lax.scan(block, (k0, state), None, length=n_blocks)
+    first = record(state)
+    recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+    return final, recs
+
+
+@functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_state",
+                                             "batch_schedule"))
+def _run(task, state, schedule, lr, every, S, T, ind, beta, *, n_blocks, record_weights,
+         batch_state, batch_schedule):
+    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks,
+                           record_weights=record_weights, S=S, T=T, ind=ind, beta=beta)
+    if batch_state or batch_schedule:  # (batched schedules have every window leaf at (B,))
+        fn = jax.vmap(fn, in_axes=(None, 0 if batch_state else None,
+                                   0 if batch_schedule else None, None))
+    final, recs = fn(task, state, schedule, lr)
+    recs["modes"] = task.mode_strengths(recs["map"])
+    recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
+    return final, recs
+
+
+def _check_paths(task, weights, sources, S):
+    if not isinstance(weights, (list, tuple)) or not weights or not all(
+            isinstance(ws, (list, tuple)) and ws for ws in weights):
+        raise TypeError("`weights` must be a list with one list [W1, …, WD] per pathway, got "
+                        f"{type(weights).__name__}.")
+    paths = [[as_array(W, f"weights[{p}][{l}]", ndim=(2, 3)) for l, W in enumerate(ws)]
+             for p, ws in enumerate(weights)]
+    ndims = {W.ndim for ws in paths for W in ws}
+    if len(ndims) != 1:
+        raise ValueError("all weight matrices must be batched alike: all (out, in) or all "
+                         "(B, out, in).")
+    for p, (ws, Sp) in enumerate(zip(paths, S)):
+        if ws[0].shape[-1] != Sp.shape[0]:
+            raise ValueError(f"weights[{p}][0] must have {Sp.shape[0]} columns (the inputs "
+                             f"pathway {p} reads), got shape {tuple(ws[0].shape)}.")
+        for l in range(1, len(ws)):
+            if ws[l].shape[-1] != ws[l - 1].shape[-2]:
+                raise ValueError(f"weights[{p}][{l}] has {ws[l].shape[-1]} columns but "
+                                 f"weights[{p}][{l - 1}] has {ws[l - 1].shape[-2]} rows.")
+    return paths
+
+
+def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=None,
+             sources: Sequence | None = None, shared=None, decoders=None,
+             reconstruction: float = 0.0, record_weights: bool = False) -> PathwayTrajectory:
+    """Full-batch gradient descent on a network of pathways, with deficits.
+
+    Args:
+      task: the `dln.Task` (its correlations enter the steps).
+      weights: one list `[W1, …, WD]` per pathway (`W_l` `(out, in)`; pathway p's first layer
+        reads all `Ni` inputs, or its source's block). Give every matrix a leading batch axis
+        `(B, out, in)` for an ensemble (e.g. seeds).
+      lr: learning rate (a float).
+      steps: gradient steps, a multiple of `every`; records at steps 0, every, …, steps.
+      deficit: None, a pair `(onset, length)` (freezes pathway 1), a deficit object or a list
+        of them (`dln.pathways.deficits`). Windows with a leading axis `(B,)` run a batch of
+        schedules in one call (zipped with a weight batch; broadcast against unbatched weights).
+      sources: None (every pathway reads every input), or one `(start, stop)` input block per
+        pathway: pathway p reads source p (needed by `Remove`, `Noise`, `Decorrelate`).
+      shared: optional list of shared layers on top of the summed pathways (default none).
+      decoders: with `reconstruction > 0`, one decoder `R_p` per pathway, `(Ni − n_p, h_p)`,
+        predicting the other sources from pathway p's representation (needs `sources`).
+      reconstruction: the weight `β` of the cross-source reconstruction loss.
+      record_weights: also record `(pathways, shared, decoders)` at every record.
+
+    Returns:
+      A `PathwayTrajectory`, method `"simulation"`: `t = lr × step` `(T,)`, `map (T, P, No, Ni)`
+      (each pathway's contribution `C_p`), `modes (T, P, K)`, `loss (T,)` (on the task),
+      `final_weights = (pathways, shared, decoders)`; with leading batch axes for batches.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    n_pathways = len(weights) if isinstance(weights, (list, tuple)) else 0
+    schedule = as_schedule(deficit, n_pathways=n_pathways or None)
+    sources = _check_sources(task, sources, n_pathways)
+    lesions = tuple(d for d in schedule if isinstance(d, Lesion))
+    for d in lesions:
+        if d.mode >= task.n_modes:
+            raise ValueError(f"Lesion names mode {d.mode}, but the task has {task.n_modes}.")
+    S = selectors(task, n_pathways, sources, lesions)
+    paths = _check_paths(task, weights, sources, S)
+    shared = [as_array(W, f"shared[{l}]", ndim=(2, 3)) for l, W in enumerate(shared or [])]
+    batch_state = paths[0][0].ndim == 3
+    out_dim = (shared[-1] if shared else paths[0][-1]).shape[-2]
+    if out_dim != task.n_out:
+        raise ValueError(f"the last layer must have {task.n_out} rows (the task's outputs), got "
+                         f"{out_dim}.")
+    for d in schedule:
+        if isinstance(d, (Remove, Noise)) and (sources is None or d.source >= len(sources)):
+            raise ValueError(f"{type(d).__name__} names source {d.source}; pass `sources` with "
+                             "one (start, stop) block per pathway.")
+        if isinstance(d, Decorrelate) and (sources is None or max(d.sources) >= len(sources)):
+            raise ValueError(f"Decorrelate names sources {d.sources}; pass `sources`.")
+    beta = float(reconstruction)
+    if beta < 0:
+        raise ValueError(f"`reconstruction` must be >= 0, got {reconstruction!r}.")
+    if beta > 0:
+        if sources is None or decoders is None or len(decoders) != n_pathways:
+            raise ValueError("cross-source reconstruction needs `sources` and one decoder per "
+                             "pathway (`decoders=[R_0, …]`, R_p of shape (Ni − n_p, h_p)).")
+        decoders = [as_array(R, f"decoders[{p}]", ndim=(2, 3)) for p, R in enumerate(decoders)]
+        T = _complements(task, sources)
+    else:
+        decoders, T = None, None
+    lr = as_array(lr, "lr", ndim=0).astype(paths[0][0].dtype)
+    if is_concrete(lr) and float(lr) <= 0:
+        raise ValueError(f"`lr` must be > 0, got {float(lr)!r}.")
+    if not (isinstance(steps, int) and isinstance(every, int) and every >= 1 and steps >= 0
+            and steps % every == 0):
+        raise ValueError(f"`steps` ({steps!r}) must be an int >= 0 and a multiple of `every` "
+                         f"({every!r}, an int >= 1).")
+    windowed = tuple(d for d in schedule if not isinstance(d, Lesion))
+    sizes = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(windowed) if leaf.ndim}
+    batch_schedule = bool(sizes)
+    if batch_schedule:
+        B = sizes.pop()
+        if sizes or (batch_state and paths[0][0].shape[0] != B):
+            raise ValueError("batched deficit windows must all have the same length, equal to "
+                             "the weights' batch size when the weights are batched.")
+        windowed = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (B,)), windowed)
+    ind = _masks(task, sources) if sources is not None else None
+    state = (paths, shared, decoders)
+    final, recs = _run(task, state, windowed, lr, jnp.asarray(every), S, T, ind, beta,
+                       n_blocks=steps // every, record_weights=record_weights,
+                       batch_state=batch_state, batch_schedule=batch_schedule)
+    if is_concrete(recs["finite"]) and not bool(jnp.all(recs["finite"])):
+        raise FloatingPointError("gradient descent diverged (the weights stopped being finite); "
+                                 "use a smaller `lr`.")
+    t = lr * jnp.arange(steps // every + 1, dtype=lr.dtype) * every
+    return PathwayTrajectory(t=t, modes=recs["modes"], loss=recs["loss"], task=task,
+                             method="simulation", depth=len(paths[0]), stored_map=recs["map"],
+                             final_weights=final, recorded_weights=recs.get("weights"))
