@@ -31,6 +31,7 @@ MODULES = (
     "unbalanced_two_layer",
     "riccati",
     "biases",
+    "end_to_end",
     "pathways",
 )
 
