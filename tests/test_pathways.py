@@ -277,3 +277,15 @@ def test_vmapped_critical_period_map_is_one_call_and_matches_single_runs():
     theory = jax.vmap(lambda o, ell: pathways.solve(task, depth=3, u0=(0.01, 0.01), t=6.0,
                                                     deficit=(o, ell)).modes[-1])(onsets, lengths)
     np.testing.assert_allclose(batch.modes[:, -1], theory, atol=0.05)
+
+
+def test_deficits_pass_through_jax_rebuilds_with_placeholder_leaves():
+    """`jit(...).lower`, `eval_shape` and `tree_map` rebuild deficits with non-array leaves;
+    validation must let those through and still reject bad values."""
+    f = lambda d: d.onset + d.length  # noqa: E731
+    assert "module" in jax.jit(f).lower(pathways.Freeze(1, 1.0, 2.0)).as_text()
+    assert jax.eval_shape(f, pathways.Noise(0, 1.0, 1.0, 2.0)).shape == ()
+    placeholders = jax.tree_util.tree_map(lambda _: "leaf", pathways.Remove(0, 1.0, 2.0))
+    assert placeholders.onset == "leaf"
+    with pytest.raises(ValueError, match="onset"):
+        pathways.Freeze(1, -1.0, 2.0)

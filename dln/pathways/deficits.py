@@ -43,6 +43,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dln._checks import as_array, is_concrete
 
@@ -67,7 +68,18 @@ def _check_index(value, name):
     return value
 
 
+def _is_value(x) -> bool:
+    """True for numbers and arrays (tracers included); False for the placeholder leaves JAX
+    puts in when it rebuilds a pytree (`jit(...).lower`, `eval_shape`, `tree_map` to other
+    types), which must pass through unchecked."""
+    if isinstance(x, (list, tuple)):
+        return all(_is_value(v) for v in x)
+    return isinstance(x, (int, float, np.number, np.ndarray, jax.Array))
+
+
 def _window_post_init(self):
+    if not (_is_value(self.onset) and _is_value(self.length)):
+        return
     onset, length = _check_window(self.onset, self.length)
     object.__setattr__(self, "onset", onset)
     object.__setattr__(self, "length", length)
@@ -115,6 +127,8 @@ class Noise:
 
     def __post_init__(self):
         _check_index(self.source, "source")
+        if not _is_value(self.variance):
+            return
         variance = as_array(self.variance, "variance", ndim=(0, 1))
         if is_concrete(variance) and bool(jnp.any(variance < 0)):
             raise ValueError(f"`variance` must be >= 0, got {variance!r}.")
