@@ -293,16 +293,6 @@ def main(out_dir="out", quick=False):
 
 
 if __name__ == "__main__":
-    import argparse
+    from _cli import run  # examples/_cli.py: float64, Agg backend, --out and --quick
 
-    import matplotlib
-
-    jax.config.update("jax_enable_x64", True)  # scripts choose float64; the library never does
-    if "MPLBACKEND" not in os.environ:
-        matplotlib.use("Agg")  # the script only writes files
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="out", help="folder for the PNGs (default: out)")
-    parser.add_argument("--quick", action="store_true", help="a fast, coarser run")
-    args = parser.parse_args()
-    for written in main(args.out, quick=args.quick):
-        print("wrote", written)
+    run(main, __doc__)
