@@ -19,9 +19,9 @@ layers' gradient is the sum of the shares (their input `h` is the sum of the pat
 
 **Cross-source reconstruction** (Kleinman et al. 2023's auxiliary objective, in linear form):
 with `decoders=[R_0, …]` and weight `β`, pathway p's representation `Ω_p S_p x` also predicts
-every other input through the linear decoder `R_p`, adding `β/(2P) Σ_μ ||T_p x_μ − R_p Ω_p S_p x_μ||²`
-(`T_p` selects the inputs outside source p). This is again a deep linear network, `[W^p…, R_p]`
-from `S_p x` to `T_p x`, so its gradient is `loss_gradients` on `S_p Σxx S_pᵀ`, `T_p Σxx S_pᵀ`.
+every other input through the linear decoder `R_p`, adding
+`β/(2P) Σ_μ ||T_p x_μ − R_p Ω_p S_p x_μ||²` (`T_p` selects the inputs outside source p). This
+is again a deep linear network, `[W^p…, R_p]` from `S_p x` to `T_p x`, so its gradient is `loss_gradients` on `S_p Σxx S_pᵀ`, `T_p Σxx S_pᵀ`.
 
 **Deficits** (`dln.pathways.deficits`) change, during their windows, the statistics that the
 update from step k to k + 1 uses (`Remove`, `Noise`, `Decorrelate`) or zero a pathway's
@@ -293,6 +293,13 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
     if out_dim != task.n_out:
         raise ValueError(f"the last layer must have {task.n_out} rows (the task's outputs), got "
                          f"{out_dim}.")
+    merged = shared[0].shape[-1] if shared else task.n_out
+    for p, ws in enumerate(paths):
+        if ws[-1].shape[-2] != merged:
+            raise ValueError(f"weights[{p}][-1] has {ws[-1].shape[-2]} rows, but the pathways "
+                             f"are summed into {merged} units (" + (
+                                 "the columns of shared[0]" if shared else "the task's outputs")
+                             + "): give every pathway's last layer that many rows.")
     for d in schedule:
         if isinstance(d, (Remove, Noise)) and (sources is None or d.source >= len(sources)):
             raise ValueError(f"{type(d).__name__} names source {d.source}; pass `sources` with "
@@ -308,6 +315,12 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                              "pathway (`decoders=[R_0, …]`, R_p of shape (Ni − n_p, h_p)).")
         decoders = [as_array(R, f"decoders[{p}]", ndim=(2, 3)) for p, R in enumerate(decoders)]
         T = _complements(task, sources)
+        for p, (R, Tp, ws) in enumerate(zip(decoders, T, paths)):
+            want = (Tp.shape[0], ws[-1].shape[-2])
+            if R.shape[-2:] != want:
+                raise ValueError(f"decoders[{p}] must have shape {want} (the inputs outside "
+                                 f"source {p}, pathway {p}'s output units), got "
+                                 f"{tuple(R.shape)}.")
     else:
         decoders, T = None, None
     lr = as_array(lr, "lr", ndim=0).astype(paths[0][0].dtype)

@@ -1,0 +1,299 @@
+"""Critical periods for integrating two sources, and cross-source reconstruction (Kleinman,
+Achille & Soatto 2023), in a deep linear network.
+
+Reproduces, in linear form, the source-sensitivity histograms and the reconstruction experiment
+of
+
+    Kleinman, Achille and Soatto, "Critical Learning Periods for Multisensory Integration in Deep
+    Networks", CVPR 2023, arXiv:2210.04643 (THEORY.md §7),
+
+with the separate-sources networks of `dln.pathways.simulate(..., sources=..., shared=...)`
+(gradient descent, every run of a sweep in one `vmap`-ed compiled call).
+
+**The task** (`dln.pathways.sources.views`). A latent `z ∈ R³` with unit variances, a target
+`y = diag(2, 1.5, 1) z`, and two views `x_a = z + n_a`, `x_b = z + n_b` with independent noise
+of variance 0.1. Each view alone predicts `y` with gain `1/1.1`; both together average the
+noise (gain `1/1.05` on their average), so the optimum uses both sources equally.
+
+**The networks.** Deep: each view feeds its own pathway of three layers (width 16, Gaussian
+entries 0.02); the two pathways are summed into 16 shared units `h = Ω_a x_a + Ω_b x_b`, read
+out by a shared layer that starts orthonormal (scale 1). Shallow: one layer per view, summed at
+the output (linear regression on both views). Learning rate 0.01 (quick: 0.02, the same
+curves); flow time `t = lr × steps`.
+
+**The deficit** (`dln.pathways.Remove(1, 0, L)`): source b is replaced by zeros during
+`[0, L)`; then both views are seen for 60 more time units (Kleinman's protocol: a deficit for
+the first L epochs, then a fixed amount of normal training). Lengths L from 0 to 40, six seeds
+(quick: three lengths, two seeds), all lengths and seeds of a network in one batched call.
+
+**Cross-source reconstruction** (`reconstruction=β`, `decoders=...`): each pathway's
+representation `Ω_p x_p` also predicts the other view through its own linear decoder, adding
+`β/2 · E||x_other − R_p Ω_p x_p||²` to the loss (β = 16; the decoders start at zero).
+
+**Figures.**
+
+- `kleinman2023_rsv.png`: histograms of the relative source variance of the 16 shared units
+  (`dln.pathways.measures.relative_source_variance`: `RSV_i = (V_a − V_b)/(V_a + V_b)`, +1 for
+  a unit that only source a drives, −1 for one that only b drives), pooled over seeds, 60 time
+  units after the end of deficits of increasing length. Top row without, bottom row with the
+  reconstruction objective. Without it, deficits longer than the time pathway a needs to
+  learn the task (about 10) leave the units leaning to source a: pathway b was frozen
+  (no input, no gradient) and afterwards sees only the small residual a leaves, so in a deep
+  network it grows back slowly. With reconstruction, b is driven by the cross-view correlation,
+  which a cannot explain away, and the units are driven by both sources again (some of them
+  mainly by b). Once L exceeds the time a needs to learn the task, the state at the deficit's
+  end no longer depends on L (b frozen, a converged to the best a-only map), so with a removed
+  source the damage grows with the length only up to there.
+- `kleinman2023_recovery.png`: (a) the excess loss 60 time units after the deficit against its
+  length (geometric mean over seeds, dots: seeds), for the shallow network (it recovers: its
+  loss is convex and, whatever L, falls exponentially at the rate of its flattest direction,
+  to about 1e-6 after 60 time units), the deep one (it stays near the plateau once L exceeds
+  ~10) and the deep one with reconstruction (it recovers, to within 10× of the shallow
+  network); dotted, the excess loss of the best map that uses source a only, the plateau the
+  deep network sits on at the end of the deficit. Without a deficit (L = 0) some deep seeds
+  converge slowly: from scratch the two pathways first overshoot and then rebalance along the
+  same flat direction. (b) the excess loss against the time since the deficit's end for the
+  longest deficit (solid) and against time from scratch without a deficit (dashed). (c) the
+  size `||C_b||` of source b's contribution to the map, relative to its converged size, against
+  the same times. From scratch b grows within a few time units in every network. After the
+  deficit the shallow network's b grows back at the rate set by the curvature of its slowest
+  direction (a against b, σ² = 0.1: half its size in about 7 time units, its loss falling
+  exponentially); the deep network's b needs about 50 (the printed half-times), several times
+  more; with reconstruction about 12, near the shallow network. Reconstruction also speeds up
+  learning from scratch, but much less.
+
+Every deep linear network here reaches the optimum eventually (there are no spurious minima):
+the damage of the deficit is a recovery slower than learning from scratch, not a permanent loss.
+The script prints, per deficit length, the excess loss and RSV statistics, and the times for
+b's contribution to reach half its converged size from scratch and after the longest deficit.
+Run it with
+
+    python examples/kleinman2023_sources.py [--out DIR] [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import dln
+from dln import pathways
+from dln.pathways import measures
+from dln.pathways import sources as src
+
+GAINS = (2.0, 1.5, 1.0)
+NOISE = 0.1
+WIDTH = 16
+DEPTH = 3
+SCALE = 0.02
+AFTER = 60.0  # normal training after the deficit
+BETA = 16.0
+RECORD = 1.0  # a record every time unit
+_FULL = {"lengths": (0.0, 3.0, 6.0, 9.0, 12.0, 20.0, 40.0), "seeds": 6, "lr": 0.01}
+_QUICK = {"lengths": (0.0, 10.0, 30.0), "seeds": 2, "lr": 0.02}
+VARIANTS = ("shallow", "deep", "deep + reconstruction")
+
+
+def _networks(task, blocks, seeds, n_lengths):
+    """Deep and shallow initial weights, each seed repeated for every deficit length."""
+    key = jax.random.key(0)
+    deep, _, decoders = src.init(key, task, blocks, depth=DEPTH, width=WIDTH, shared_depth=1,
+                                 scale=SCALE, batch=seeds, decoders=True)
+    keys = jax.random.split(jax.random.fold_in(key, 1), seeds)
+    shared = [jnp.stack([dln.init.orthogonal(k, [WIDTH, task.n_out], 1.0)[0] for k in keys])]
+    shallow, _ = src.init(jax.random.fold_in(key, 2), task, blocks, depth=1, width=WIDTH,
+                          scale=SCALE, batch=seeds)
+    return jax.tree_util.tree_map(lambda x: jnp.repeat(x, n_lengths, axis=0),
+                                  (deep, shared, decoders, shallow))
+
+
+def _a_only_excess(task, blocks):
+    """Excess loss of the best map that reads source a only (source b's pathway silent)."""
+    a, b = blocks[0]
+    sxx, syx = np.asarray(task.sigma_xx), np.asarray(task.sigma_yx)
+    M = np.zeros_like(syx)
+    M[:, a:b] = np.linalg.solve(sxx[a:b, a:b], syx[:, a:b].T).T
+    return float(task.loss(jnp.asarray(M)) - task.min_loss)
+
+
+def _half_time(t, size, start, target):
+    """First time after `start` at which `size` reaches half of `target`, minus `start`."""
+    reached = np.nonzero((size >= 0.5 * target) & (t >= start))[0]
+    return t[reached[0]] - start if reached.size else np.inf
+
+
+def compare(quick: bool = True):
+    """All the numbers behind the figures.
+
+    Returns a dict with `lengths`, `seeds`, `plateau` (the a-only excess loss), `t` (record
+    times) and, per variant (`VARIANTS`), `excess` `(seeds, lengths, T)` over time, `final`
+    `(seeds, lengths)` the excess loss at `L + AFTER`, `size_b` `(seeds, lengths, T)` the size of
+    source b's contribution relative to its converged size without a deficit, `half`
+    `(seeds, lengths)` the time after the deficit for it to reach one half; for the deep
+    variants also `rsv` `(seeds, lengths, WIDTH)` at `L + AFTER`.
+    """
+    cfg = _QUICK if quick else _FULL
+    lengths, seeds = np.array(cfg["lengths"]), cfg["seeds"]
+    task, blocks = src.views(np.diag(GAINS), 1.0, NOISE)
+    deep, shared, decoders, shallow = _networks(task, blocks, seeds, len(lengths))
+    batch_lengths = jnp.asarray(np.tile(lengths, seeds))
+    deficit = pathways.Remove(1, 0.0 * batch_lengths, batch_lengths)
+    lr = cfg["lr"]
+    every = int(round(RECORD / lr))
+    steps = every * int(round((lengths.max() + AFTER) / RECORD))
+    runs = {
+        "shallow": dict(weights=shallow, shared=None, decoders=None, beta=0.0),
+        "deep": dict(weights=deep, shared=shared, decoders=None, beta=0.0),
+        "deep + reconstruction": dict(weights=deep, shared=shared, decoders=decoders,
+                                      beta=BETA),
+    }
+    out = {"lengths": lengths, "seeds": seeds, "plateau": _a_only_excess(task, blocks),
+           "task": task}
+    for name, r in runs.items():
+        deep_net = r["shared"] is not None
+        sim = pathways.simulate(task, r["weights"], lr=lr, steps=steps, every=every,
+                                deficit=deficit, sources=blocks, shared=r["shared"],
+                                decoders=r["decoders"], reconstruction=r["beta"],
+                                record_weights=deep_net)
+        t = np.asarray(sim.t)
+        shape = (seeds, len(lengths), len(t))
+        excess = np.asarray(measures.excess_loss(sim)).reshape(shape)
+        size_b = np.linalg.norm(np.asarray(sim.map)[:, :, 1], axis=(-2, -1)).reshape(shape)
+        size_b = size_b / size_b[:, :1, -1:]  # the same seed, no deficit, converged
+        end = np.searchsorted(t, lengths + AFTER)  # the record L + AFTER of each length
+        res = {"excess": excess, "size_b": size_b,
+               "final": excess[:, np.arange(len(lengths)), end],
+               "half": np.array([[_half_time(t, size_b[s, i], L, 1.0)
+                                  for i, L in enumerate(lengths)] for s in range(seeds)])}
+        if deep_net:
+            rec_paths = sim.recorded_weights[0]
+            at_end = [[np.asarray(W).reshape((seeds, len(lengths)) + W.shape[1:])[
+                :, np.arange(len(lengths)), end] for W in ws] for ws in rec_paths]
+            res["rsv"] = np.asarray(measures.relative_source_variance(
+                measures.source_variances(task, at_end, blocks)))
+        out[name] = res
+        out["t"] = t
+    return out
+
+
+def _geomean(x, axis=None):
+    return np.exp(np.mean(np.log(np.maximum(x, 1e-16)), axis=axis))
+
+
+def summary(res) -> str:
+    lengths = res["lengths"]
+    lines = [f"Two views (noise variance {NOISE:g}) of a latent, target gains {GAINS}; source b "
+             f"removed during [0, L), then {AFTER:g} time units of normal training; "
+             f"{res['seeds']} seeds. Excess loss of the a-only optimum: {res['plateau']:.4f}.",
+             "excess loss at L + 60 (geometric mean over seeds):",
+             "      L  " + "".join(f"{v:>24s}" for v in VARIANTS)]
+    for i, L in enumerate(lengths):
+        lines.append(f"  {L:5g}  " + "".join(f"{_geomean(res[v]['final'][:, i]):24.3e}"
+                                             for v in VARIANTS))
+    lines.append("relative source variance of the shared units at L + 60: mean, and fraction "
+                 "of units with RSV > 0.5 (driven mainly by a) / < -0.5 (mainly by b):")
+    for v in VARIANTS[1:]:
+        rsv = res[v]["rsv"]
+        lines.append(f"  {v:<22s} " + "; ".join(
+            f"L={L:g}: {rsv[:, i].mean():+.2f}, {np.mean(rsv[:, i] > 0.5):.2f}/"
+            f"{np.mean(rsv[:, i] < -0.5):.2f}" for i, L in enumerate(lengths)))
+    lines.append(f"time for b's contribution to reach half its converged size, from scratch -> "
+                 f"after the deficit of length {lengths[-1]:g}, per seed (inf: not within "
+                 f"{AFTER:g}):")
+    for v in VARIANTS:
+        h = res[v]["half"]
+        lines.append(f"  {v:<22s} " + ", ".join(f"{a:g} -> {b:g}" for a, b in h[:, [0, -1]]))
+    return "\n".join(lines)
+
+
+def _plot_rsv(res, path):
+    import matplotlib.pyplot as plt
+
+    lengths = res["lengths"]
+    fig, axes = plt.subplots(2, len(lengths), figsize=(2.3 * len(lengths), 4.8), sharex=True,
+                             squeeze=False)
+    bins = np.linspace(-1.0, 1.0, 21)
+    for row, (v, color) in enumerate(zip(VARIANTS[1:], ("tab:blue", "tab:green"))):
+        for col, L in enumerate(lengths):
+            ax = axes[row, col]
+            rsv = res[v]["rsv"][:, col].ravel()
+            ax.hist(rsv, bins=bins, color=color, alpha=0.8)
+            ax.axvline(0.0, color="gray", lw=0.6)
+            ax.set_title(f"deficit {L:g}: loss {_geomean(res[v]['final'][:, col]):.0e}",
+                         fontsize=8)
+            ax.set_yticks([])
+            if row == 1:
+                ax.set_xlabel("RSV (+1: source a only)", fontsize=8)
+        axes[row, 0].set_ylabel("with reconstruction" if row else "without reconstruction",
+                                fontsize=9)
+    fig.suptitle("Relative source variance of the shared units, 60 time units after\n"
+                 "a deficit on source b of increasing length", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _plot_recovery(res, path):
+    import matplotlib.pyplot as plt
+
+    lengths, t = res["lengths"], res["t"]
+    colors = dict(zip(VARIANTS, ("tab:orange", "tab:blue", "tab:green")))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    ax = axes[0]
+    for v in VARIANTS:
+        final = np.maximum(res[v]["final"], 1e-16)
+        ax.semilogy(lengths, _geomean(final, axis=0), "o-", color=colors[v], label=v)
+        ax.semilogy(np.tile(lengths, (final.shape[0], 1)).ravel(), final.ravel(), ".",
+                    color=colors[v], alpha=0.4, ms=3)
+    ax.axhline(res["plateau"], color="gray", ls=":", label="source a only")
+    ax.set_xlabel("deficit length L")
+    ax.set_ylabel("excess loss at L + 60")
+    ax.set_title("(a) final performance against deficit length", fontsize=10)
+    ax.legend(fontsize=8)
+    L = lengths[-1]
+    after = t >= L
+    for v in VARIANTS:
+        for key, ax, floor in (("excess", axes[1], 1e-16), ("size_b", axes[2], None)):
+            y = res[v][key][:, -1, after]
+            y0 = res[v][key][:, 0, :after.sum()]
+            for s in range(y.shape[0]):
+                f = (lambda a: np.maximum(a, floor)) if floor else (lambda a: a)  # noqa: E731
+                ax.plot(t[after] - L, f(y[s]), color=colors[v], lw=1.2,
+                        label=v if s == 0 else None)
+                ax.plot(t[:after.sum()], f(y0[s]), color=colors[v], lw=0.8, ls="--")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("excess loss")
+    axes[1].set_title(f"(b) after a deficit of {L:g} (solid) and from scratch (dashed)",
+                      fontsize=10)
+    axes[2].axhline(0.5, color="gray", lw=0.6)
+    axes[2].set_ylabel(r"$\|C_b\|$ / converged")
+    axes[2].set_title("(c) source b's contribution, same runs", fontsize=10)
+    for ax in axes[1:]:
+        ax.set_xlabel("time since the deficit's end (dashed: since the start)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(out_dir="out", quick=False):
+    """Compute the figures, print the summary, and return the paths of the written PNGs.
+
+    Turn on float64 first (`jax.config.update("jax_enable_x64", True)`), as the script does.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    res = compare(quick)
+    print(summary(res))
+    return [_plot_rsv(res, os.path.join(out_dir, "kleinman2023_rsv.png")),
+            _plot_recovery(res, os.path.join(out_dir, "kleinman2023_recovery.png"))]
+
+
+if __name__ == "__main__":
+    from _cli import run  # examples/_cli.py: float64, Agg backend, --out and --quick
+
+    run(main, __doc__)
