@@ -289,3 +289,38 @@ def test_deficits_pass_through_jax_rebuilds_with_placeholder_leaves():
     assert placeholders.onset == "leaf"
     with pytest.raises(ValueError, match="onset"):
         pathways.Freeze(1, -1.0, 2.0)
+
+
+def test_depth_sweep_with_padded_identities_is_one_call_and_equals_each_depth():
+    """onset × depth × seed in one compiled call: `pad_depth` inserts frozen identities, so a
+    padded depth-2 pathway is exactly the depth-2 network."""
+    task = _task()
+    lr = 2.0**-7
+    steps = int(6 / lr)
+    depths, onsets = (2, 3, 4), (0.0, 2.0)
+    keys = jax.random.split(jax.random.key(3), 2)
+    runs, padded, masks, wins = [], [], [], []
+    for D in depths:
+        for k in keys:
+            w = pathways.aligned(task, D, (0.01, 0.012), width=3, key=k)
+            for o in onsets:
+                p, m = pathways.pad_depth(w, 4)
+                padded.append(p)
+                masks.append(m)
+                wins.append(o)
+                runs.append((w, o))
+    stack = lambda *xs: jnp.stack(xs)  # noqa: E731
+    batch = pathways.simulate(
+        task, jax.tree_util.tree_map(stack, *padded), lr=lr, steps=steps, every=steps,
+        deficit=pathways.Freeze(1, jnp.array(wins), jnp.full(len(wins), 1.5)),
+        layer_mask=jax.tree_util.tree_map(stack, *masks))
+    assert batch.modes.shape == (len(runs), 2, 2, 3)
+    for i in (0, 5, len(runs) - 1):  # depth 2, 3 and 4 members against their own runs
+        w, o = runs[i]
+        one = pathways.simulate(task, w, lr=lr, steps=steps, every=steps, deficit=(o, 1.5))
+        np.testing.assert_allclose(batch.modes[i], one.modes, rtol=1e-11, atol=1e-14)
+    # the identity layers did not move
+    finals = batch.final_weights[0]
+    np.testing.assert_array_equal(finals[0][1][0], jnp.eye(3))
+    with pytest.raises(ValueError, match="layer_mask"):
+        pathways.simulate(task, padded[0], lr=lr, steps=1, layer_mask=[jnp.ones(3)] * 2)

@@ -16,8 +16,8 @@ Kleinman, Achille & Soatto (2023, 2024) and Achille, Rovere & Soatto (2019); THE
 from dln.pathways import measures, sources
 from dln.pathways.deficits import Decorrelate, Freeze, Lesion, Noise, Remove
 from dln.pathways.exact import final_split, solve
-from dln.pathways.simulate import aligned, simulate
+from dln.pathways.simulate import aligned, pad_depth, simulate
 from dln.pathways.trajectory import PathwayTrajectory
 
-__all__ = ["solve", "final_split", "simulate", "aligned", "PathwayTrajectory", "Freeze",
-           "Remove", "Noise", "Decorrelate", "Lesion", "measures", "sources"]
+__all__ = ["solve", "final_split", "simulate", "aligned", "pad_depth", "PathwayTrajectory",
+           "Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "measures", "sources"]

@@ -27,8 +27,9 @@ is again a deep linear network, `[W^p…, R_p]` from `S_p x` to `T_p x`, so its 
 update from step k to k + 1 uses (`Remove`, `Noise`, `Decorrelate`) or zero a pathway's
 gradient (`Freeze`), exactly when `onset ≤ k·lr < onset + length`. Records always measure the
 loss on the task itself. Deficit windows are traced arrays: a batch of them (and of initial
-weights) is one `vmap`-ed compiled call. Depth and widths are shapes, so they are static: one
-compiled call per architecture.
+weights) is one `vmap`-ed compiled call. Depth and widths are shapes; to sweep depth in the same
+call, `pad_depth` pads shallower pathways with frozen identity layers (`layer_mask`), which leaves
+their dynamics exactly those of the shallower network.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, a
 from dln.pathways.trajectory import PathwayTrajectory
 from dln.task import Task
 
-__all__ = ["simulate", "aligned", "selectors"]
+__all__ = ["simulate", "aligned", "selectors", "pad_depth"]
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -104,6 +105,42 @@ def aligned(task: Task, depth: int, u0, *, width=None, key=None):
         raise TypeError(f"`u0` must have one entry per pathway, got {u0!r}.")
     keys = [None] * len(u0) if key is None else list(jax.random.split(key, len(u0)))
     return [_init.aligned(task, depth, width=width, u0=u, key=k) for u, k in zip(u0, keys)]
+
+
+def pad_depth(weights, depth: int):
+    """Pad every pathway to `depth` layers with frozen identities, for depth sweeps in one call.
+
+    A pathway `[W1, W2, …, W_D]` (`D >= 2`) becomes `[W1, I, …, I, W2, …, W_D]`: `depth − D`
+    identity matrices (hidden width × hidden width) after the first layer, which never learn
+    (their entries of the returned `layer_mask` are 0). The product, and every gradient of the
+    real layers, are those of the depth-`D` network, so `simulate(..., layer_mask=mask)` on the
+    padded weights *is* the depth-`D` network — but now networks of different depths have the
+    same shapes and stack into one batch (with `jax.tree_util.tree_map(jnp.stack, …)`), so a
+    whole onset × length × depth × seed map is one compiled call. Needs equal hidden widths
+    across the depths to be stacked (a depth-1 pathway can only be padded when its output width
+    equals that hidden width).
+
+    Returns `(padded, layer_mask)`: one list per pathway of `depth` matrices, and one `(depth,)`
+    array of 1.0 (learns) / 0.0 (frozen identity) per pathway.
+    """
+    if not isinstance(weights, (list, tuple)) or not all(isinstance(ws, (list, tuple))
+                                                         for ws in weights):
+        raise TypeError("`weights` must be a list with one list [W1, …, WD] per pathway.")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"`depth` must be an int >= 1, got {depth!r}.")
+    padded, masks = [], []
+    for p, ws in enumerate(weights):
+        ws = [jnp.asarray(W) for W in ws]
+        extra = depth - len(ws)
+        if extra < 0:
+            raise ValueError(f"pathway {p} has {len(ws)} layers, more than `depth` = {depth}.")
+        width = ws[0].shape[-2]
+        eye = jnp.broadcast_to(jnp.eye(width, dtype=ws[0].dtype),
+                               ws[0].shape[:-2] + (width, width))
+        padded.append([ws[0]] + [eye] * extra + ws[1:])
+        masks.append(jnp.asarray([1.0] + [0.0] * extra + [1.0] * (len(ws) - 1),
+                                 ws[0].dtype))
+    return padded, masks
 
 
 # ------------------------------------------------------------------------- the statistics
@@ -180,17 +217,17 @@ def _run_one(task, state, schedule, lr, every, n_blocks, record_weights, S, T, i
     n_pathways = len(state[0])
 
     def step(_, carry):
-        k, (paths, shared, dec) = carry
+        k, (paths, shared, dec, masks) = carry
         t = k * lr
         sxx, syx = _statistics(sxx0, syx0, schedule, t, ind)
         plastic = _plastic(schedule, t, n_pathways)
         gp, gs, gd = gradients(paths, shared, dec, sxx, syx, S, T, beta)
-        paths = [[W - jnp.where(pl, lr, 0.0) * g for W, g in zip(ws, gws)]
-                 for ws, gws, pl in zip(paths, gp, plastic)]
+        paths = [[W - jnp.where(pl, lr, 0.0) * m * g for W, g, m in zip(ws, gws, ms)]
+                 for ws, gws, pl, ms in zip(paths, gp, plastic, masks)]
         shared = [W - lr * g for W, g in zip(shared, gs)]
         if dec is not None:
             dec = [R - jnp.where(pl, lr, 0.0) * g for R, g, pl in zip(dec, gd, plastic)]
-        return k + 1, (paths, shared, dec)
+        return k + 1, (paths, shared, dec, masks)
 
     def record(st):
         C = jnp.stack(_contributions(st[0], st[1], S))
@@ -202,11 +239,12 @@ def _run_one(task, state, schedule, lr, every, n_blocks, record_weights, S, T, i
 
     def block(carry, _):
         carry = jax.lax.fori_loop(0, every, step, carry)
-        return carry, record(carry[1])
+        return carry, record(carry[1][:3])
 
     k0 = jnp.zeros((), lr.dtype)
     (_, final), recs = jax.lax.scan(block, (k0, state), None, length=n_blocks)
-    first = record(state)
+    final = final[:3]  # the layer masks are constants
+    first = record(state[:3])
     recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
     return final, recs
 
@@ -224,6 +262,26 @@ def _run(task, state, schedule, lr, every, S, T, ind, beta, *, n_blocks, record_
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
     return final, recs
+
+
+def _check_layer_mask(layer_mask, paths, batch_state):
+    dtype = paths[0][0].dtype
+    if layer_mask is None:
+        batch = paths[0][0].shape[:1] if batch_state else ()
+        return [[jnp.ones(batch, dtype) for _ in ws] for ws in paths]
+    if not isinstance(layer_mask, (list, tuple)) or len(layer_mask) != len(paths):
+        raise ValueError(f"`layer_mask` must hold one (D,) array per pathway ({len(paths)}), "
+                         f"got {layer_mask!r}.")
+    out = []
+    for p, (m, ws) in enumerate(zip(layer_mask, paths)):
+        m = as_array(m, f"layer_mask[{p}]", ndim=(1, 2)).astype(dtype)
+        want = (ws[0].shape[0], len(ws)) if batch_state else (len(ws),)
+        if tuple(m.shape) != want:
+            raise ValueError(f"layer_mask[{p}] must have shape {want} (one factor per layer"
+                             f"{', per batch member' if batch_state else ''}), got "
+                             f"{tuple(m.shape)}.")
+        out.append([m[..., l] for l in range(len(ws))])
+    return out
 
 
 def _check_paths(task, weights, sources, S):
@@ -250,7 +308,8 @@ def _check_paths(task, weights, sources, S):
 
 def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=None,
              sources: Sequence | None = None, shared=None, decoders=None,
-             reconstruction: float = 0.0, record_weights: bool = False) -> PathwayTrajectory:
+             reconstruction: float = 0.0, layer_mask=None,
+             record_weights: bool = False) -> PathwayTrajectory:
     """Full-batch gradient descent on a network of pathways, with deficits.
 
     Args:
@@ -269,6 +328,9 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
       decoders: with `reconstruction > 0`, one decoder `R_p` per pathway, `(Ni − n_p, h_p)`,
         predicting the other sources from pathway p's representation (needs `sources`).
       reconstruction: the weight `β` of the cross-source reconstruction loss.
+      layer_mask: optional, one `(D,)` array per pathway (`(B, D)` for a batch) multiplying each
+        layer's learning rate: 0 freezes a layer for the whole run. `pad_depth` makes these
+        for depth sweeps in one batched call (frozen identity layers).
       record_weights: also record `(pathways, shared, decoders)` at every record.
 
     Returns:
@@ -340,7 +402,8 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                              "the weights' batch size when the weights are batched.")
         windowed = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (B,)), windowed)
     ind = _masks(task, sources) if sources is not None else None
-    state = (paths, shared, decoders)
+    masks = _check_layer_mask(layer_mask, paths, batch_state)
+    state = (paths, shared, decoders, masks)
     final, recs = _run(task, state, windowed, lr, jnp.asarray(every), S, T, ind, beta,
                        n_blocks=steps // every, record_weights=record_weights,
                        batch_state=batch_state, batch_schedule=batch_schedule)
