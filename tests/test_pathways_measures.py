@@ -12,12 +12,8 @@ from dln.pathways import sources as src
 
 
 def _tree_task():
-    """Kleinman 2024's data: 8 one-hot items, a binary tree of features (realisable)."""
-    Y = np.asarray(dln.datasets.hierarchy(3).Y) if hasattr(dln.datasets, "hierarchy") else None
-    if Y is None or Y.shape[0] != 8:
-        rng = np.random.default_rng(3)
-        Y = rng.normal(size=(8, 5))
-    return dln.Task.from_data(np.sqrt(8.0) * np.eye(8), Y)
+    """Kleinman 2024's data: 8 one-hot items (whitened), a binary tree of features."""
+    return dln.datasets.hierarchy(3, whiten=True)
 
 
 def test_fisher_traces_along_an_exact_trajectory():
@@ -78,3 +74,38 @@ def test_separate_sources_shallow_recovers_deep_does_not():
     assert out[1, "none"] < 1e-10 and out[3, "none"] < 1e-10, out
     assert out[1, "removed"] < 1e-10, out
     assert out[3, "removed"] > 1e-2, out
+
+
+def test_sampled_fisher_estimates_the_model_fisher(getkey):
+    """The Monte Carlo estimate (outputs sampled from the model) agrees with the exact trace
+    within its standard error, for every layer."""
+    task = _tree_task()
+    traj = pathways.solve(task, depth=3, u0=(1e-2,), t=np.array([5.0]))
+    W = [w[0] for w in measures.exact_weights(traj, 0)]
+    exact = np.asarray(measures.fisher_trace(task, W, noise_variance=0.5))
+    est, se = (np.asarray(a) for a in measures.sampled_fisher_trace(getkey(), task, W, 400,
+                                                                    noise_variance=0.5))
+    assert np.all(se > 0) and np.all(se < 0.1 * exact), (est, se, exact)
+    assert np.all(np.abs(est - exact) < 5 * se), (est, se, exact)
+
+
+def test_critical_period_map_exact_against_one_batched_simulation():
+    """Onset × length map at depth 2: early deficits leave pathway 1 a small share, late ones
+    do nothing; one batched gradient-descent call lands within O(lr) of the exact map."""
+    task = _tree_task()
+    onsets, lengths = [0.0, 3.0, 30.0], [1.0, 4.0]
+    u0 = (1e-2, 1e-2)
+    exact = pathways.critical_period_map(task, depth=2, u0=u0, onsets=onsets,
+                                         lengths=lengths, t=60.0)
+    assert exact["shares"].shape == (3, 2, 2, task.n_modes)
+    share_b = np.asarray(exact["shares"][:, :, 1, 0])  # pathway 1's share of the top mode
+    assert share_b[0, 1] < share_b[0, 0] < 0.45  # longer early deficits do more damage
+    np.testing.assert_allclose(share_b[2], 0.5, atol=1e-9)  # late: no effect
+    assert np.all(np.asarray(exact["pathway_loss"][0, 1, 1]) > exact["pathway_loss"][0, 1, 0])
+    gaps = []
+    for lr in (2.0**-4, 2.0**-5):
+        sim = pathways.simulated_critical_period_map(
+            task, pathways.aligned(task, 2, u0), lr=lr, steps=int(60 / lr), onsets=onsets,
+            lengths=lengths)
+        gaps.append(float(np.max(np.abs(sim["modes"] - exact["modes"]))))
+    assert gaps[1] < 0.6 * gaps[0] and gaps[1] < 0.02, gaps

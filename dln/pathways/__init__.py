@@ -10,14 +10,18 @@ Kleinman, Achille & Soatto (2023, 2024) and Achille, Rovere & Soatto (2019); THE
 - deficits (`deficits`): `Freeze`, `Remove`, `Noise`, `Decorrelate`, `Lesion`.
 - `PathwayTrajectory` (`trajectory`): the result type of both.
 - `sources`: tasks of noisy views of one latent and networks with one pathway per source.
+- `critical_period_map`, `simulated_critical_period_map` (`maps`): final performance against
+  onset × length of a deficit, exact or simulated, each one compiled call.
 - `measures`: shares, per-pathway loss, relative source variance, Fisher information traces.
 """
 
 from dln.pathways import measures, sources
 from dln.pathways.deficits import Decorrelate, Freeze, Lesion, Noise, Remove
 from dln.pathways.exact import final_split, solve
+from dln.pathways.maps import critical_period_map, simulated_critical_period_map
 from dln.pathways.simulate import aligned, pad_depth, simulate
 from dln.pathways.trajectory import PathwayTrajectory
 
-__all__ = ["solve", "final_split", "simulate", "aligned", "pad_depth", "PathwayTrajectory",
+__all__ = ["solve", "final_split", "simulate", "aligned", "pad_depth", "critical_period_map",
+           "simulated_critical_period_map", "PathwayTrajectory",
            "Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "measures", "sources"]

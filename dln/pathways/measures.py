@@ -24,12 +24,16 @@ variance, and the Fisher information of the weights.
   estimator samples `y` from a softmax, whose Fisher falls as the predictions saturate; the
   Gaussian model's has no such saturation). Both are exact functions of the weights, so along an
   exact trajectory (weights `dln.init.aligned_from_strengths`) they are exact, and on recorded
-  simulation weights they are the simulation's.
+  simulation weights they are the simulation's. `sampled_fisher_trace` estimates the first by
+  Monte Carlo, as one would in a simulation without the formula: outputs sampled from the model
+  at every item, squared norms of the per-sample score.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dln._checks import as_array
 from dln.init import aligned_from_strengths
@@ -37,8 +41,8 @@ from dln.network import product
 from dln.task import Task
 
 __all__ = ["shares", "pathway_loss", "excess_loss", "source_variances",
-           "relative_source_variance", "fisher_trace", "empirical_fisher_trace",
-           "exact_weights"]
+           "relative_source_variance", "fisher_trace", "sampled_fisher_trace",
+           "empirical_fisher_trace", "exact_weights"]
 
 
 def shares(modes):
@@ -109,6 +113,32 @@ def fisher_trace(task: Task, weights, noise_variance: float = 1.0):
              else jnp.trace(task.sigma_xx))
         out.append(jnp.broadcast_to(a * b, jnp.broadcast_shapes(jnp.shape(a), jnp.shape(b))))
     return jnp.stack(out, axis=-1) / noise_variance
+
+
+def sampled_fisher_trace(key, task: Task, weights, n_samples: int = 64,
+                         noise_variance: float = 1.0):
+    """Monte Carlo estimate of `fisher_trace` (one set of weights, needs the data): for every
+    item `x_μ` and `n_samples` draws `y = ŷ_μ + ε`, `ε ~ N(0, σ² I)`, the squared norm of the
+    score `∂ log p/∂W_l = A_lᵀ ε (B_l x_μ)ᵀ / σ²`, averaged. Returns `(D,)` estimates and their
+    standard errors `(D,)`."""
+    if task.X is None:
+        raise ValueError("sampled_fisher_trace needs the samples: build the task with "
+                         "dln.Task.from_data(X, Y).")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"`n_samples` must be an int >= 2, got {n_samples!r}.")
+    X = task.X
+    n_out = weights[-1].shape[-2]
+    eps = jnp.sqrt(noise_variance) * jax.random.normal(
+        key, (n_samples, X.shape[0], n_out), X.dtype)
+    est, err = [], []
+    for A, B in _prefix_suffix(weights):
+        back = eps if A is None else jnp.einsum("ij,npi->npj", A, eps)
+        fwd = X if B is None else jnp.einsum("ij,pj->pi", B, X)
+        per = jnp.sum(back**2, -1) * jnp.sum(fwd**2, -1) / noise_variance**2  # (n, P)
+        per_draw = jnp.mean(per, axis=1)  # average over items: one estimate per draw
+        est.append(jnp.mean(per_draw))
+        err.append(jnp.std(per_draw, ddof=1) / np.sqrt(n_samples))
+    return jnp.stack(est), jnp.stack(err)
 
 
 def empirical_fisher_trace(task: Task, weights, total_map=None):
