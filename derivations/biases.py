@@ -63,8 +63,8 @@ def derive() -> Derivation:
           r"on the task's means; `dln.biases.affine_shallow` is section 3; the one-unit network "
           r"of section 2 is integrated by `dln.numerical_flow.integrate_statistics` (method "
           r"`reduced-integration`). `tests/test_solve_biases.py` compares all of them with "
-          r"gradient descent with biases (the gap falls linearly with the learning rate) and checks the "
-          r"$\sqrt{1+P}$ speed-up of section 5 and the closest approach to the OCS.")
+          r"gradient descent with biases (the gap falls linearly with the learning rate) and "
+          r"checks the $\sqrt{1+P}$ speed-up of section 5 and the closest approach to the OCS.")
     return d
 
 

@@ -21,7 +21,8 @@ layers' gradient is the sum of the shares (their input `h` is the sum of the pat
 with `decoders=[R_0, …]` and weight `β`, pathway p's representation `Ω_p S_p x` also predicts
 every other input through the linear decoder `R_p`, adding
 `β/(2P) Σ_μ ||T_p x_μ − R_p Ω_p S_p x_μ||²` (`T_p` selects the inputs outside source p). This
-is again a deep linear network, `[W^p…, R_p]` from `S_p x` to `T_p x`, so its gradient is `loss_gradients` on `S_p Σxx S_pᵀ`, `T_p Σxx S_pᵀ`.
+is again a deep linear network, `[W^p…, R_p]` from `S_p x` to `T_p x`, so its gradient is
+`loss_gradients` on `S_p Σxx S_pᵀ`, `T_p Σxx S_pᵀ`.
 
 **Deficits** (`dln.pathways.deficits`) change, during their windows, the statistics that the
 update from step k to k + 1 uses (`Remove`, `Noise`, `Decorrelate`) or zero a pathway's
