@@ -20,7 +20,6 @@ length)`, for a grid of onsets × lengths, 1500 gradient steps at `lr = 0.2` (fl
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 
@@ -29,20 +28,10 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench_core import best_time  # noqa: E402  (bench/ is the script's directory)
 from dln import datasets, pathways  # noqa: E402
 
 DEPTH, WIDTH, LR, STEPS, U0 = 4, 8, 0.2, 1500, 1e-2
-
-
-def best_time(fn, *args, repeats: int = 5) -> float:
-    """Seconds of the fastest of `repeats` calls of `fn` after a warm-up call (compilation)."""
-    jax.block_until_ready(fn(*args))
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main(argv=None) -> None:
