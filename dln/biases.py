@@ -73,7 +73,6 @@ PATTERNS = ("output", "hidden", "all")
 REDUCED_METHOD = "reduced-integration"
 _TOL = 1e-9  # relative size below which a component of a mean counts as 0
 
-_mode_trajectory = jax.jit(_modes.trajectory, static_argnames="depth")
 
 
 def bias_layers(pattern, depth: int) -> tuple[bool, ...]:
@@ -137,12 +136,18 @@ def mode_means(task: Task) -> ModeMeans:
 
 def inapplicable_reason(task: Task, depth: int, pattern) -> str | None:
     """Why the mode reduction with biases does not hold for this task (None when it does)."""
-    layers = bias_layers(pattern, depth)
-    hidden, output = any(layers[:-1]), layers[-1]
     if task.input_aligned is not True:
-        return ("sigma_xx is not diagonal in the task's right singular basis V, so the modes "
+        return _NOT_ALIGNED
+    return _reason(bias_layers(pattern, depth), mode_means(task))
+
+
+_NOT_ALIGNED = ("sigma_xx is not diagonal in the task's right singular basis V, so the modes "
                 "couple (whiten the inputs, or use one-hot items)")
-    m = mode_means(task)
+
+
+def _reason(layers, m: ModeMeans) -> str | None:
+    """`inapplicable_reason` for an input-aligned task, from its bias layers and mode means."""
+    hidden, output = any(layers[:-1]), layers[-1]
     if m.x_perp:
         return ("the input mean x̄ has a component outside the task's input directions V "
                 f"(size {m.x_perp:.3g}), which the offset would couple to every mode")
@@ -190,12 +195,13 @@ def solve_with_biases(task: Task, depth: int, u0, pattern, t, *, rtol: float = 1
     `"numerical-flow"` from `dln.init.aligned` weights with zero biases where it does not.
     """
     layers = bias_layers(pattern, depth)
-    reason = inapplicable_reason(task, depth, pattern)
-    if reason is not None:
+    if task.input_aligned is not True:
         return _full_flow(task, depth, u0, layers, t, rtol)
     m = mode_means(task)
+    if _reason(layers, m) is not None:
+        return _full_flow(task, depth, u0, layers, t, rtol)
     dtype = jnp.result_type(u0, task.s)
-    modes = _mode_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
+    modes = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
     offset = jnp.zeros(t.shape + (task.n_out,), dtype)
     method, error = _modes.method_name(depth), None
     if layers[-1] and np.any(m.y_perp):  # dc⊥/dt = ȳ⊥ − c⊥ (only with x̄ = 0, see above)

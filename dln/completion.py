@@ -56,7 +56,7 @@ import numpy as np
 
 from dln._checks import as_array, check_depth
 from dln.network import loss_gradients, product
-from dln.schedule import _check_finite, gradient_step, run_schedule, steps_of
+from dln.schedule import _check_finite, gradient_step, parse_schedule, run_schedule, steps_of
 
 __all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",
            "train_loss", "test_error", "loss_gradient", "end_to_end_velocity",
@@ -258,28 +258,10 @@ class CompletionTrajectory:
 
 
 def _phases(schedule):
-    if not isinstance(schedule, (list, tuple)) or not schedule:
-        raise TypeError("`schedule` must be a non-empty list of (Problem, duration) pairs.")
-    problems, durations = [], []
-    for i, item in enumerate(schedule):
-        if not (isinstance(item, (list, tuple)) and len(item) == 2
-                and isinstance(item[0], Problem)):
-            raise TypeError(f"`schedule[{i}]` must be a (dln.completion.Problem, duration) pair, "
-                            f"got {item!r}.")
-        d = np.asarray(as_array(item[1], f"schedule[{i}] duration", ndim=(0, 1)), float)
-        if np.any(d < 0):
-            raise ValueError(f"`schedule[{i}]` duration must be >= 0, got {d!r}.")
-        problems.append(item[0])
-        durations.append(d)
+    problems, bounds, batched = parse_schedule(schedule, Problem, "dln.completion.Problem")
     if len({p.n for p in problems}) > 1:
         raise ValueError("all problems of a schedule must have the same n.")
-    sizes = {d.shape[0] for d in durations if d.ndim == 1}
-    if len(sizes) > 1:
-        raise ValueError(f"batched durations must all have the same length, got {sorted(sizes)}.")
-    B = sizes.pop() if sizes else 1
-    d = np.stack([np.broadcast_to(d, (B,)) for d in durations], axis=1)
-    bounds = np.concatenate([np.zeros((B, 1)), np.cumsum(d, axis=1)], axis=1)
-    return problems, bounds, any(d.ndim == 1 for d in durations)
+    return list(problems), bounds, batched
 
 
 def lr_bound(problem: Problem, depth: int) -> float:

@@ -588,6 +588,12 @@ def trajectory(t, s, lam, u0, depth: int):
                         with_resting)
 
 
+# `trajectory` compiled once per depth and shape for every eager caller (`dln.solve`,
+# `dln.biases`): the Newton solver's loop would otherwise be re-traced on every call, and two
+# separate `jax.jit` wrappers would compile the same function twice.
+jit_trajectory = jax.jit(trajectory, static_argnames="depth")
+
+
 def time_to_fraction(fraction, s, lam, u0, depth: int):
     """Exact flow time at which each mode first reaches `fraction` of its target `s/λ`.
 

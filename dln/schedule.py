@@ -45,7 +45,7 @@ from dln.simulate import DivergenceError, lr_bound
 from dln.solve import solve as _solve
 from dln.task import Task
 
-__all__ = ["ScheduleTrajectory", "solve", "simulate", "phase_bounds"]
+__all__ = ["ScheduleTrajectory", "solve", "simulate", "phase_bounds", "parse_schedule"]
 
 
 @jax.tree_util.register_dataclass
@@ -101,37 +101,47 @@ class ScheduleTrajectory:
         return all(m.startswith("exact") or m == "skipped" for m in self.methods)
 
 
-def phase_bounds(schedule):
-    """`(tasks, bounds)`: the tasks and the `(B, n_phases + 1)` cumulative phase boundaries
-    (flow time) of `schedule`, durations broadcast over the batch (`B = 1` if none is batched).
-    Validates the schedule."""
+def parse_schedule(schedule, kind=Task, kind_name: str = "dln.Task"):
+    """`(items, bounds, batched)` of a schedule of `(item, duration)` pairs, items of type
+    `kind`: the items, the `(B, n_phases + 1)` cumulative phase boundaries (flow time),
+    durations broadcast over the batch (`B = 1` if none is batched), and whether any duration
+    was batched. Validates the pairs and the durations (shared by `dln.completion`)."""
     if not isinstance(schedule, (list, tuple)) or len(schedule) == 0:
-        raise TypeError("`schedule` must be a non-empty list of (task, duration) pairs, got "
-                        f"{type(schedule).__name__}.")
-    tasks, durations = [], []
+        raise TypeError(f"`schedule` must be a non-empty list of ({kind_name}, duration) pairs, "
+                        f"got {type(schedule).__name__}.")
+    items, durations = [], []
     for i, item in enumerate(schedule):
         if not (isinstance(item, (list, tuple)) and len(item) == 2):
-            raise TypeError(f"`schedule[{i}]` must be a (task, duration) pair, got {item!r}.")
-        task, d = item
-        if not isinstance(task, Task):
-            raise TypeError(f"`schedule[{i}]` task must be a dln.Task, got "
-                            f"{type(task).__name__}.")
+            raise TypeError(f"`schedule[{i}]` must be a ({kind_name}, duration) pair, got "
+                            f"{item!r}.")
+        obj, d = item
+        if not isinstance(obj, kind):
+            raise TypeError(f"`schedule[{i}]` must start with a {kind_name}, got "
+                            f"{type(obj).__name__}.")
         d = np.asarray(as_array(d, f"schedule[{i}] duration", ndim=(0, 1)), dtype=float)
         if np.any(d < 0):
             raise ValueError(f"`schedule[{i}]` duration must be >= 0 (flow time), got {d!r}.")
-        tasks.append(task)
+        items.append(obj)
         durations.append(d)
+    sizes = {d.shape[0] for d in durations if d.ndim == 1}
+    if len(sizes) > 1:
+        raise ValueError(f"batched durations must all have the same length, got {sorted(sizes)}.")
+    batched = bool(sizes)
+    B = sizes.pop() if sizes else 1
+    d = np.stack([np.broadcast_to(d, (B,)) for d in durations], axis=1)
+    bounds = np.concatenate([np.zeros((B, 1)), np.cumsum(d, axis=1)], axis=1)
+    return tuple(items), bounds, batched
+
+
+def phase_bounds(schedule):
+    """`(tasks, bounds, batched)` of a schedule of `(task, duration)` pairs (`parse_schedule`);
+    all tasks must have the same shape."""
+    tasks, bounds, batched = parse_schedule(schedule)
     shapes = {(t.n_out, t.n_in) for t in tasks}
     if len(shapes) > 1:
         raise ValueError(f"all tasks of a schedule must have the same (n_out, n_in), got "
                          f"{sorted(shapes)}.")
-    sizes = {d.shape[0] for d in durations if d.ndim == 1}
-    if len(sizes) > 1:
-        raise ValueError(f"batched durations must all have the same length, got {sorted(sizes)}.")
-    B = sizes.pop() if sizes else 1
-    d = np.stack([np.broadcast_to(d, (B,)) for d in durations], axis=1)
-    bounds = np.concatenate([np.zeros((B, 1)), np.cumsum(d, axis=1)], axis=1)
-    return tuple(tasks), bounds, bool(sizes or any(d.ndim == 1 for d in durations))
+    return tasks, bounds, batched
 
 
 # --------------------------------------------------------------------------------- exact flow

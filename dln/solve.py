@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
-from dln import modes as _modes
 from dln import biases as _biases
+from dln import modes as _modes
 from dln import numerical_flow, riccati
 from dln._checks import as_array, check_depth, check_times, is_concrete
 from dln.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["solve"]
-
-# Compiled once per depth and shape (the Newton solver's loop would otherwise be re-traced on
-# every eager call).
-_mode_trajectory = jax.jit(_modes.trajectory, static_argnames="depth")
 
 
 def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, biases=None,
@@ -115,7 +110,7 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
             "sigma_xx couples the modes. Whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
             "network with dln.simulate."
         )
-    m = _mode_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
+    m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
     return Trajectory(
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
         method=_modes.method_name(depth), depth=depth, u0=u0,
