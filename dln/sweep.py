@@ -4,7 +4,7 @@ A sweep evaluates one batched function on every point of a grid of parameters. T
 cut into chunks of a fixed size (the last one is padded by repeating its final point, so a
 jitted `fn` compiles once), each chunk is one call of `fn`, and after every chunk the results so
 far are written atomically to an `.npz` file. Run the same sweep again with the same `path` and
-it picks up where it stopped; a file that holds a different grid is refused with a clear error.
+it picks up where it stopped.
 
 Usage::
 
@@ -24,21 +24,63 @@ Usage::
 With `product=False` the grid entries are zipped instead (all of the same length `n`) and the
 results have a single leading axis `(n, ...)`.
 
+What the file stores: the grid (names, values, `product`), the results of the points done so
+far (one array per output leaf, the points in order, the output's nesting as JSON), how many
+points are done, and a fingerprint of what was computed: a short hash of `key` when one is
+passed, otherwise of `fn` (see below), with a readable description of it.
+
+How resume works: a run whose `path` exists reads the file first and refuses it, before calling
+`fn`, with a `SweepFileError` (a `ValueError`) naming the file and saying how to recover when
+
+- the file cannot be read (empty, truncated, corrupted, not written by `run`); it is never
+  overwritten: move it aside or delete it to start over;
+- it holds another grid (names, values, their order or `product`);
+- it holds a sweep of another fingerprint: pass the same `key=` as when it was written, or
+  delete the file, or pass another `path`. Passing `key=` the fingerprint stored in the file
+  (shown in full in the message) resumes that file as it is, e.g. after a change of `fn` that
+  does not change its results.
+
+Otherwise the points not done yet are computed (a complete file is returned without calling
+`fn`). A file written before fingerprints were stored is accepted with the grid check only and
+a `UserWarning`; the fingerprint is recorded from its next save on.
+
+The fingerprint of `fn`, without `key`, is meant to be equal for the same code in a new Python
+process, and to change when the code changes. It hashes the function's module and qualified
+name and its code object (bytecode, constants, names, nested functions; not line numbers nor
+the file name, nor the docstring of `fn` itself), its defaults, the values captured in its
+closure and the module-level values and functions of your own code it refers to by name
+(arrays by their contents). `functools.partial` adds its function, arguments and keywords;
+wrappers made with `functools.wraps`, such as `jax.jit` and `jax.vmap`, are seen through to the
+function they wrap (so their own settings are not part of it). Functions of jax, numpy, scipy
+and the standard library are identified by their name only. Python's bytecode changes between
+Python versions, so does this fingerprint; pass your own `key` to control it fully.
+
 The progress bar is a plain line on stderr (chunks done, points done, elapsed time and an
 estimate of the time left); dln adds no dependency for it.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
+import re
 import sys
 import time
+import types
+import warnings
 
 import jax
 import numpy as np
 
-__all__ = ["run", "points"]
+__all__ = ["SweepFileError", "points", "run"]
+
+_FORMAT = 2  # 2: the file stores a fingerprint of what was computed; 1 (no "format"): it does not
+
+
+class SweepFileError(ValueError):
+    """A sweep file that `run` cannot resume: unreadable, or of another grid or function."""
 
 
 def points(grid, *, product: bool = True) -> dict[str, np.ndarray]:
@@ -48,6 +90,7 @@ def points(grid, *, product: bool = True) -> dict[str, np.ndarray]:
     last entry varying fastest (numpy's C order, so `result.reshape(shape)` puts one axis per
     entry); with `product=False` the entries are zipped.
     """
+    _check_bool(product, "product")
     grid = _check_grid(grid, product)
     if product:
         mesh = np.meshgrid(*grid.values(), indexing="ij")
@@ -56,21 +99,30 @@ def points(grid, *, product: bool = True) -> dict[str, np.ndarray]:
 
 
 def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str = True,
-        product: bool = True):
+        product: bool = True, key: str | None = None):
     """Evaluate the batched `fn` on every point of `grid`, chunk by chunk.
 
     Args:
       fn: maps a dict name → 1-D array of `chunk` parameter values (one entry per grid name) to
         an array, or a (nested) dict, list or tuple of arrays, each with a leading axis of
         length `chunk` (one result per point). Typically a `jax.jit`-ed, `vmap`-ed function.
-      grid: dict name → 1-D array of values (numbers). Non-empty.
-      chunk: points per call of `fn` (default: all points in one call). The last chunk is
-        padded with copies of its final point, so `fn` always sees the same shapes.
-      path: optional `.npz` file. Results are written there (atomically: a temporary file then
+      grid: non-empty dict str name → non-empty 1-D array of real numbers (ints, floats or
+        bools; complex values are refused).
+      chunk: int >= 1, points per call of `fn` (default: all points in one call). The last
+        chunk is padded with copies of its final point, so `fn` always sees the same shapes.
+      path: optional file (str or path-like; the `.npz` format, whatever its suffix). Missing
+        parent folders are created, and the folder is checked to be writable, before `fn` is
+        first called. Results are written there (atomically: a temporary file then
         `os.replace`) after every chunk, and a run that finds the file resumes after the points
-        it holds. A file holding another grid (names, values or `product`) raises `ValueError`.
-      progress: show a progress bar on stderr (a string is used as its label).
-      product: Cartesian product of the grid entries (default) or zipped entries.
+        it holds; see the module docstring for what is stored and when a file is refused
+        (`SweepFileError`, a `ValueError`). A file that cannot be read is never overwritten.
+      progress: bool, show a progress bar on stderr; or a str, its label (shown).
+      product: bool, Cartesian product of the grid entries (default) or zipped entries.
+      key: None or a non-empty str naming what `fn` computes (e.g. "v2 of my experiment").
+        Its hash is the fingerprint stored in the file and checked on resume, instead of the
+        one derived from `fn`'s code. Use it when `fn`'s code may change without changing its
+        results, and change it when the results change in a way the code does not show (e.g.
+        data read from disk). `key=` the fingerprint stored in a file resumes that file as is.
 
     Returns:
       The output pytree of `fn` with numpy arrays of shape `(*grid_shape, ...)`: one axis per
@@ -79,24 +131,38 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
     if not callable(fn):
         raise TypeError(f"`fn` must be a callable (batched function of a dict), got "
                         f"{type(fn).__name__}.")
+    _check_bool(product, "product")
+    if not isinstance(progress, (bool, np.bool_, str)):
+        raise TypeError(f"`progress` must be a bool (show a progress bar or not) or a str (its "
+                        f"label), got {type(progress).__name__} {progress!r}.")
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"`key` must be None (fingerprint derived from `fn`) or a str naming "
+                        f"what `fn` computes, got {type(key).__name__} {key!r}.")
+    if key is not None and not key.strip():
+        raise ValueError(f"`key` must be a non-empty str naming what `fn` computes (e.g. "
+                         f"'v2 of my experiment'), got {key!r}; or pass None.")
     grid = _check_grid(grid, product)
     flat = points(grid, product=product)
     n = len(next(iter(flat.values())))
     shape = tuple(len(v) for v in grid.values()) if product else (n,)
     if chunk is None:
         chunk = n
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+    if isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)):
+        raise TypeError(f"`chunk` must be an int >= 1 (points per call of `fn`) or None (all "
+                        f"{n} points in one call), got {type(chunk).__name__} {chunk!r}.")
+    if chunk < 1:
         raise ValueError(f"`chunk` must be a positive int (points per call of `fn`), got "
-                         f"{chunk!r}.")
+                         f"{chunk!r}; pass an int >= 1, or None for all {n} points in one call.")
     chunk = int(min(chunk, n))
     n_chunks = -(-n // chunk)
     label = progress if isinstance(progress, str) else "sweep"
 
     done, structure, store = 0, None, None
     if path is not None:
-        path = os.fspath(path)
+        path = _check_path(path)
+        fp, desc = _fingerprint(fn, key)
         if os.path.exists(path):
-            done, structure, store = _load(path, grid, product, n)
+            done, structure, store, fp = _load(path, grid, product, n, fp, desc, key)
 
     bar = _Bar(label, n_chunks, n, enabled=bool(progress))
     bar.update(-(-done // chunk) if done < n else n_chunks, done)
@@ -126,30 +192,261 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
             s[done:done + take] = a[:take]
         done += take
         if path is not None:
-            _save(path, grid, product, done, structure, store)
+            _save(path, grid, product, done, structure, store, fp, desc, key)
         bar.update(-(-done // chunk) if done < n else n_chunks, done, start)
     bar.close()
     return _unflatten(structure, [s.reshape(shape + s.shape[1:]) for s in store])
 
 
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool (True: Cartesian product of the grid entries, "
+                        f"False: zipped entries), got {type(value).__name__} {value!r}.")
+
+
 def _check_grid(grid, product):
     if not isinstance(grid, dict) or not grid:
-        raise TypeError(f"`grid` must be a non-empty dict name -> 1-D array, got {grid!r}.")
+        raise TypeError(f"`grid` must be a non-empty dict name -> 1-D array of values, got "
+                        f"{type(grid).__name__} {grid!r}.")
     out = {}
     for k, v in grid.items():
         if not isinstance(k, str):
-            raise TypeError(f"`grid` keys must be str, got {k!r}.")
-        a = np.asarray(v)
-        if a.ndim != 1 or a.size == 0 or not (np.issubdtype(a.dtype, np.number)
-                                             or a.dtype == bool):
+            raise TypeError(f"`grid` keys must be str (parameter names), got "
+                            f"{type(k).__name__} {k!r}.")
+        try:
+            a = np.asarray(v)
+        except (ValueError, TypeError) as err:
             raise ValueError(f"`grid[{k!r}]` must be a non-empty 1-D array of numbers, got "
-                             f"shape {a.shape} and dtype {a.dtype}.")
+                             f"{type(v).__name__} that is not an array ({err}).") from err
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"`grid[{k!r}]` must be a non-empty 1-D array of numbers, got "
+                             f"shape {a.shape} and dtype {a.dtype}; pass a list or 1-D array "
+                             f"of the values of {k!r}.")
+        if np.issubdtype(a.dtype, np.complexfloating):
+            raise TypeError(f"`grid[{k!r}]` must hold real numbers, got complex values "
+                            f"({a.dtype}); sweep the real and imaginary parts as two entries.")
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise TypeError(f"`grid[{k!r}]` must hold numbers (ints, floats or bools), got "
+                            f"dtype {a.dtype} ({a[:3].tolist()!r}...).")
         out[k] = a
     if not product and len({len(a) for a in out.values()}) > 1:
         lengths = {k: len(a) for k, a in out.items()}
         raise ValueError(f"with `product=False` the grid entries are zipped and must have equal "
                          f"lengths, got {lengths}.")
     return out
+
+
+def _check_path(path):
+    """`path` as a str, its folder created and checked writable; no other effect."""
+    if isinstance(path, (bytes, bytearray)) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be None or a file name (str or path-like), got "
+                        f"{type(path).__name__} {path!r}.")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"`path` must be a str file name, got {type(path).__name__} {path!r}.")
+    if not path:
+        raise ValueError("`path` must be a file name such as 'runs/sweep.npz', got ''.")
+    if os.path.isdir(path):
+        raise ValueError(f"`path` {path!r} is a directory; pass a file name in it such as "
+                         f"{os.path.join(path, 'sweep.npz')!r}.")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"`path` {path!r} exists and is not a regular file; pass another "
+                         f"`path`.")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"`path` {path!r}: its folder {folder!r} cannot be created "
+                         f"({err.strerror or err}); pass a `path` in a folder you can write "
+                         f"to.") from err
+    probe = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise ValueError(f"`path` {path!r} cannot be written: a file cannot be created in "
+                         f"{folder!r} ({err.strerror or err}); pass a `path` in a folder you "
+                         f"can write to.") from err
+    return path
+
+
+# ----- fingerprint of what is computed --------------------------------------------------------
+
+_LIBRARIES = {"jax", "jaxlib", "numpy", "scipy", "functools", "builtins", "math", "operator",
+              "typing", "collections"}
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
+
+
+def _fingerprint(fn, key=None):
+    """(16 hex digits, description) of `key` if given, else of `fn`; equal across processes."""
+    if key is not None:
+        return hashlib.sha256(b"key\0" + key.encode()).hexdigest()[:16], f"key {key!r}"
+    d = _Digest(set())
+    d.add(fn, 0, top=True)
+    return d.hexdigest()[:16], f"`{_name(fn)}`"
+
+
+def _name(fn):
+    for _ in range(20):
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif getattr(fn, "__wrapped__", None) is not None:
+            fn = fn.__wrapped__
+        else:
+            break
+    mod = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{mod}.{name}" if mod else name
+
+
+def _is_library(module):
+    return isinstance(module, str) and module.split(".")[0] in _LIBRARIES
+
+
+class _Digest:
+    """A sha256 of a value built from its contents only (no id(), no hash(), no addresses)."""
+
+    def __init__(self, active):
+        self.h = hashlib.sha256()
+        self.active = active  # ids of the objects being digested, against cycles
+
+    def hexdigest(self):
+        return self.h.hexdigest()
+
+    def emit(self, *parts):
+        for p in parts:
+            b = p if isinstance(p, bytes) else str(p).encode("utf-8", "backslashreplace")
+            self.h.update(len(b).to_bytes(8, "little"))
+            self.h.update(b)
+
+    def add(self, v, depth, top=False):
+        if depth > 12:
+            self.emit("deep", type(v).__qualname__)
+        elif v is None or isinstance(v, (bool, int, float, complex, str, bytes)):
+            self.emit(type(v).__name__, repr(v))
+        elif isinstance(v, np.generic):
+            self.emit("scalar", v.dtype.str, repr(v.item()))
+        elif isinstance(v, (np.ndarray, jax.Array)):
+            try:
+                if jax.dtypes.issubdtype(v.dtype, jax.dtypes.prng_key):
+                    v = jax.random.key_data(v)  # a typed PRNG key: its raw bits
+                a = np.asarray(v)
+            except Exception:  # noqa: BLE001 - a tracer or another array without values
+                self.emit("array", type(v).__qualname__)
+                return
+            if a.dtype == object:
+                self.emit("object array", a.shape)
+                for x in a.reshape(-1):
+                    self.add(x, depth + 1)
+            else:
+                raw = np.ascontiguousarray(a).reshape(-1).view(np.uint8)  # no copy to bytes
+                self.emit("array", a.dtype.str, a.shape, hashlib.sha256(raw).hexdigest())
+        elif isinstance(v, (list, tuple)):
+            self.emit(type(v).__name__, len(v))
+            for x in v:
+                self.add(x, depth + 1)
+        elif isinstance(v, dict):
+            self.emit("dict", len(v))
+            for k, x in v.items():
+                self.add(k, depth + 1)
+                self.add(x, depth + 1)
+        elif isinstance(v, (set, frozenset)):  # iteration order varies with the hash seed
+            subs = []
+            for x in v:
+                d = _Digest(self.active)
+                d.add(x, depth + 1)
+                subs.append(d.hexdigest())
+            self.emit("set", *sorted(subs))
+        elif isinstance(v, types.CodeType):
+            self.code(v, depth)
+        elif isinstance(v, types.ModuleType):
+            self.emit("module", v.__name__)
+        elif isinstance(v, type):
+            self.emit("class", v.__module__, v.__qualname__)
+        elif id(v) in self.active:
+            self.emit("cycle", getattr(v, "__qualname__", type(v).__qualname__))
+        else:
+            self.active.add(id(v))
+            try:
+                self.obj(v, depth, top)
+            finally:
+                self.active.discard(id(v))
+
+    def obj(self, v, depth, top):
+        if isinstance(v, functools.partial):
+            self.emit("partial")
+            self.add(v.func, depth + 1)
+            self.add(v.args, depth + 1)
+            self.add(v.keywords, depth + 1)
+        elif callable(v) and getattr(v, "__wrapped__", None) is not None:
+            self.add(v.__wrapped__, depth + 1, top)  # jax.jit, jax.vmap, functools.wraps
+        elif isinstance(v, types.FunctionType):
+            self.function(v, depth, top)
+        elif isinstance(v, types.MethodType):
+            self.emit("method")
+            self.add(v.__func__, depth + 1)
+            self.add(v.__self__, depth + 1)
+        elif isinstance(v, types.BuiltinFunctionType) or _is_library(type(v).__module__):
+            self.emit("library", type(v).__module__, type(v).__qualname__,
+                      getattr(v, "__module__", ""), getattr(v, "__qualname__", ""),
+                      _ADDRESS.sub("", _safe_repr(v)))
+        elif isinstance(getattr(type(v), "__call__", None), types.FunctionType):  # noqa: B004
+            self.emit("callable", type(v).__module__, type(v).__qualname__)
+            self.add(type(v).__call__, depth + 1)
+            self.add(getattr(v, "__dict__", None), depth + 1)
+        else:
+            self.emit("object", type(v).__module__, type(v).__qualname__,
+                      _ADDRESS.sub("", _safe_repr(v)))
+            if hasattr(v, "__dict__") and isinstance(vars(v), dict):
+                self.add(dict(vars(v)), depth + 1)
+
+    def function(self, f, depth, top):
+        module = f.__module__
+        if _is_library(module):
+            self.emit("library function", module, f.__qualname__)
+            return
+        self.emit("function", module, f.__qualname__)
+        code = f.__code__
+        skip_doc = top and f.__doc__ is not None and code.co_consts[:1] == (f.__doc__,)
+        self.code(code, depth, skip_doc)
+        self.add(f.__defaults__, depth + 1)
+        self.add(f.__kwdefaults__, depth + 1)
+        for name, cell in zip(code.co_freevars, f.__closure__ or ()):
+            self.emit("closure", name)
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                self.emit("empty")
+                continue
+            self.add(value, depth + 1)
+        globs = f.__globals__
+        for name in sorted(_global_names(code)):
+            if name in globs and not name.startswith("__"):
+                self.emit("global", name)
+                self.add(globs[name], depth + 1)
+
+    def code(self, c, depth, skip_doc=False):
+        self.emit("code", c.co_name, c.co_argcount, c.co_posonlyargcount, c.co_kwonlyargcount,
+                  c.co_flags, c.co_code, c.co_names, c.co_varnames, c.co_freevars,
+                  c.co_cellvars)
+        for const in c.co_consts[1 if skip_doc else 0:]:
+            self.add(const, depth + 1)
+
+
+def _global_names(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _safe_repr(v):
+    try:
+        return repr(v)
+    except Exception:  # noqa: BLE001 - a repr that fails says nothing stable anyway
+        return type(v).__qualname__
 
 
 # The output structure is saved as JSON: None for an array leaf, ["dict", [[key, sub], ...]],
@@ -186,41 +483,100 @@ def _unflatten(structure, leaves):
     return build(structure)
 
 
-def _save(path, grid, product, done, structure, store):
+def _save(path, grid, product, done, structure, store, fp, desc, key):
     arrays = {f"grid/{k}": v for k, v in grid.items()}
     arrays.update({f"out/{i}": s for i, s in enumerate(store)})
-    meta = dict(names=list(grid), product=product, done=done, structure=structure)
+    meta = {"format": _FORMAT, "names": list(grid), "product": bool(product), "done": done,
+                "structure": structure, "fingerprint": fp, "fn": desc, "key": key,
+                "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
     arrays["meta"] = np.asarray(json.dumps(meta))
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
-def _load(path, grid, product, n):
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            saved_grid = {k: data[f"grid/{k}"] for k in meta["names"]}
-            store = [data[f"out/{i}"] for i in range(_count_leaves(meta["structure"]))]
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
-        raise ValueError(f"`path` {path!r} exists but is not a sweep file of dln.sweep.run "
-                         f"({err}); delete it or pass another `path`.") from err
-    same = (meta["names"] == list(grid) and meta["product"] == product
-            and all(saved_grid[k].shape == v.shape and np.array_equal(saved_grid[k], v)
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _unreadable(path, what, err=None):
+    detail = f" ({type(err).__name__}: {err})" if err is not None else ""
+    return SweepFileError(
+        f"`path` {path!r} is not a sweep file that can be read: {what}{detail}. The results in "
+        f"it, if any, cannot be read back. Move it aside or delete it to start the sweep over, "
+        f"or pass another `path`; the file was left as it is."
+    )
+
+
+def _load(path, grid, product, n, fp, desc, key):
+    """(done, structure, store, fingerprint to save) of the sweep file `path`, or an error."""
+    if os.path.getsize(path) == 0:
+        raise _unreadable(path, "the file is empty (0 bytes)")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        raise _unreadable(path, "it is not an .npz file (dln.sweep.run writes .npz files)")
+    try:  # the file is opened here: np.load(path) leaks its handle when the zip is unreadable
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+            if "meta" not in data.files:
+                raise _unreadable(path, "it is an .npz file without the 'meta' entry that "
+                                  "dln.sweep.run writes (another program's file, or corrupted)")
+            meta = json.loads(str(data["meta"][()]))
+            names, structure = meta["names"], meta["structure"]
+            if not (isinstance(names, list) and all(isinstance(k, str) for k in names)
+                    and isinstance(meta["product"], bool) and isinstance(meta["done"], int)):
+                raise ValueError("malformed 'meta' entry")
+            saved_grid = {k: data[f"grid/{k}"] for k in names}
+            store = [data[f"out/{i}"] for i in range(_count_leaves(structure))]
+    except SweepFileError:
+        raise
+    except Exception as err:
+        raise _unreadable(path, "the file is truncated or corrupted", err) from err
+    same = (names == list(grid) and meta["product"] == bool(product)
+            and all(saved_grid[k].shape == v.shape and np.array_equal(saved_grid[k], v,
+                                                                       equal_nan=_has_nan(v))
                     for k, v in grid.items()))
     if not same:
         saved = {k: v.tolist() for k, v in saved_grid.items()}
-        raise ValueError(
+        raise SweepFileError(
             f"`path` {path!r} holds results of a different grid (saved: {saved}, "
             f"product={meta['product']}; now: { {k: v.tolist() for k, v in grid.items()} }, "
             f"product={product}). Delete the file or pass another `path`."
         )
+    saved_fp = meta.get("fingerprint")
+    if saved_fp is None:
+        warnings.warn(
+            f"`path` {path!r} was written by an older dln.sweep.run that stored no fingerprint of "
+            f"`fn`: it is resumed with the grid check only, so make sure it holds results of the "
+            f"same function (fingerprint {fp} of {desc} is stored from its next save on).",
+            UserWarning, stacklevel=3)
+    elif key is not None and key == saved_fp:
+        fp = saved_fp  # resume this file as it is, on the user's word
+    elif saved_fp != fp:
+        saved_desc = meta.get("fn") or "?"
+        py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        note = ""
+        if meta.get("key") is None and key is None and meta.get("python") not in (None, py):
+            note = (f" (The file was written under Python {meta['python']}, this is {py}: the "
+                    f"fingerprint of a function changes with Python's bytecode.)")
+        raise SweepFileError(
+            f"`path` {path!r} holds a sweep of another function (fingerprint {saved_fp} of "
+            f"{saved_desc} in the file, {fp} of {desc} now); pass the same `key=` as when it "
+            f"was written, or delete the file to start over, or pass another `path`. If `fn` "
+            f"computes the same results as the one that wrote the file, pass "
+            f"`key={saved_fp!r}` to resume the file as it is.{note}"
+        )
     done = int(meta["done"])
     if any(s.shape[0] != n for s in store) or not 0 <= done <= n:
-        raise ValueError(f"`path` {path!r} is inconsistent (saved results do not cover the "
-                         f"{n} grid points); delete it or pass another `path`.")
-    return done, meta["structure"], store
+        raise SweepFileError(f"`path` {path!r} is inconsistent (saved results do not cover "
+                             f"the {n} grid points); delete it or pass another `path`.")
+    return done, structure, store, fp
+
+
+def _has_nan(a):
+    return np.issubdtype(a.dtype, np.inexact) and bool(np.isnan(a).any())
 
 
 def _count_leaves(structure):
