@@ -103,8 +103,10 @@ def normalized(tau, w0, depth: int):
     tau, w0 = jnp.broadcast_arrays(tau, w0)
     if depth == 1:  # written as a sum of two non-negative terms: no cancellation for small w0
         return w0 * jnp.exp(-tau) - jnp.expm1(-tau)
-    # w0 = 0 is a fixed point (0/0 once e^{−τ} underflows)
-    return jnp.where(w0 == 0.0, 0.0, w0 / (w0 + (1.0 - w0) * jnp.exp(-tau)))
+    # w0 + (1 − w0) e^{−τ} as a sum of two non-negative terms: no cancellation for huge w0 and
+    # small τ. w0 = 0 is a fixed point (0/0 once e^{−τ} underflows).
+    denominator = jnp.exp(-tau) - w0 * jnp.expm1(-tau)
+    return jnp.where(w0 == 0.0, 0.0, w0 / jnp.where(w0 == 0.0, 1.0, denominator))
 
 
 # --------------------------------------------------------------------------------- depth >= 3
@@ -561,31 +563,70 @@ def trajectory(t, s, lam, u0, depth: int):
     """Mode strengths `u(t)` of `du/dt = D u^{2−2/D}(s − λu)`, broadcast over all arguments.
 
     Typical use: `t` of shape `(T, 1)` and `s`, `lam`, `u0` of shape `(K,)` give `(T, K)`.
+
+    Uniformly accurate in `s ≥ 0`, continuous onto the decay of `s = 0` (and exact to rounding
+    there), for any `u0 ≥ 0` against the target `s/λ`, and any `t ≥ 0`; `t = 0` returns `u0`
+    exactly. Depths 1 and 2 are written in physical units as sums of non-negative terms:
+
+    - `D = 1`: `u = u0 e^{−λt} + s t φ(λt)`, with `φ(x) = (1 − e^{−x})/x`;
+    - `D = 2`: `1/u` obeys a linear equation, `u = u0 / (e^{−2st} + 2λ u0 t φ(2st))`;
+
+    depth `D ≥ 3` uses the normalised solution `w = W(G(w0) + κt)` (`u = (s/λ) w`), except where
+    the mode is far above its target at time `t` (`w > 2^60`, e.g. `s → 0`): there the implicit
+    solution equals the decay of `s = 0`, `u = u0 (1 + (2D−2) λ u0^{2−2/D} t)^{−D/(2D−2)}`, to a
+    relative `O(1/w)` below rounding (`u` lies between that decay and `(1 + O(1/w))` times it).
     """
     D = depth
     s, lam, u0 = jnp.broadcast_arrays(s, lam, u0)  # per-mode quantities stay at this shape
     dtype = jnp.result_type(t, s, lam, u0, float)
     t, s, lam, u0 = (jnp.asarray(a, dtype) for a in (t, s, lam, u0))
     shape = jnp.broadcast_shapes(t.shape, s.shape)
-    active, s_safe, lam_safe = _split(s, lam)
-    target = s_safe / lam_safe
+    if D == 1:
+        u = u0 * jnp.exp(-lam * t) + s * _decay_time(lam * t, t)
+    elif D == 2:
+        denominator = jnp.exp(-2.0 * s * t) + 2.0 * lam * u0 * _decay_time(2.0 * s * t, t)
+        u = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
+    else:
+        u = _deep_trajectory(t, s, lam, u0, D)
+    u = jnp.broadcast_to(u, shape).astype(dtype)
+    # t = 0 gives u0 exactly, whatever the rounding of the formulas; derivatives are those of
+    # the formulas (d/dt at t = 0 is the velocity, d/du0 is 1).
+    u0_b = jnp.broadcast_to(u0, shape)
+    return jnp.where(t == 0.0, jax.lax.stop_gradient(u0_b) + (u - jax.lax.stop_gradient(u)), u)
+
+
+def _decay_time(x, t):
+    """`t φ(x) = t (1 − e^{−x})/x` for `x = r t >= 0` (any rate `r >= 0`): `t` at `x = 0`, and
+    `(1 − e^{−x})/r` as `x → ∞`; no cancellation and no 0/0 anywhere."""
+    small = x < 1e-8
+    x_safe = jnp.where(small, 1.0, x)
+    phi = jnp.where(small, 1.0 - 0.5 * x, -jnp.expm1(-x_safe) / x_safe)
+    return t * phi
+
+
+# Past w = 2^_FAR the implicit solution above the target is the s = 0 decay to rounding.
+_FAR = 60.0
+
+
+def _deep_trajectory(t, s, lam, u0, D):
+    """Depth `D >= 3`: the normalised solution, or the `s = 0` decay where `w > 2^_FAR`."""
+    p = 2.0 - 2.0 / D
+    lam_safe = jnp.where(lam > 0.0, lam, 1.0)
+    u0_safe = jnp.where(u0 > 0.0, u0, 1.0)  # (keeps unused branches finite under grad)
+    decay = u0_safe * (1.0 + (2.0 * D - 2.0) * lam * u0_safe ** p * t) ** (-1.0 / p)
+    decay = jnp.where(u0 > 0.0, decay, 0.0)
+    # Far above the target (s → 0 included): w = λu/s > 2^_FAR, tested without dividing by s.
+    far = lam * decay > jnp.exp2(_FAR) * s
+    active = s > 0.0
+    s_safe = jnp.where(active, s, 1.0)
     kappa = _materialized(rate(s_safe, lam_safe, D))  # (computed once per mode)
     # w0 = u0 λ/s as a product: under vmap over u0, XLA turns a division by an unbatched array
     # into a product with its reciprocal, and batched and single results would differ by an ulp.
-    learning = target * normalized(kappa * t, u0 * (lam_safe / s_safe), D)
-
-    def with_resting():
-        if D == 1:
-            resting = u0 * jnp.exp(-lam * t)
-        else:
-            p = 2.0 - 2.0 / D
-            u0_safe = jnp.where(active, 1.0, u0)  # keep the unused branch finite under grad
-            resting = u0_safe * (1.0 + (2.0 * D - 2.0) * lam * u0_safe ** p * t) ** (-1.0 / p)
-        return jnp.broadcast_to(jnp.where(active, learning, resting), shape).astype(dtype)
-
-    # The decay of resting modes costs a power per time: skip it when no mode rests.
-    return jax.lax.cond(jnp.all(active), lambda: jnp.broadcast_to(learning, shape).astype(dtype),
-                        with_resting)
+    # Clipped: G(w0) for w0 > 1e300 is 0 to rounding next to any g the table path is used for.
+    w0 = jnp.minimum(u0 * (lam_safe / s_safe), 1e300)
+    w = normalized(jnp.where(far, 0.0, kappa * t), jnp.where(active, w0, 0.5), D)
+    learning = s_safe * (w / lam_safe)
+    return jnp.where(far | ~active, decay, learning)
 
 
 # `trajectory` compiled once per depth and shape for every eager caller (`dln.solve`,
