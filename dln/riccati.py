@@ -143,6 +143,10 @@ class TwoLayerSolution:
       pivots: `(m,)` pivot row of each column of `L` (−1 for an empty column).
       stalled: `(K,)` True for each task mode (`s_α > 0`) that stalls at the saddle instead of
         being learned (its initial sign opposes the target; see the module docstring).
+      hidden: `(m, Nh)` orthonormal rows: the hidden coordinates of the initial weights
+        (`Q0 ≈ O L hidden`), so that the representative weights `Q(t) hidden` start at the
+        given weights and stay in their hidden coordinates.
+      initial: the initial weights `[W1, W2]`, returned exactly at `t = 0`.
       n_hidden: `Nh`, the hidden width.
     """
 
@@ -154,6 +158,8 @@ class TwoLayerSolution:
     echelon: Any
     pivots: Any
     stalled: Any
+    hidden: Any
+    initial: Any
     n_hidden: int = dataclasses.field(metadata=dict(static=True))
 
     @property
@@ -170,7 +176,7 @@ class TwoLayerSolution:
         return bool(np.any(np.asarray(self.stalled)))
 
     def factor(self, t):
-        """`Q(t) = [W1ᵀ; W2]` `(T, Ni+No, Nh)` up to a rotation of the hidden layer."""
+        """`Q(t) = [W1ᵀ; W2]` `(T, Ni+No, Nh)`, the representative weights of `weights(t)`."""
         return _evaluate(self, check_times(t))["factor"]
 
     def qqt(self, t):
@@ -185,7 +191,8 @@ class TwoLayerSolution:
     def weights(self, t):
         """Representative weights `[W1 (T, Nh, Ni), W2 (T, No, Nh)]`: the exact weights up to a
         rotation `W1 → R W1`, `W2 → W2 Rᵀ` of the hidden layer (which leaves the map, the
-        representations, the imbalance and the future flow unchanged). Use them to continue
+        representations, the imbalance and the future flow unchanged), in the hidden
+        coordinates of the initial weights, which they equal at `t = 0`. Use them to continue
         the flow: `two_layer_solution(task_b, [W1[-1], W2[-1]])`."""
         return _evaluate(self, check_times(t))["weights"]
 
@@ -422,10 +429,11 @@ def _prepare(task: Task, W1, W2, lam, c, stall_rtol) -> TwoLayerSolution:
     slower_pivot = xp.any(mu_piv[None, :] < mu[:, None] - tie, axis=1)
     stalled = ((mu > tie) & ~is_pivot & slower_pivot)[position[:K]] & (s > 0)
     arrays = dict(imbalance=lam, input_scale=c, mu=mu, basis=O, echelon=L, pivots=piv,
-                  stalled=stalled)
+                  stalled=stalled, hidden=basis)
     if concrete:
         arrays = {k: jnp.asarray(v) for k, v in arrays.items()}
-    return TwoLayerSolution(task=task, n_hidden=Nh, **arrays)
+    return TwoLayerSolution(task=task, n_hidden=Nh, initial=[jnp.asarray(W1), jnp.asarray(W2)],
+                            **arrays)
 
 
 def _factor_at(sol: TwoLayerSolution, t):
@@ -450,11 +458,15 @@ def _factor_at(sol: TwoLayerSolution, t):
 @jax.jit
 def _evaluate(sol: TwoLayerSolution, t):
     """Everything at times `t (T,)`, in one compiled call per shape."""
-    Q = jax.vmap(lambda ti: _factor_at(sol, ti))(t.astype(sol.mu.dtype))
-    Q = Q / jnp.sqrt(sol.input_scale)
-    pad = sol.n_hidden - Q.shape[-1]
-    if pad > 0:  # Nh > Ni + No (only possible at λ = 0): the extra hidden directions are empty
-        Q = jnp.concatenate([Q, jnp.zeros(Q.shape[:-1] + (pad,), Q.dtype)], -1)
+    t = t.astype(sol.mu.dtype)
+    Q = jax.vmap(lambda ti: _factor_at(sol, ti))(t)
+    # In the initial weights' hidden coordinates (empty slots of `hidden` are zero rows, and
+    # the matching columns of Q are zero at all times); Nh > Ni + No pads with empty directions.
+    Q = (Q @ sol.hidden) / jnp.sqrt(sol.input_scale)
+    # t = 0 is the initial condition exactly, by construction.
+    start = (t == 0.0)[:, None, None]
+    Q0 = jnp.concatenate([sol.initial[0].T, sol.initial[1]], 0).astype(Q.dtype)
+    Q = jnp.where(start, Q0 + (Q - jax.lax.stop_gradient(Q)), Q)  # (derivatives of the formula)
     Ni = sol.n_in
     W1t, W2 = Q[:, :Ni, :], Q[:, Ni:, :]
     W = W2 @ jnp.swapaxes(W1t, -1, -2)

@@ -70,6 +70,14 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
 
     `solve` is a pure function of arrays: it works under `jax.jit`, `jax.vmap` and `jax.grad`
     (with respect to `t`, `u0` and the task's arrays), with `depth` static.
+
+    Under tracing no closed form is used on assumptions left unchecked: `weights=` that are
+    traced cannot be checked for λ-balance, so two traced layers take the numerical flow (valid
+    for any weights; call `dln.riccati.two_layer_trajectory` to vouch for balanced weights and
+    get the closed form under `jit`), and a task built from traced values has its mode
+    assumption (`sigma_xx V = V diag(λ)`) tested inside the computation: where it fails, the
+    modes are NaN (the eager call raises). `t = 0` returns the initial condition exactly for
+    every method.
     """
     if not isinstance(task, Task):
         raise TypeError(
@@ -111,10 +119,21 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
             "network with dln.simulate."
         )
     m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
+    if task.input_aligned is None:  # a task built from traced values: checked in the computation
+        m = jnp.where(_input_coupled(task), jnp.nan, m)
     return Trajectory(
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
         method=_modes.method_name(depth), depth=depth, u0=u0,
     )
+
+
+def _input_coupled(task: Task):
+    """Traced test of the mode solution's assumption: `sigma_xx V = V diag(λ)` (the criterion
+    `Task` applies to concrete values), True where it fails."""
+    sxx, V = task.sigma_xx, task.V
+    scale = jnp.maximum(jnp.max(jnp.abs(sxx)), jnp.finfo(sxx.dtype).tiny)
+    off = jnp.linalg.norm(sxx @ V - V * task.input_variance) / scale
+    return off > 1e-6 * jnp.sqrt(sxx.shape[0])
 
 
 def _solve_from_weights(task, weights, t, depth, u0, rtol, biases) -> Trajectory:
@@ -132,9 +151,10 @@ def _solve_from_weights(task, weights, t, depth, u0, rtol, biases) -> Trajectory
                             f"biases (entries None or (out,) vectors), got {biases!r}; a "
                             "pattern name goes with `depth` and `u0`.")
         return numerical_flow.flow_trajectory(task, weights, t, biases=biases, rtol=rtol)
-    if len(weights) == 2:
-        if not is_concrete(task, weights):  # traced: the closed form, without value checks
-            return riccati.two_layer_trajectory(task, weights, t)
+    # The closed form needs λ-balanced weights and isotropic input, checked on values. Traced
+    # weights cannot be checked, so they take the numerical flow, valid for any weights (call
+    # `dln.riccati.two_layer_trajectory` for the closed form under jit, vouching for them).
+    if len(weights) == 2 and is_concrete(task, weights):
         if riccati.inapplicable_reason(task, weights) is None:
             solution = riccati.two_layer_solution(task, weights)
             return dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
