@@ -54,13 +54,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_depth
+import numbers
+
+from dln._checks import (as_array, check_choice, check_depth, check_int, check_key,
+                         check_on_divergence, check_real, is_concrete)
 from dln.network import loss_gradients, product
 from dln.schedule import _check_finite, gradient_step, parse_schedule, run_schedule, steps_of
 
 __all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",
            "train_loss", "test_error", "loss_gradient", "end_to_end_velocity",
            "singular_value_rates", "simulate", "theory", "lr_bound"]
+
+
+def _is_value(x) -> bool:
+    """True for arrays, nested lists and numbers; False for the placeholder leaves (None,
+    strings, objects) JAX puts in when it rebuilds a pytree."""
+    return isinstance(x, (np.ndarray, jax.Array, list, tuple, numbers.Number, np.generic))
 
 
 @jax.tree_util.register_dataclass
@@ -73,21 +82,29 @@ class Problem:
     mask: Any
 
     def __post_init__(self):
-        if not all(isinstance(x, (np.ndarray, jax.Array)) and not isinstance(x, jax.core.Tracer)
-                   for x in (self.target, self.mask)):
-            return  # rebuilt inside a JAX transformation: no value checks
-        M = np.asarray(self.target)
-        m = np.asarray(self.mask)
-        if M.ndim != 2 or M.shape[0] != M.shape[1] or m.shape != M.shape:
+        leaves = (self.target, self.mask)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves) or not any(map(_is_value, leaves)):
+            return  # rebuilt by JAX (tracers, or placeholders in every leaf): no checks
+        M = as_array(self.target, "target", ndim=2)
+        if isinstance(self.mask, (str, bytes)) or self.mask is None:
+            raise TypeError(f"`mask` must be an (n, n) array of 0/1 or bools, got {self.mask!r}.")
+        m = as_array(self.mask, "mask", ndim=2)
+        if M.shape[0] != M.shape[1] or m.shape != M.shape:
             raise ValueError(f"`target` and `mask` must be square (n, n) arrays of one shape, got "
-                             f"{M.shape} and {m.shape}.")
-        if not np.all(np.isfinite(M)):
-            raise ValueError("`target` contains NaN or infinite values.")
-        if not np.all((m == 0) | (m == 1)) or m.sum() == 0:
-            raise ValueError("`mask` must hold 0/1 (or bool) entries with at least one observed "
-                             f"entry, got {int(m.sum())} observed.")
-        object.__setattr__(self, "target", jnp.asarray(M, dtype=jnp.result_type(float)))
-        object.__setattr__(self, "mask", jnp.asarray(m, dtype=jnp.result_type(float)))
+                             f"{tuple(M.shape)} and {tuple(m.shape)}.")
+        if M.shape[0] == 0:
+            raise ValueError("`target` is empty (n = 0); pass an (n, n) matrix with n >= 1.")
+        if is_concrete(M, m):
+            mh = np.asarray(m)
+            if not np.all((mh == 0) | (mh == 1)):
+                bad = np.unique(mh[(mh != 0) & (mh != 1)])[:5]
+                raise ValueError(f"`mask` must hold 0/1 (or bool) entries (1 = observed), got "
+                                 f"other values such as {bad.tolist()}.")
+            if mh.sum() == 0:
+                raise ValueError("`mask` observes no entry (all zeros); mark at least one "
+                                 "observed entry with 1.")
+        object.__setattr__(self, "target", M.astype(jnp.result_type(float)))
+        object.__setattr__(self, "mask", m.astype(jnp.result_type(float)))
 
     @property
     def n(self) -> int:
@@ -106,6 +123,7 @@ def low_rank_matrix(key, n: int, rank: int):
             raise ValueError(f"`{name}` must be a positive int, got {v!r}.")
     if rank > n:
         raise ValueError(f"`rank` ({rank}) cannot exceed `n` ({n}).")
+    check_key(key)
     ku, kv = jax.random.split(key)
     U = np.asarray(jax.random.normal(ku, (n, rank)), dtype=float)
     V = np.asarray(jax.random.normal(kv, (n, rank)), dtype=float)
@@ -117,7 +135,14 @@ def observation_masks(key, n: int, counts):
     """Nested random observation masks `(len(counts), n, n)`: mask k observes the first
     `counts[k]` entries of one random ordering of the `n²` entries, so a smaller set is always
     inside a larger one (the "fewer observations first" protocol)."""
-    counts = np.atleast_1d(np.asarray(counts))
+    check_key(key)
+    n = check_int(n, "n", 1, what=" (the matrix size)")
+    if isinstance(counts, (bool, np.bool_, str, bytes)) or counts is None:
+        raise TypeError(f"`counts` must be an int or a list of ints, got {counts!r}.")
+    try:
+        counts = np.atleast_1d(np.asarray(counts))
+    except ValueError as err:
+        raise ValueError(f"`counts` must be a flat list of ints, got {counts!r}.") from err
     if counts.ndim != 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 1) \
             or np.any(counts > n * n):
         raise ValueError(f"`counts` must be ints in [1, n² = {n * n}], got {counts!r}.")
@@ -137,9 +162,11 @@ def init(key, n: int, depth: int, scale: float, kind: str = "gaussian"):
       `||W||_F = scale · n` (exactly balanced);
     - `"identity"`: identity layers times `scale^{1/N}`, `W = scale · I` (exactly balanced).
     """
+    check_key(key)
+    n = check_int(n, "n", 1, what=" (the matrix size)")
     depth = check_depth(depth)
-    if not scale > 0:
-        raise ValueError(f"`scale` must be > 0, got {scale!r}.")
+    scale = check_real(scale, "scale", low=0.0, strict=True)
+    check_choice(kind, "kind", ("gaussian", "orthogonal", "identity"))
     keys = jax.random.split(key, depth)
     dtype = jnp.result_type(float)
     if kind == "gaussian":
@@ -156,19 +183,50 @@ def init(key, n: int, depth: int, scale: float, kind: str = "gaussian"):
 
 def train_loss(W, problem: Problem):
     """`½ mean_{(i,j)∈Ω} (W_ij − M_ij)²` for maps `W` `(..., n, n)`."""
+    W = _check_map(W, problem)
     r = (W - problem.target) * problem.mask
     return 0.5 * jnp.sum(r * r, axis=(-2, -1)) / problem.n_observed
 
 
 def test_error(W, target):
     """`mean over all n² entries of (M − W)²` for maps `W` `(..., n, n)`."""
+    target = as_array(target, "target", ndim=2)
+    W = as_array(W, "W", finite=False)
+    if W.shape[-2:] != target.shape:
+        raise ValueError(f"`W` must have shape (..., {target.shape[0]}, {target.shape[1]}) (the "
+                         f"target's), got {tuple(W.shape)}.")
     r = W - target
     return jnp.mean(r * r, axis=(-2, -1))
 
 
 def loss_gradient(W, problem: Problem):
     """`∇L(W) = P_Ω(W − M) / |Ω|` (`(n, n)`)."""
+    W = _check_map(W, problem)
     return problem.mask * (W - problem.target) / problem.n_observed
+
+
+def _check_problem(problem, name="problem"):
+    if not isinstance(problem, Problem):
+        raise TypeError(f"`{name}` must be a dln.completion.Problem, got "
+                        f"{type(problem).__name__}.")
+
+
+def _check_map(W, problem, name="W"):
+    _check_problem(problem)
+    W = as_array(W, name, finite=False)  # a diverged record may be measured (NaN in, NaN out)
+    if W.ndim < 2 or W.shape[-2:] != (problem.n, problem.n):
+        raise ValueError(f"`{name}` must have shape (..., {problem.n}, {problem.n}) (the "
+                         f"problem's n × n), got {tuple(W.shape)}.")
+    return W
+
+
+def _check_square(W, G, depth):
+    W = as_array(W, "W", ndim=2)
+    G = as_array(G, "G", ndim=2)
+    if W.shape[0] != W.shape[1] or G.shape != W.shape:
+        raise ValueError(f"`W` and `G` must be square (n, n) matrices of one shape, got "
+                         f"{tuple(W.shape)} and {tuple(G.shape)}.")
+    return W, G, check_depth(depth)
 
 
 def _layer_gradients(ws, data):
@@ -187,6 +245,7 @@ def end_to_end_velocity(W, G, depth: int):
     `K_{rr'} = Σ_j σ_r^{2(j−1)/N} σ_r'^{2(N−j)/N}` (`0⁰ = 1`), whose diagonal `N (σ_r²)^{1−1/N}`
     is the singular-value equation (`singular_value_rates`).
     """
+    W, G, depth = _check_square(W, G, depth)
     if depth == 1:
         return -G
     U, s, Vt = jnp.linalg.svd(W)
@@ -203,6 +262,7 @@ def _pow(s, p):
 def singular_value_rates(W, G, depth: int):
     """Arora et al. (2019): `dσ_r/dt = −N (σ_r²)^{1−1/N} ⟨G, u_r v_rᵀ⟩` for every singular
     value of `W` (descending), `G = ∇L(W)`; depth N balanced network."""
+    W, G, depth = _check_square(W, G, depth)
     U, s, Vt = jnp.linalg.svd(W)
     proj = jnp.einsum("ir,ij,rj->r", U, G, Vt)
     return -depth * (s * s) ** (1 - 1 / depth) * proj
@@ -270,6 +330,8 @@ def lr_bound(problem: Problem, depth: int) -> float:
     `N σ_max^{2−2/N} p / |Ω|` with `p = |Ω|/n²` the observed fraction, so
     `2 |Ω| / (N σ_max^{2−2/N} p)` (depth 1: exactly `2 |Ω|`); for N ≥ 2 a guide, not exact
     (the fit is not `M` itself)."""
+    _check_problem(problem)
+    depth = check_depth(depth)
     n_obs = float(problem.n_observed)
     if depth == 1:  # the loss is ½|Ω|⁻¹ Σ_Ω (W_ij − M_ij)²: curvature 1/|Ω| on every entry
         return 2 * n_obs
@@ -303,11 +365,18 @@ def simulate(schedule, weights, *, lr, every: int = 1,
     schedules share the time axis.
     """
     problems, bounds, batched_d = _phases(schedule)
-    ws = [as_array(W, f"weights[{i}]", ndim=(2, 3)) for i, W in enumerate(weights)]
+    n = problems[0].n
+    ws = _check_layers(weights, n)
     batched_w = ws[0].ndim == 3
-    lr = float(lr)
-    if not lr > 0:
-        raise ValueError(f"`lr` must be > 0, got {lr!r}.")
+    lr = check_real(lr, "lr", low=0.0, strict=True)
+    if not isinstance(lr, float):
+        raise TypeError("`lr` must be a concrete number (it sets the number of steps), got a "
+                        "traced value.")
+    check_on_divergence(on_divergence)
+    check_int(every, "every", 1)
+    if batched_w and batched_d and ws[0].shape[0] != bounds.shape[0]:
+        raise ValueError(f"batched durations ({bounds.shape[0]}) and batched weights "
+                         f"({ws[0].shape[0]}) are zipped; pass equal batch sizes.")
     ends = steps_of(bounds[:, 1:], lr)
     data = (jnp.stack([p.target for p in problems]).astype(ws[0].dtype),
             jnp.stack([p.mask for p in problems]).astype(ws[0].dtype))
@@ -315,6 +384,25 @@ def simulate(schedule, weights, *, lr, every: int = 1,
                                           every, batched_w, batched_d)
     _check_finite(finite, on_divergence, lr)
     return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation")
+
+
+def _check_layers(weights, n):
+    """`[W1, …, WN]`, each `(n, n)` or all `(B, n, n)`: square layers that chain."""
+    if isinstance(weights, (np.ndarray, jax.Array)) or not isinstance(weights, (list, tuple)):
+        raise TypeError(f"`weights` must be a list [W1, …, WN] of (n, n) layers, got "
+                        f"{type(weights).__name__}.")
+    if len(weights) == 0:
+        raise ValueError("`weights` is empty; pass at least one (n, n) layer (dln.completion.init).")
+    ws = [as_array(W, f"weights[{i}]", ndim=(2, 3)) for i, W in enumerate(weights)]
+    batch = ws[0].shape[:-2]
+    for i, W in enumerate(ws):
+        if W.shape != batch + (n, n):
+            raise ValueError(
+                f"`weights[{i}]` must have shape {batch + (n, n)} (every layer is n × n with the "
+                f"problems' n = {n}{', with the batch axis of weights[0]' if batch else ''}), "
+                f"got {tuple(W.shape)}.")
+    dtype = jnp.result_type(*ws)
+    return [W.astype(dtype) for W in ws]
 
 
 def theory(schedule, W0, depth: int, *, h, every: int = 1) -> CompletionTrajectory:
@@ -329,7 +417,13 @@ def theory(schedule, W0, depth: int, *, h, every: int = 1) -> CompletionTrajecto
     depth = check_depth(depth)
     problems, bounds, batched_d = _phases(schedule)
     W0 = as_array(W0, "W0", ndim=2)
-    h = float(h)
+    if W0.shape != (problems[0].n, problems[0].n):
+        raise ValueError(f"`W0` must have shape ({problems[0].n}, {problems[0].n}) (the problems' "
+                         f"n × n), got {tuple(W0.shape)}.")
+    h = check_real(h, "h", low=0.0, strict=True)
+    if not isinstance(h, float):
+        raise TypeError("`h` must be a concrete number (it sets the number of steps).")
+    check_int(every, "every", 1)
     ends = steps_of(bounds[:, 1:], h)
     data = (jnp.stack([p.target for p in problems]).astype(W0.dtype),
             jnp.stack([p.mask for p in problems]).astype(W0.dtype))

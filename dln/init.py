@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_depth, is_concrete
+from dln._checks import (as_array, check_depth, check_int, check_key, check_real,
+                         is_concrete)
 from dln.task import Task
 
 __all__ = ["aligned", "aligned_from_strengths", "balanced", "gaussian", "orthogonal",
@@ -23,20 +24,46 @@ __all__ = ["aligned", "aligned_from_strengths", "balanced", "gaussian", "orthogo
 
 
 def _hidden_widths(depth: int, width) -> list[int]:
-    widths = [width] * (depth - 1) if isinstance(width, int) else list(width)
+    if isinstance(width, (int, np.integer)) and not isinstance(width, bool):
+        widths = [int(width)] * (depth - 1)
+    elif isinstance(width, (list, tuple)):
+        widths = list(width)
+    else:
+        raise TypeError(f"`width` must be an int or a list of depth − 1 = {depth - 1} ints, got "
+                        f"{type(width).__name__} {width!r}.")
     if len(widths) != depth - 1:
         raise ValueError(
             f"`width` must be an int or a list of depth − 1 = {depth - 1} hidden widths, "
             f"got {width!r}."
         )
-    if any((not isinstance(h, int)) or h < 1 for h in widths):
-        raise ValueError(f"hidden widths must be positive ints, got {widths!r}.")
-    return widths
+    if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in widths):
+        raise ValueError(f"`width` must hold positive ints (hidden widths), got {widths!r}.")
+    return [int(h) for h in widths]
+
+
+def _check_task(task):
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+
+
+def _check_dtype(dtype):
+    if dtype is None:
+        return jnp.result_type(float)
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got "
+                        f"{dtype!r}.") from err
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"`dtype` must be a floating dtype such as jnp.float32, got {dt}.")
+    return dt
 
 
 def random_orthogonal(key, n: int, dtype=None):
     """A Haar-random orthogonal `(n, n)` matrix."""
-    dtype = dtype or jnp.result_type(float)
+    check_key(key)
+    n = check_int(n, "n", 1, what=" (the matrix size)")
+    dtype = _check_dtype(dtype)
     q, r = jnp.linalg.qr(jax.random.normal(key, (n, n), dtype))
     return q * jnp.sign(jnp.diagonal(r))
 
@@ -49,13 +76,25 @@ def aligned_from_strengths(task: Task, depth: int, strengths, bases=None):
     `(h_l, h_l)` matrices (default identities of size K). Modes beyond the narrowest hidden
     width cannot be carried and must have strength 0.
     """
+    _check_task(task)
     depth = check_depth(depth)
-    strengths = jnp.asarray(strengths)
+    strengths = as_array(strengths, "strengths")
     K = task.n_modes
+    if strengths.ndim == 0 or strengths.shape[-1] != K:
+        raise ValueError(f"`strengths` must have shape (..., {K}) (one value per mode of the "
+                         f"task), got {tuple(strengths.shape)}.")
     if bases is None:
         bases = [jnp.eye(K, dtype=task.U.dtype)] * (depth - 1)
+    if not isinstance(bases, (list, tuple)):
+        raise TypeError(f"`bases` must be a list of depth − 1 = {depth - 1} orthogonal matrices, "
+                        f"got {type(bases).__name__}.")
     if len(bases) != depth - 1:
         raise ValueError(f"`bases` must hold depth − 1 = {depth - 1} matrices, got {len(bases)}.")
+    bases = [as_array(R, f"bases[{i}]", ndim=2) for i, R in enumerate(bases)]
+    for i, R in enumerate(bases):
+        if R.shape[0] != R.shape[1]:
+            raise ValueError(f"`bases[{i}]` must be a square orthogonal matrix, got shape "
+                             f"{tuple(R.shape)}.")
     m = min([K] + [R.shape[0] for R in bases])
     if m < K and is_concrete(strengths) and bool(jnp.any(strengths[..., m:] != 0)):
         raise ValueError(
@@ -82,13 +121,15 @@ def aligned(task: Task, depth: int, width=None, u0=1e-3, key=None):
       u0: initial strength, a scalar or one value `(K,)` per mode (`>= 0` for `D >= 2`).
       key: PRNG key for random orthogonal hidden bases; None uses identity bases.
     """
+    _check_task(task)
     depth = check_depth(depth)
-    if not isinstance(task, Task):
-        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    if key is not None:
+        check_key(key)
     K = task.n_modes
     widths = _hidden_widths(depth, K if width is None else width)
-    u0 = jnp.broadcast_to(as_array(u0, "u0", ndim=(0, 1)), (K,)) if jnp.ndim(u0) == 0 \
-        else as_array(u0, "u0", ndim=1)
+    u0 = as_array(u0, "u0", ndim=(0, 1))
+    if u0.ndim == 0:
+        u0 = jnp.broadcast_to(u0, (K,))
     if u0.shape != (K,):
         raise ValueError(f"`u0` must be a scalar or have shape ({K},) (one per mode), got "
                          f"{tuple(u0.shape)}.")
@@ -105,13 +146,22 @@ def aligned(task: Task, depth: int, width=None, u0=1e-3, key=None):
 
 
 def _dims(dims: Sequence[int]) -> list[int]:
+    if not isinstance(dims, (list, tuple, np.ndarray)):
+        raise TypeError(f"`dims` must list the layer sizes [Ni, N1, …, No], got "
+                        f"{type(dims).__name__} {dims!r}.")
     dims = list(dims)
-    if len(dims) < 2 or any((not isinstance(d, int)) or d < 1 for d in dims):
+    if len(dims) < 2 or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                            or d < 1 for d in dims):
         raise ValueError(
             f"`dims` must list the layer sizes [Ni, N1, …, No] (at least 2 positive ints), "
             f"got {dims!r}."
         )
-    return dims
+    return [int(d) for d in dims]
+
+
+def _scale(scale, name="scale"):
+    """A finite scale >= 0 (0 gives zero weights); traced values pass unchecked."""
+    return check_real(scale, name, low=0.0, what=" (a standard deviation)")
 
 
 def gaussian(key, dims: Sequence[int], scale: float, dtype=None):
@@ -119,8 +169,10 @@ def gaussian(key, dims: Sequence[int], scale: float, dtype=None):
 
     `dims = [Ni, N1, …, No]` gives `len(dims) − 1` matrices, `W_l` of shape `(dims[l], dims[l−1])`.
     """
+    check_key(key)
     dims = _dims(dims)
-    dtype = dtype or jnp.result_type(float)
+    _scale(scale)
+    dtype = _check_dtype(dtype)
     keys = jax.random.split(key, len(dims) - 1)
     return [scale * jax.random.normal(k, (o, i), dtype) for k, i, o in zip(keys, dims, dims[1:])]
 
@@ -131,8 +183,10 @@ def orthogonal(key, dims: Sequence[int], scale: float = 1.0, dtype=None):
     `dims = [Ni, N1, …, No]`; with equal sizes the map is `scale^D` times an orthogonal matrix
     (Saxe et al. 2014: depth-independent learning from orthogonal init).
     """
+    check_key(key)
     dims = _dims(dims)
-    dtype = dtype or jnp.result_type(float)
+    _scale(scale)
+    dtype = _check_dtype(dtype)
     keys = jax.random.split(key, len(dims) - 1)
     out = []
     for k, i, o in zip(keys, dims, dims[1:]):
@@ -168,10 +222,15 @@ def balanced(key, dims: Sequence[int], scale: float, lam: float = 0.0, dtype=Non
     (two layers: `Nh ≤ No`, resp. `Nh ≤ Ni`; THEORY.md §4.1: the hidden layer cannot be the
     widest). Other widths raise a `ValueError`.
     """
+    check_key(key)
     dims = _dims(dims)
     depth = len(dims) - 1
-    lam = float(lam)
-    dtype = dtype or jnp.result_type(float)
+    _scale(scale)
+    lam = check_real(lam, "lam", what=" (the imbalance λ, a Python float)")
+    if not isinstance(lam, float):
+        raise TypeError("`lam` must be a concrete Python float (its sign picks the construction), "
+                        "got a traced value; close over it instead of passing it through jit.")
+    dtype = _check_dtype(dtype)
     hidden = dims[1:-1]
     if lam > 0 and any(a > b for a, b in zip(dims[1:], dims[2:])):
         raise ValueError(

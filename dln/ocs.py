@@ -22,9 +22,22 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from dln._checks import as_array, check_real
 from dln.task import Task
 
 __all__ = ["ocs", "outputs", "ocs_distance", "closest_approach", "level_means", "rates"]
+
+
+def _check_task(task):
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+
+
+def _check_traj(traj):
+    if not (hasattr(traj, "map") and isinstance(getattr(traj, "task", None), Task)
+            and hasattr(traj, "t")):
+        raise TypeError(f"`traj` must be a dln.Trajectory (dln.solve or dln.simulate), got "
+                        f"{type(traj).__name__}.")
 
 
 def _data(task: Task):
@@ -37,6 +50,7 @@ def _data(task: Task):
 
 def ocs(task: Task):
     """The optimal constant solution `ȳ = (1/P) Σ_μ y_μ` `(No,)` (the mean target)."""
+    _check_task(task)
     if task.y_mean is None:
         raise ValueError("the OCS is the mean target ȳ, which this task does not know (it was "
                          "built from correlations); build it with dln.Task.from_data(X, Y).")
@@ -48,9 +62,13 @@ def outputs(traj, X=None):
 
     `X` `(P, Ni)` (rows are items) defaults to the task's data. Returns `(..., T, P, No)`.
     """
+    _check_traj(traj)
     if X is None:
         X, _ = _data(traj.task)
-    X = jnp.asarray(X)
+    X = as_array(X, "X", ndim=2)
+    if X.shape[1] != traj.task.n_in:
+        raise ValueError(f"`X` must have shape (P, {traj.task.n_in}) (rows are items, columns "
+                         f"the task's inputs), got {tuple(X.shape)}.")
     out = jnp.einsum("...tij,pj->...tpi", traj.map, X.astype(traj.map.dtype))
     if traj.offset is not None:
         out = out + traj.offset[..., None, :]
@@ -75,6 +93,7 @@ def closest_approach(traj):
     Record resolution: the minimum over the recorded times only, so record densely enough
     (`every`) around the OCS phase. Batched trajectories give `(B,)` arrays.
     """
+    _check_traj(traj)
     d = ocs_distance(traj)
     i = jnp.argmin(d, axis=-1)
     take = lambda a: jnp.take_along_axis(a, i[..., None], axis=-1)[..., 0]
@@ -82,7 +101,12 @@ def closest_approach(traj):
 
 
 def _level_masks(traj, levels):
-    levels = np.asarray(levels)
+    if isinstance(levels, (str, bytes)) or levels is None:
+        raise TypeError(f"`levels` must be {traj.task.n_out} non-negative ints, got {levels!r}.")
+    try:
+        levels = np.asarray(levels)
+    except ValueError as err:
+        raise ValueError(f"`levels` must be a flat list of ints, got {levels!r}.") from err
     n_out = traj.task.n_out
     if levels.shape != (n_out,) or not np.issubdtype(levels.dtype, np.integer) or levels.min() < 0:
         raise ValueError(f"`levels` must be {n_out} non-negative ints, the hierarchy level of "
@@ -104,8 +128,9 @@ def level_means(traj, levels):
     Returns `(positives, negatives)`, each `(..., T, n_levels)`; NaN for a level with no
     positives (or negatives), e.g. the negatives of the root.
     """
-    _, Y = _data(traj.task)
+    _check_traj(traj)
     masks = _level_masks(traj, levels).astype(traj.map.dtype)
+    _, Y = _data(traj.task)
     out = outputs(traj)  # (..., T, P, No)
     res = []
     for lab in (Y > 0.5, Y <= 0.5):
@@ -126,6 +151,10 @@ def rates(traj, threshold=0.5, levels=None):
     (`(No,)` ints, see `level_means`) each `(..., T, n_levels)` per level (NaN where a level has
     no positives or negatives). Call once per threshold to compare thresholds.
     """
+    _check_traj(traj)
+    threshold = check_real(threshold, "threshold")
+    if levels is not None:
+        _level_masks(traj, levels)
     _, Y = _data(traj.task)
     yes = outputs(traj) > threshold  # (..., T, P, No)
     dt = traj.map.dtype

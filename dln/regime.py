@@ -23,6 +23,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from dln._checks import as_array, check_real
 from dln.riccati import Blocks, TwoLayerSolution
 from dln.trajectory import Trajectory
 
@@ -30,6 +31,12 @@ __all__ = ["ntk", "kernel_distance", "ntk_movement", "convergence_time"]
 
 # Number of times per evaluation when searching for the convergence time (one compilation).
 _GRID = 16
+
+
+def _check_blocks(blocks, name="blocks"):
+    if not isinstance(blocks, Blocks):
+        raise TypeError(f"`{name}` must be dln.riccati.Blocks (TwoLayerSolution.blocks(t) or "
+                        f"Blocks.from_weights), got {type(blocks).__name__}.")
 
 
 def ntk(blocks: Blocks, X=None):
@@ -45,9 +52,10 @@ def ntk(blocks: Blocks, X=None):
       `(..., No·P, No·P)`, output-major: entry `(j·P + μ, k·P + ν)` is
       `Σ_θ ∂ŷ_j(x_μ)/∂θ ∂ŷ_k(x_ν)/∂θ = δ_jk x_μᵀW1ᵀW1x_ν + (W2W2ᵀ)_jk x_μᵀx_ν`.
     """
+    _check_blocks(blocks)
     A, B = blocks.input_similarity, blocks.output_similarity
     n_out, n_in = B.shape[-1], A.shape[-1]
-    X = jnp.eye(n_in, dtype=A.dtype) if X is None else jnp.asarray(X, A.dtype)
+    X = jnp.eye(n_in, dtype=A.dtype) if X is None else as_array(X, "X").astype(A.dtype)
     if X.ndim != 2 or X.shape[1] != n_in:
         raise ValueError(f"`X` must have shape (P, {n_in}) (rows are samples), got "
                          f"{tuple(X.shape)}.")
@@ -63,6 +71,15 @@ def ntk(blocks: Blocks, X=None):
 def kernel_distance(K1, K2):
     """`1 − ⟨K1, K2⟩_F / (||K1||_F ||K2||_F)` over the last two axes (broadcasts): 0 for kernels
     equal up to a positive factor, up to 1 for orthogonal ones."""
+    K1 = as_array(K1, "K1", finite=False)
+    K2 = as_array(K2, "K2", finite=False)
+    for name, K in (("K1", K1), ("K2", K2)):
+        if K.ndim < 2:
+            raise ValueError(f"`{name}` must be a kernel matrix (..., n, n), got shape "
+                             f"{tuple(K.shape)}.")
+    if K1.shape[-2:] != K2.shape[-2:]:
+        raise ValueError(f"`K2` must have the kernel shape of `K1`, {tuple(K1.shape[-2:])}, got "
+                         f"{tuple(K2.shape[-2:])}.")
     dot = jnp.sum(K1 * K2, axis=(-2, -1))
     norms = jnp.linalg.norm(K1, axis=(-2, -1)) * jnp.linalg.norm(K2, axis=(-2, -1))
     return 1.0 - dot / norms
@@ -72,6 +89,9 @@ def ntk_movement(blocks: Blocks, X=None, reference: Blocks | None = None):
     """`(T,)` how far the neural tangent kernel has moved: `kernel_distance(Θ(t_0), Θ(t))` for
     `blocks` with a leading time axis (reference: the first record, or the `reference`
     blocks). Near 0 throughout: lazy; of order 1: rich."""
+    _check_blocks(blocks)
+    if reference is not None:
+        _check_blocks(reference, "reference")
     K = ntk(blocks, X)
     K0 = K[0] if reference is None else ntk(reference, X)
     return kernel_distance(K0, K)
@@ -90,8 +110,12 @@ def convergence_time(solution, tol: float = 1e-3, *, limit_loss=None):
       crossing); `L∞` is `limit_loss`, by default the last record's loss (so run long
       enough); `inf` if no record crosses.
     """
-    if not 0 < tol < 1:
+    tol = check_real(tol, "tol", low=0.0, strict=True, what=" (a fraction of the initial "
+                     "excess loss, in (0, 1))")
+    if not tol < 1:
         raise ValueError(f"`tol` must be in (0, 1), got {tol!r}.")
+    if limit_loss is not None:
+        limit_loss = check_real(limit_loss, "limit_loss")
     if isinstance(solution, TwoLayerSolution):
         return _exact_convergence_time(solution, tol)
     if not isinstance(solution, Trajectory):

@@ -39,7 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_times
+from dln._checks import (as_array, check_bool, check_int, check_on_divergence, check_real,
+                         check_times)
 from dln.network import check_weights, loss_gradients, product
 from dln.simulate import DivergenceError, lr_bound
 from dln.solve import solve as _solve
@@ -161,7 +162,8 @@ def solve(schedule, *, weights, t=None, rtol: float = 1e-11) -> ScheduleTrajecto
       A `ScheduleTrajectory` (see its attributes; `methods` says which phases are exact).
     """
     tasks, bounds, batched = phase_bounds(schedule)
-    check_weights(tasks[0], weights, allow_batch=False)
+    weights = check_weights(tasks[0], weights, allow_batch=False)
+    rtol = check_real(rtol, "rtol", low=0.0, strict=True, high=1.0)
     t = np.unique(bounds) if t is None else np.asarray(check_times(t), dtype=float)
     runs = [_solve_one(tasks, b, list(weights), t, rtol) for b in bounds]
     methods = tuple(_merge(ms) for ms in zip(*[r["methods"] for r in runs]))
@@ -244,6 +246,9 @@ def simulate(schedule, weights, *, lr, every: int = 1, check_lr: bool = True,
     lr = float(as_array(lr, "lr", ndim=0))
     if not lr > 0:
         raise ValueError(f"`lr` must be > 0, got {lr!r}.")
+    check_int(every, "every", 1, what=" (record every `every` steps)")
+    check_bool(check_lr, "check_lr")
+    check_on_divergence(on_divergence)
     if check_lr:
         bound = min(lr_bound(task, len(ws)) for task in tasks)
         if lr >= bound:
@@ -299,8 +304,7 @@ def _regression_gradients(ws, data):
 
 
 def _check_finite(finite, on_divergence, lr):
-    if on_divergence not in ("raise", "warn"):
-        raise ValueError(f"`on_divergence` must be 'raise' or 'warn', got {on_divergence!r}.")
+    check_on_divergence(on_divergence)
     finite = np.asarray(finite)
     if not finite.all():
         import warnings

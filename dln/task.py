@@ -63,6 +63,15 @@ class Task:
         dtype = jnp.result_type(sigma_xx, sigma_yx, *(() if sigma_yy is None else (sigma_yy,)))
         sigma_xx, sigma_yx = sigma_xx.astype(dtype), sigma_yx.astype(dtype)
         sigma_yy = None if sigma_yy is None else sigma_yy.astype(dtype)
+        if X is not None:
+            X = as_array(X, "X", ndim=2)
+            check_shape(X, "X", (X.shape[0], n_in))
+        if Y is not None:
+            Y = as_array(Y, "Y", ndim=2)
+            check_shape(Y, "Y", (Y.shape[0], n_out))
+            if X is not None and X.shape[0] != Y.shape[0]:
+                raise ValueError(f"`X` and `Y` must have the same number of rows (samples); got "
+                                 f"X {tuple(X.shape)} and Y {tuple(Y.shape)}.")
         _set(self, sigma_xx=sigma_xx, sigma_yx=sigma_yx, sigma_yy=sigma_yy, X=X, Y=Y,
              x_mean=None if X is None else jnp.mean(X, axis=0),
              y_mean=None if Y is None else jnp.mean(Y, axis=0))
@@ -166,6 +175,7 @@ class Task:
         is known; otherwise the excess loss `L − min L = ½ tr((W − W*) Σxx (W − W*)ᵀ)` (the same
         expression with ½ tr Σyy replaced by ½ tr(W* Σxx W*ᵀ)).
         """
+        W = self._check_map(W, "W")
         quad = 0.5 * jnp.einsum("...ij,jk,...ik->...", W, self.sigma_xx, W)
         lin = jnp.einsum("...ij,ij->...", W, self.sigma_yx)
         return self._loss_offset - lin + quad
@@ -176,19 +186,39 @@ class Task:
         Written without cancellation as `base + ½ Σ_α λ_α (u_α − s_α/λ_α)²`, where `base` is
         `min_loss` (or 0 for the excess loss when `sigma_yy` is unknown).
         """
+        modes = self._check_modes(modes)
         base = 0.0 if self.sigma_yy is None else self.min_loss
         gap = modes - self.mode_targets
         return base + 0.5 * jnp.sum(self.input_variance * gap**2, axis=-1)
 
     def mode_strengths(self, W):
         """Strength of every mode in the map(s) `W` `(..., No, Ni)`: `U[:,α]ᵀ W V[:,α]`, `(..., K)`."""
+        W = self._check_map(W, "W")
         return jnp.einsum("ik,...ij,jk->...k", self.U, W, self.V)
 
     def map_from_modes(self, modes):
         """The map `U diag(modes) Vᵀ` `(..., No, Ni)` of mode strengths `(..., K)`."""
+        modes = self._check_modes(modes)
         return jnp.einsum("ik,...k,jk->...ij", self.U, modes, self.V)
 
 
+
+
+    # Shape checks of the methods' inputs (no finiteness check: a diverged record may be
+    # measured, NaN in and NaN out).
+    def _check_map(self, W, name):
+        W = as_array(W, name, finite=False)
+        if W.ndim < 2 or tuple(W.shape[-2:]) != (self.n_out, self.n_in):
+            raise ValueError(f"`{name}` must have shape (..., {self.n_out}, {self.n_in}) (maps of "
+                             f"this task, (n_out, n_in)), got {tuple(W.shape)}.")
+        return W
+
+    def _check_modes(self, modes):
+        modes = as_array(modes, "modes", finite=False)
+        if modes.ndim < 1 or modes.shape[-1] != self.n_modes:
+            raise ValueError(f"`modes` must have shape (..., {self.n_modes}) (one strength per "
+                             f"mode of this task), got {tuple(modes.shape)}.")
+        return modes
 
 
 def _set(obj, **fields) -> None:

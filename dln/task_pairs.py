@@ -24,6 +24,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from dln._checks import as_array, check_choice, check_int, check_key, check_real
 from dln.task import Task
 
 __all__ = ["rotated_pair", "reversal", "principal_angles", "alignment", "singular_value_overlap",
@@ -31,7 +32,7 @@ __all__ = ["rotated_pair", "reversal", "principal_angles", "alignment", "singula
 
 
 def _values(s, name):
-    s = np.asarray(s, dtype=float)
+    s = np.asarray(as_array(s, name, ndim=(0, 1)), dtype=float)
     if s.ndim != 1 or s.size == 0 or np.any(s < 0) or not np.all(np.isfinite(s)):
         raise ValueError(f"`{name}` must be a non-empty 1-D array of singular values >= 0, got "
                          f"{s!r}.")
@@ -56,10 +57,13 @@ def rotated_pair(key, n: int, s_a, s_b, *, angle: float = 0.0, side: str = "both
     Returns:
       `(task_a, task_b)`.
     """
+    check_key(key)
     s_a, s_b = _values(s_a, "s_a"), _values(s_b, "s_b")
     r = max(s_a.size, s_b.size)
-    if not isinstance(n, (int, np.integer)) or n < r:
+    n = check_int(n, "n", what=" (inputs = outputs)")
+    if n < r:
         raise ValueError(f"`n` must be an int >= the number of singular values ({r}), got {n!r}.")
+    angle = check_real(angle, "angle", what=" (radians)")
     if not 0.0 <= angle <= np.pi / 2:
         raise ValueError(f"`angle` must be in [0, π/2] (radians), got {angle!r}.")
     if angle > 0 and 2 * r > n:
@@ -101,9 +105,19 @@ def _check_task(task, name):
         raise TypeError(f"`{name}` must be a dln.Task, got {type(task).__name__}.")
 
 
+def _check_pair(task_a, task_b):
+    _check_task(task_a, "task_a")
+    _check_task(task_b, "task_b")
+    if (task_a.n_out, task_a.n_in) != (task_b.n_out, task_b.n_in):
+        raise ValueError(f"`task_b` must have the shape of `task_a` (n_out, n_in) = "
+                         f"{(task_a.n_out, task_a.n_in)} to be compared with it, got "
+                         f"{(task_b.n_out, task_b.n_in)}.")
+
+
 def rank(task: Task, rtol: float = 1e-10) -> int:
     """Number of singular values of `Σyx` above `rtol × s_max`."""
     _check_task(task, "task")
+    rtol = check_real(rtol, "rtol", low=0.0)
     s = np.asarray(task.s)
     return int(np.sum(s > rtol * s.max())) if s.size and s.max() > 0 else 0
 
@@ -116,14 +130,18 @@ def principal_angles(task_a: Task, task_b: Task, *, r: int | None = None,
     `cos θ_k` are the singular values of `U_aᵀ U_b` and `sin θ_k` those of
     `U_b − U_a U_aᵀ U_b` (Björck & Golub 1973); θ = atan2(sin, cos) is accurate at every angle.
     """
-    _check_task(task_a, "task_a")
-    _check_task(task_b, "task_b")
+    _check_pair(task_a, task_b)
     if side not in ("output", "input"):
         raise ValueError(f"`side` must be 'output' or 'input', got {side!r}.")
     if r is None:
         r = min(rank(task_a), rank(task_b))
-    if not isinstance(r, (int, np.integer)) or r < 1:
-        raise ValueError(f"`r` must be a positive int (subspace dimension), got {r!r}.")
+        if r < 1:
+            raise ValueError("a task has rank 0 (Σyx = 0): there is no singular subspace to "
+                             "compare; pass tasks with nonzero correlations.")
+    r = check_int(r, "r", 1, what=" (subspace dimension)")
+    limit = min(task_a.n_modes, task_b.n_modes)
+    if r > limit:
+        raise ValueError(f"`r` must be <= {limit} (the number of modes of the tasks), got {r}.")
     Qa, Qb = (np.asarray(t.U if side == "output" else t.V)[:, :r] for t in (task_a, task_b))
     C = Qa.T @ Qb
     cos = np.linalg.svd(C, compute_uv=False)  # descending
@@ -134,8 +152,7 @@ def principal_angles(task_a: Task, task_b: Task, *, r: int | None = None,
 def alignment(task_a: Task, task_b: Task) -> float:
     """`⟨Σyx_a, Σyx_b⟩_F / (||Σyx_a||_F ||Σyx_b||_F)`: 1 for the same task up to scale, 0 for
     orthogonal tasks, −1 for a reversal."""
-    _check_task(task_a, "task_a")
-    _check_task(task_b, "task_b")
+    _check_pair(task_a, task_b)
     a, b = np.asarray(task_a.sigma_yx), np.asarray(task_b.sigma_yx)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     return float(np.sum(a * b) / (na * nb)) if na > 0 and nb > 0 else 0.0
@@ -156,6 +173,7 @@ def singular_value_overlap(task_a: Task, task_b: Task) -> float:
 def relation(task_a: Task, task_b: Task) -> dict:
     """All measures at once: ranks, output- and input-side principal angles (at the smaller
     rank), alignment and singular-value overlap."""
+    _check_pair(task_a, task_b)
     return dict(rank_a=rank(task_a), rank_b=rank(task_b),
                 angles_output=principal_angles(task_a, task_b, side="output"),
                 angles_input=principal_angles(task_a, task_b, side="input"),

@@ -7,8 +7,10 @@ from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dln import modes as _modes
+from dln._checks import as_array, is_concrete
 from dln.task import Task
 
 _time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
@@ -102,7 +104,21 @@ class Trajectory:
         never gets there. Exact trajectories answer in closed form
         (`dln.modes.time_to_fraction`); simulations by linear interpolation between the two
         records around the first crossing.
+
+        `fraction` is a scalar or one value per mode `(K,)`, each `> 0` and finite: below 1 for
+        modes rising to their target, above 1 for modes approaching it from above (e.g. 1.1 for
+        "within 10 % from above"); 1 itself is reached only by a mode that starts there.
+        Non-positive, NaN, infinite or complex fractions raise (when concrete).
         """
+        K = self.modes.shape[-1]
+        fraction = as_array(fraction, "fraction", ndim=(0, 1))
+        if fraction.ndim == 1 and fraction.shape != (K,):
+            raise ValueError(f"`fraction` must be a scalar or have shape ({K},) (one value per "
+                             f"mode), got {tuple(fraction.shape)}.")
+        if is_concrete(fraction) and np.any((f := np.asarray(fraction)) <= 0):
+            raise ValueError(
+                f"`fraction` must be > 0 (a fraction of each mode's target s/λ: < 1 from below, "
+                f"> 1 from above), got {f.min()!r}.")
         targets = self.task.mode_targets
         if self.is_exact and self.u0 is not None:
             return _time_to_fraction(fraction, self.task.s, self.task.input_variance,

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from dln import completion, schedule, sweep, task_pairs
+from dln._checks import (as_array, check_bool, check_choice, check_int, check_key, check_real)
 from dln.init import balanced
 from dln.network import product
 
@@ -28,10 +29,32 @@ __all__ = ["completion_map", "two_layer_map"]
 
 
 def _ints(values, name):
-    a = np.atleast_1d(np.asarray(values))
-    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or np.any(a < 1):
-        raise ValueError(f"`{name}` must be positive ints, got {values!r}.")
+    if isinstance(values, (str, bytes)) or values is None:
+        raise TypeError(f"`{name}` must be a list of positive ints, got {values!r}.")
+    try:
+        a = np.atleast_1d(np.asarray(values))
+    except ValueError as err:
+        raise ValueError(f"`{name}` must be a flat list of positive ints, got {values!r}.") from err
+    if a.ndim != 1 or a.size == 0 or not np.issubdtype(a.dtype, np.integer) or np.any(a < 1):
+        raise ValueError(f"`{name}` must be a non-empty list of positive ints, got {values!r}.")
     return a
+
+
+def _times(values, name):
+    """A non-empty 1-D array of flow times >= 0 (a scalar becomes one value)."""
+    a = np.atleast_1d(np.asarray(as_array(values, name, ndim=(0, 1)), dtype=float))
+    if a.size == 0:
+        raise ValueError(f"`{name}` is empty; pass at least one duration (flow time).")
+    if np.any(a < 0):
+        raise ValueError(f"`{name}` must be >= 0 (flow time), got a minimum of {a.min()!r}.")
+    return a
+
+
+def _multiple_of(values, name, lr):
+    steps = np.rint(values / lr)
+    if np.any(np.abs(steps * lr - values) > 1e-9 * np.maximum(1.0, np.abs(values))):
+        raise ValueError(f"`{name}` must be whole numbers of steps of size `lr` = {lr!r} "
+                         f"(flow time = lr × steps), got {values!r}.")
 
 
 def completion_map(key, *, n: int, rank_b: int, pretrain, post: float, lr: float,
@@ -57,9 +80,28 @@ def completion_map(key, *, n: int, rank_b: int, pretrain, post: float, lr: float
       dict with `final_test_error` `(n_depths, n_ranks, n_obs, n_scales, K)`,
       `final_train_loss` (on B, same shape) and the grid values.
     """
-    pretrain = np.atleast_1d(np.asarray(pretrain, float))
+    check_key(key)
+    n = check_int(n, "n", 1, what=" (the matrix size)")
+    rank_b = check_int(rank_b, "rank_b", 1)
+    if rank_b > n:
+        raise ValueError(f"`rank_b` ({rank_b}) cannot exceed `n` ({n}).")
+    pretrain = _times(pretrain, "pretrain")
+    post = check_real(post, "post", low=0.0, what=" (flow time)")
+    lr = check_real(lr, "lr", low=0.0, strict=True)
+    _multiple_of(pretrain, "pretrain", lr)
+    _multiple_of(np.asarray([post]), "post", lr)
     depths, ranks_a, n_obs = (_ints(v, k) for v, k in ((depths, "depths"), (ranks_a, "ranks_a"),
                                                        (n_obs, "n_obs")))
+    if np.any(ranks_a > n):
+        raise ValueError(f"`ranks_a` must be <= `n` = {n}, got {ranks_a.tolist()}.")
+    scales = _times(scales, "scales")
+    if np.any(scales <= 0):
+        raise ValueError(f"`scales` must be > 0 (init scales), got {scales.tolist()}.")
+    check_choice(kind, "kind", ("gaussian", "orthogonal", "identity"))
+    if fewer_first is not None:
+        fewer_first = check_int(fewer_first, "fewer_first", 1, what=" (a number of entries)")
+        if fewer_first > n * n:
+            raise ValueError(f"`fewer_first` must be <= n² = {n * n}, got {fewer_first}.")
     if np.any(n_obs > n * n) or (fewer_first is not None and np.any(n_obs < fewer_first)):
         raise ValueError(f"`n_obs` must be <= n² = {n * n} (and >= `fewer_first`), got {n_obs}.")
     k_b, k_a, k_mask, k_w = jax.random.split(key, 4)
@@ -101,7 +143,26 @@ def two_layer_map(key, *, n: int, s_a, s_b, angles, pretrain, post: float, scale
       `(n_angles, K)` (number of B modes the exact solution finds stalled), `angles`,
       `pretrain`.
     """
-    pretrain = np.atleast_1d(np.asarray(pretrain, float))
+    check_key(key)
+    n = check_int(n, "n", 1, what=" (inputs = outputs of the tasks)")
+    s_a = task_pairs._values(s_a, "s_a")
+    s_b = task_pairs._values(s_b, "s_b")
+    r = max(s_a.size, s_b.size)
+    if n < r:
+        raise ValueError(f"`n` ({n}) must be >= the number of singular values in `s_a`/`s_b` "
+                         f"({r}).")
+    angles = _times(angles, "angles")
+    if np.any(angles > np.pi / 2):
+        raise ValueError(f"`angles` must be in [0, π/2] (radians), got a maximum of "
+                         f"{angles.max()!r}.")
+    if np.any(angles > 0) and 2 * r > n:
+        raise ValueError(f"`angles` > 0 between rank-{r} subspaces need 2r <= `n`, got n = {n}; "
+                         "use a larger `n` or fewer singular values.")
+    pretrain = _times(pretrain, "pretrain")
+    post = check_real(post, "post", low=0.0, what=" (flow time)")
+    check_real(scale, "scale", low=0.0)
+    lam = check_real(lam, "lam")
+    check_bool(reversal, "reversal")
     k_pair, k_w = jax.random.split(key)
     weights = balanced(k_w, [n, n, n], scale, lam)
 
@@ -118,6 +179,6 @@ def two_layer_map(key, *, n: int, s_a, s_b, angles, pretrain, post: float, scale
             stalled.append(np.asarray(traj.stalled[:, 1]).sum(axis=-1))
         return dict(final_loss=np.stack(losses), stalled_modes=np.stack(stalled))
 
-    out = sweep.run(fn, dict(angle=np.asarray(angles, float)), chunk=1, path=path,
+    out = sweep.run(fn, dict(angle=angles), chunk=1, path=path,
                     progress="two-layer transfer map" if progress is True else progress)
-    return dict(out, angles=np.asarray(angles, float), pretrain=pretrain)
+    return dict(out, angles=angles, pretrain=pretrain)

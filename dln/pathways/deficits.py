@@ -51,21 +51,29 @@ __all__ = ["Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "as_schedule", 
            "WINDOWED"]
 
 
-def _check_window(onset, length):
-    onset = as_array(onset, "onset", ndim=(0, 1))
-    length = as_array(length, "length", ndim=(0, 1))
+def _check_window(onset, length, kind="deficit"):
+    onset = as_array(onset, f"{kind}.onset", ndim=(0, 1))
+    length = as_array(length, f"{kind}.length", ndim=(0, 1))
     if is_concrete(onset, length):
-        if bool(jnp.any(onset < 0)):
-            raise ValueError(f"`onset` must be >= 0 (flow time), got {onset!r}.")
-        if bool(jnp.any(length < 0)):
-            raise ValueError(f"`length` must be >= 0 (flow time), got {length!r}.")
+        if np.any((o := np.asarray(onset)) < 0):
+            raise ValueError(f"`{kind}.onset` must be >= 0 (the flow time at which the deficit "
+                             f"starts), got {o.min()!r}.")
+        if np.any((ell := np.asarray(length)) < 0):
+            raise ValueError(f"`{kind}.length` must be >= 0 (the flow-time duration of the "
+                             f"deficit; 0 means none), got {ell.min()!r}.")
+    if onset.ndim and length.ndim and onset.shape != length.shape:
+        raise ValueError(f"`{kind}.onset` and `{kind}.length` are batched with different lengths "
+                         f"({onset.shape[0]} and {length.shape[0]}); give equal lengths.")
     return onset, length
 
 
 def _check_index(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an int >= 0 (an index), got "
+                        f"{type(value).__name__} {value!r}.")
+    if value < 0:
         raise ValueError(f"`{name}` must be an int >= 0 (an index), got {value!r}.")
-    return value
+    return int(value)
 
 
 def _is_value(x) -> bool:
@@ -74,13 +82,15 @@ def _is_value(x) -> bool:
     types), which must pass through unchecked."""
     if isinstance(x, (list, tuple)):
         return all(_is_value(v) for v in x)
-    return isinstance(x, (int, float, np.number, np.ndarray, jax.Array))
+    return isinstance(x, (int, float, complex, np.number, np.ndarray, jax.Array))
 
 
 def _window_post_init(self):
-    if not (_is_value(self.onset) and _is_value(self.length)):
+    # a rebuild by JAX puts placeholders (None, strings, objects) in *every* leaf: skip those;
+    # a user's deficit has at least one number, and then every field is checked
+    if not (_is_value(self.onset) or _is_value(self.length)):
         return
-    onset, length = _check_window(self.onset, self.length)
+    onset, length = _check_window(self.onset, self.length, type(self).__name__)
     object.__setattr__(self, "onset", onset)
     object.__setattr__(self, "length", length)
 
@@ -127,11 +137,12 @@ class Noise:
 
     def __post_init__(self):
         _check_index(self.source, "source")
-        if not _is_value(self.variance):
+        if not any(_is_value(v) for v in (self.variance, self.onset, self.length)):
             return
-        variance = as_array(self.variance, "variance", ndim=(0, 1))
-        if is_concrete(variance) and bool(jnp.any(variance < 0)):
-            raise ValueError(f"`variance` must be >= 0, got {variance!r}.")
+        variance = as_array(self.variance, "Noise.variance", ndim=(0, 1))
+        if is_concrete(variance) and np.any((v := np.asarray(variance)) < 0):
+            raise ValueError(f"`Noise.variance` must be >= 0 (a noise variance per input unit), "
+                             f"got {v.min()!r}.")
         object.__setattr__(self, "variance", variance)
         _window_post_init(self)
 

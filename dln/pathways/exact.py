@@ -60,7 +60,7 @@ import numpy as np
 
 from dln import _dop853
 from dln import modes as _modes
-from dln._checks import as_array, check_depth, check_times, is_concrete
+from dln._checks import as_array, check_depth, check_int, check_times, is_concrete
 from dln.pathways.deficits import Freeze, Lesion, active, as_schedule
 from dln.pathways.trajectory import PathwayTrajectory
 from dln.task import Task
@@ -363,6 +363,7 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
     t = check_times(t).astype(u0.dtype)
     if not (isinstance(rtol, float) and 0 < rtol < 1 and math.isfinite(rtol)):
         raise ValueError(f"`rtol` must be a float in (0, 1), got {rtol!r}.")
+    max_steps = check_int(max_steps, "max_steps", 1, what=" (DOP853 steps)")
     order = jnp.argsort(t)
     inverse = jnp.argsort(order)
     out, final, failed, reduced = _solve(task, u0, tuple(freezes), lesioned, t[order],

@@ -21,20 +21,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dln._checks import as_array, check_depth, check_real, check_times
 from dln.pathways import measures
+from dln.pathways.deficits import _check_index
 from dln.pathways.deficits import Freeze
-from dln.pathways.exact import solve
+from dln.pathways.exact import _check_u0, solve
 from dln.pathways.simulate import simulate
+from dln.task import Task
 
 __all__ = ["critical_period_map", "simulated_critical_period_map"]
 
 
 def _grid(onsets, lengths):
-    on = np.asarray(onsets, dtype=float).ravel()
-    ln = np.asarray(lengths, dtype=float).ravel()
-    if on.size == 0 or ln.size == 0 or np.any(on < 0) or np.any(ln < 0):
-        raise ValueError(f"`onsets` and `lengths` must be non-empty and >= 0 (flow time), got "
-                         f"{onsets!r} and {lengths!r}.")
+    on = np.asarray(as_array(onsets, "onsets", ndim=(0, 1)), dtype=float).ravel()
+    ln = np.asarray(as_array(lengths, "lengths", ndim=(0, 1)), dtype=float).ravel()
+    for name, v, given in (("onsets", on, onsets), ("lengths", ln, lengths)):
+        if v.size == 0:
+            raise ValueError(f"`{name}` is empty; pass at least one value (flow time).")
+        if np.any(v < 0):
+            raise ValueError(f"`{name}` must be >= 0 (flow time), got a minimum of {v.min()!r}.")
     O, L = np.meshgrid(on, ln, indexing="ij")
     return jnp.asarray(O.ravel()), jnp.asarray(L.ravel()), (on.size, ln.size)
 
@@ -49,8 +54,33 @@ def _result(task, modes, shape):
 def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, pathway: int = 1):
     """The exact map: pathway `pathway` frozen on `[onset, onset + length)` for every onset ×
     length, the state at flow time `t` (pass a large `t`, or use `final_split`, for the limit).
-    Arguments as `dln.pathways.solve`; returns the dictionary of the module docstring."""
+
+    Args:
+      task, depth, u0: as `dln.pathways.solve`.
+      onsets, lengths: `(n_onsets,)` and `(n_lengths,)` flow times, each `>= 0` and finite
+        (a scalar counts as one value); every pair is one window.
+      t: the flow time (a scalar `>= 0`) at which the state is read.
+      pathway: the frozen pathway (an index into `u0`).
+
+    Returns:
+      A dict with `modes` `(n_onsets, n_lengths, P, K)` (each pathway's strength of each mode at
+      time `t`), `shares` (the same shape: each pathway's share `K_p / Σ_q K_q`),
+      `pathway_loss` `(n_onsets, n_lengths, P)` (each pathway's map on its own) and `loss`
+      `(n_onsets, n_lengths)` (the whole network), as the module docstring says.
+    """
     on, ln, shape = _grid(onsets, lengths)
+    t = check_times(t)
+    if t.shape != (1,) or jnp.ndim(t) != 1:
+        raise ValueError("`t` must be a single flow time (a scalar).")
+    t = float(t[0])
+    depth = check_depth(depth)
+    pathway = _check_index(pathway, "pathway")
+    if isinstance(u0, (tuple, list)) and pathway >= len(u0):
+        raise ValueError(f"`pathway` = {pathway} names no pathway: `u0` has {len(u0)} entries "
+                         f"(indices 0..{len(u0) - 1}).")
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    _check_u0(task, u0, depth)  # before the vmapped call, with concrete values
 
     def one(o, ell):
         return solve(task, depth=depth, u0=u0, t=t, deficit=Freeze(pathway, o, ell)).modes[-1]

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array
+from dln._checks import as_array, check_int, check_key, check_real
 from dln.init import aligned_from_strengths
 from dln.network import product
 from dln.task import Task
@@ -45,8 +45,55 @@ __all__ = ["shares", "pathway_loss", "excess_loss", "source_variances",
            "empirical_fisher_trace", "exact_weights"]
 
 
+def _check_weights(weights, name="weights"):
+    if isinstance(weights, (np.ndarray, jax.Array)) or not isinstance(weights, (list, tuple)) \
+            or not weights:
+        raise TypeError(f"`{name}` must be a non-empty list [W1, …, WD] of (…, out, in) "
+                        f"matrices, got {type(weights).__name__}.")
+    ws = [as_array(W, f"{name}[{l}]", finite=False) for l, W in enumerate(weights)]
+    for l, W in enumerate(ws):
+        if W.ndim < 2:
+            raise ValueError(f"`{name}[{l}]` must be a matrix (…, out, in), got shape "
+                             f"{tuple(W.shape)}.")
+        if l and W.shape[-1] != ws[l - 1].shape[-2]:
+            raise ValueError(f"`{name}[{l}]` has {W.shape[-1]} columns but {name}[{l - 1}] has "
+                             f"{ws[l - 1].shape[-2]} rows.")
+    return ws
+
+
+def _check_task(task, name="task"):
+    if not isinstance(task, Task):
+        raise TypeError(f"`{name}` must be a dln.Task, got {type(task).__name__}.")
+
+
+def _check_noise(noise_variance):
+    return check_real(noise_variance, "noise_variance", low=0.0, strict=True,
+                      what=" (the output noise variance σ²)")
+
+
+def _check_sources(task, sources, n):
+    if not isinstance(sources, (list, tuple)) or len(sources) != n:
+        raise ValueError(f"`sources` must list one (start, stop) input block per pathway ({n}), "
+                         f"got {sources!r}.")
+    for j, blk in enumerate(sources):
+        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
+                and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
+                        for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
+            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
+                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
+
+
+def _check_traj(traj):
+    if not hasattr(traj, "task") or not hasattr(traj, "modes"):
+        raise TypeError(f"`traj` must be a PathwayTrajectory, got {type(traj).__name__}.")
+
+
 def shares(modes):
     """`(..., P, K)` each pathway's share `K_p/Σ_q K_q` of each mode (`1/P` where all are 0)."""
+    modes = as_array(modes, "modes", finite=False)
+    if modes.ndim < 2:
+        raise ValueError(f"`modes` must have shape (..., P, K) (pathways × modes), got "
+                         f"{tuple(modes.shape)}.")
     total = jnp.sum(modes, axis=-2, keepdims=True)
     even = jnp.full_like(modes, 1.0 / modes.shape[-2])
     return jnp.where(total != 0, modes / jnp.where(total != 0, total, 1.0), even)
@@ -54,12 +101,14 @@ def shares(modes):
 
 def pathway_loss(traj):
     """`(..., T, P)` the loss of each pathway's contribution to the map on its own."""
+    _check_traj(traj)
     return traj.task.loss(traj.map)
 
 
 def excess_loss(traj):
     """`(..., T)` the network's loss above the task's minimum (`traj.loss` when `sigma_yy` is
     unknown, which is already the excess)."""
+    _check_traj(traj)
     base = traj.task.min_loss
     return traj.loss if base is None else traj.loss - base
 
@@ -76,6 +125,12 @@ def source_variances(task: Task, pathways, sources):
     time broadcast); `sources`: their `(start, stop)` input blocks. `C_pp` is the source's block
     of `task.sigma_xx` (the covariance for centred sources).
     """
+    _check_task(task)
+    if not isinstance(pathways, (list, tuple)) or not pathways:
+        raise TypeError(f"`pathways` must be a list with one weight list per pathway, got "
+                        f"{type(pathways).__name__}.")
+    pathways = [_check_weights(ws, f"pathways[{p}]") for p, ws in enumerate(pathways)]
+    _check_sources(task, sources, len(pathways))
     out = []
     for ws, C in zip(pathways, _blocks(task, sources)):
         Om = product(list(ws))
@@ -86,6 +141,15 @@ def source_variances(task: Task, pathways, sources):
 def relative_source_variance(variances, pair=(0, 1)):
     """`(..., h)` `RSV_i = (V^{(a)} − V^{(b)})/(V^{(a)} + V^{(b)})` for the sources `pair` of
     `source_variances` output (0 for a unit that receives nothing)."""
+    variances = as_array(variances, "variances", finite=False)
+    if variances.ndim < 2:
+        raise ValueError(f"`variances` must have shape (..., P, h) (`source_variances`), got "
+                         f"{tuple(variances.shape)}.")
+    n = variances.shape[-2]
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= i < n
+            for i in pair)):
+        raise ValueError(f"`pair` must be two source indices in 0..{n - 1}, got {pair!r}.")
     va, vb = variances[..., pair[0], :], variances[..., pair[1], :]
     total = va + vb
     return jnp.where(total > 0, (va - vb) / jnp.where(total > 0, total, 1.0), 0.0)
@@ -105,6 +169,9 @@ def fisher_trace(task: Task, weights, noise_variance: float = 1.0):
     """`(..., D)` trace of the Fisher information of each layer for `y ~ N(ŷ, σ² I)`,
     `||A_l||_F² tr(B_l Σxx B_lᵀ)/σ²` (module docstring). Leading axes of the weights broadcast.
     """
+    _check_task(task)
+    weights = _check_weights(weights)
+    noise_variance = _check_noise(noise_variance)
     out = []
     for A, B in _prefix_suffix(weights):
         a = (jnp.sum(A * A, axis=(-2, -1)) if A is not None
@@ -121,11 +188,15 @@ def sampled_fisher_trace(key, task: Task, weights, n_samples: int = 64,
     item `x_μ` and `n_samples` draws `y = ŷ_μ + ε`, `ε ~ N(0, σ² I)`, the squared norm of the
     score `∂ log p/∂W_l = A_lᵀ ε (B_l x_μ)ᵀ / σ²`, averaged. Returns `(D,)` estimates and their
     standard errors `(D,)`."""
+    check_key(key)
+    _check_task(task)
     if task.X is None:
         raise ValueError("sampled_fisher_trace needs the samples: build the task with "
                          "dln.Task.from_data(X, Y).")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"`n_samples` must be an int >= 2, got {n_samples!r}.")
+    weights = _check_weights(weights)
+    noise_variance = _check_noise(noise_variance)
     X = task.X
     n_out = weights[-1].shape[-2]
     eps = jnp.sqrt(noise_variance) * jax.random.normal(
@@ -145,11 +216,16 @@ def empirical_fisher_trace(task: Task, weights, total_map=None):
     """`(..., D)` `(1/P) Σ_μ ||A_lᵀ e_μ||² ||B_l x_μ||²` per layer, at the data's targets
     (needs `Task.from_data`). `total_map` (default `W_D ⋯ W_1`) is the map that makes the
     errors `e_μ = total_map x_μ − y_μ` (for a pathway, the whole network's map)."""
+    _check_task(task)
     if task.X is None:
         raise ValueError("empirical_fisher_trace needs the samples: build the task with "
                          "dln.Task.from_data(X, Y).")
+    weights = _check_weights(weights)
     X, Y = task.X, task.Y
     M = product(list(weights)) if total_map is None else as_array(total_map, "total_map")
+    if M.ndim < 2 or M.shape[-2:] != (task.n_out, task.n_in):
+        raise ValueError(f"`total_map` must have shape (..., {task.n_out}, {task.n_in}) (the "
+                         f"task's maps), got {tuple(M.shape)}.")
     err = jnp.einsum("...ij,pj->...pi", M, X) - Y  # (..., P, No)
     out = []
     for A, B in _prefix_suffix(weights):
@@ -162,4 +238,13 @@ def empirical_fisher_trace(task: Task, weights, total_map=None):
 def exact_weights(traj, pathway: int = 0):
     """The balanced aligned weights of one pathway along an exact trajectory, a list of
     `(T, out, in)` (identity hidden bases; `dln.init.aligned_from_strengths`)."""
+    _check_traj(traj)
+    if getattr(traj, "is_exact", False) is not True and traj.method != "reduced-integration":
+        raise TypeError(f"`traj` must be an exact PathwayTrajectory (dln.pathways.solve), got "
+                        f"method {getattr(traj, 'method', None)!r}; a simulation has its weights "
+                        "in `final_weights` / `recorded_weights`.")
+    pathway = check_int(pathway, "pathway", 0)
+    if pathway >= traj.modes.shape[-2]:
+        raise ValueError(f"`pathway` = {pathway} names no pathway: the trajectory has "
+                         f"{traj.modes.shape[-2]} (indices 0..{traj.modes.shape[-2] - 1}).")
     return aligned_from_strengths(traj.task, traj.depth, traj.modes[..., pathway, :])

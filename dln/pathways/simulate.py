@@ -36,6 +36,7 @@ their dynamics exactly those of the shallower network.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Sequence
 
 import jax
@@ -43,11 +44,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import init as _init
-from dln._checks import as_array, is_concrete
+from dln import modes as _modes
+from dln._checks import (as_array, check_bool, check_depth, check_int, check_key,
+                         check_on_divergence, check_real, is_concrete)
 from dln.network import loss_gradients, product
 from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, active,
                                    as_schedule)
 from dln.pathways.trajectory import PathwayTrajectory
+from dln.simulate import DivergenceError
 from dln.task import Task
 
 __all__ = ["simulate", "aligned", "selectors", "pad_depth"]
@@ -104,6 +108,8 @@ def aligned(task: Task, depth: int, u0, *, width=None, key=None):
     """
     if not isinstance(u0, (tuple, list)) or len(u0) < 1:
         raise TypeError(f"`u0` must have one entry per pathway, got {u0!r}.")
+    if key is not None:
+        check_key(key)
     keys = [None] * len(u0) if key is None else list(jax.random.split(key, len(u0)))
     return [_init.aligned(task, depth, width=width, u0=u, key=k) for u, k in zip(u0, keys)]
 
@@ -127,11 +133,15 @@ def pad_depth(weights, depth: int):
     if not isinstance(weights, (list, tuple)) or not all(isinstance(ws, (list, tuple))
                                                          for ws in weights):
         raise TypeError("`weights` must be a list with one list [W1, …, WD] per pathway.")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"`depth` must be an int >= 1, got {depth!r}.")
+    depth = check_depth(depth)
     padded, masks = [], []
     for p, ws in enumerate(weights):
-        ws = [jnp.asarray(W) for W in ws]
+        if not ws:
+            raise ValueError(f"`weights[{p}]` is empty; give every pathway at least one layer.")
+        ws = [as_array(W, f"weights[{p}][{l}]", ndim=(2, 3)) for l, W in enumerate(ws)]
+        if len(ws) < depth and len(ws) >= 2 and ws[0].shape[-2] != ws[1].shape[-1]:
+            raise ValueError(f"`weights[{p}][1]` has {ws[1].shape[-1]} columns but "
+                             f"weights[{p}][0] has {ws[0].shape[-2]} rows.")
         extra = depth - len(ws)
         if extra < 0:
             raise ValueError(f"pathway {p} has {len(ws)} layers, more than `depth` = {depth}.")
@@ -262,6 +272,10 @@ def _run(task, state, schedule, lr, every, S, T, ind, beta, *, n_blocks, record_
     final, recs = fn(task, state, schedule, lr)
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
+    finite = recs.pop("finite")
+    step_numbers = jnp.arange(n_blocks + 1) * every
+    recs["diverged_at"] = jnp.where(jnp.all(finite, axis=-1), -1,
+                                    step_numbers[jnp.argmin(finite, axis=-1)])
     return final, recs
 
 
@@ -288,8 +302,8 @@ def _check_layer_mask(layer_mask, paths, batch_state):
 def _check_paths(task, weights, sources, S):
     if not isinstance(weights, (list, tuple)) or not weights or not all(
             isinstance(ws, (list, tuple)) and ws for ws in weights):
-        raise TypeError("`weights` must be a list with one list [W1, …, WD] per pathway, got "
-                        f"{type(weights).__name__}.")
+        raise TypeError("`weights` must be a non-empty list with one non-empty list [W1, …, WD] "
+                        f"per pathway, got {type(weights).__name__} {_short(weights)}.")
     paths = [[as_array(W, f"weights[{p}][{l}]", ndim=(2, 3)) for l, W in enumerate(ws)]
              for p, ws in enumerate(weights)]
     ndims = {W.ndim for ws in paths for W in ws}
@@ -304,13 +318,74 @@ def _check_paths(task, weights, sources, S):
             if ws[l].shape[-1] != ws[l - 1].shape[-2]:
                 raise ValueError(f"weights[{p}][{l}] has {ws[l].shape[-1]} columns but "
                                  f"weights[{p}][{l - 1}] has {ws[l - 1].shape[-2]} rows.")
+    batch = paths[0][0].shape[:-2]
+    for p, ws in enumerate(paths):
+        for l, W in enumerate(ws):
+            if W.shape[:-2] != batch:
+                raise ValueError(f"`weights[{p}][{l}]` has batch shape {W.shape[:-2]}, but "
+                                 f"weights[0][0] has {batch}; batch every matrix alike.")
     return paths
+
+
+def _short(x):
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _lr_bound(task, paths, shared, sources, decoders, layer_mask, lesions):
+    """`2 / c`, with `c` a lower bound on the largest loss curvature (Hessian eigenvalue) at
+    every global minimum, or None where no proven bound is implemented.
+
+    Parallel pathways sum at the output, so at a global minimum (zero residual) the Hessian is
+    the Gauss–Newton `Jᵀ A J` with `J = [J_1, …, J_P]`: the sum over pathways of each pathway's
+    operator. Depth 1: the loss is quadratic in the weights, and the Hessian (per output) is the
+    block matrix `[S_p Σxx S_qᵀ]`: `c` is its top eigenvalue (exact, any task, any sources).
+    Depth D >= 2 (all pathways equally deep, input-aligned task): along mode α (direction
+    `u_α v_αᵀ`) a pathway carrying `c_p` has curvature `>= λ_α D |c_p|^{2−2/D}` (AM–GM over the
+    layers and Cauchy–Schwarz at every split of the chain), and `Σ_p c_p = s_α/λ_α` at every
+    minimum, so the curvature is `>= κ_α P_α^{2/D−1}` (equal split; `κ_α = dln.modes.rate`,
+    `P_α` the pathways not lesioned on α), attained at the equal-split balanced minimum. The
+    network must be able to fit the task (every pathway at least as wide as the number of
+    active modes). Shared layers, decoders, layer masks, mixed depths and non-aligned tasks
+    (depth >= 2) have no bound here: the pre-check is skipped.
+    """
+    if shared or decoders is not None or layer_mask is not None:
+        return None
+    depths = {len(ws) for ws in paths}
+    if len(depths) != 1:
+        return None
+    D = depths.pop()
+    n_pathways = len(paths)
+    if D == 1:
+        S = np.concatenate([np.asarray(Sp) for Sp in
+                            selectors(task, n_pathways, sources, lesions)], axis=0)
+        curvature = float(np.linalg.eigvalsh(S @ np.asarray(task.sigma_xx) @ S.T).max())
+        return 2.0 / curvature if curvature > 0 else float("inf")
+    if sources is not None or task.input_aligned is not True:
+        return None
+    s, lam = np.asarray(task.s), np.asarray(task.input_variance)
+    active = (s > 0) & (lam > 0)
+    n_active = int(active.sum())
+    if n_active == 0:
+        return float("inf")
+    if any(min(W.shape[-2] for W in ws[:-1]) < n_active for ws in paths):
+        return None
+    carriers = np.full(s.shape, n_pathways)
+    for _, mode in {(d.pathway, d.mode) for d in lesions}:
+        carriers[mode] -= 1
+    use = active & (carriers > 0)
+    if not use.any():
+        return float("inf")
+    kappa = np.asarray(_modes.rate(s[use], lam[use], D)) * carriers[use] ** (2.0 / D - 1)
+    curvature = float(kappa.max())
+    return 2.0 / curvature if curvature > 0 else float("inf")
 
 
 def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=None,
              sources: Sequence | None = None, shared=None, decoders=None,
              reconstruction: float = 0.0, layer_mask=None,
-             record_weights: bool = False) -> PathwayTrajectory:
+             record_weights: bool = False, check_lr: bool = True,
+             on_divergence: str = "raise") -> PathwayTrajectory:
     """Full-batch gradient descent on a network of pathways, with deficits.
 
     Args:
@@ -333,14 +408,40 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
         layer's learning rate: 0 freezes a layer for the whole run. `pad_depth` makes these
         for depth sweeps in one batched call (frozen identity layers).
       record_weights: also record `(pathways, shared, decoders)` at every record.
+      check_lr: raise before running if `lr` is at or above a proven stability limit of the
+        network on the task (without deficits): above it no global minimum is stable, so
+        gradient descent cannot converge. The limit is `2 / c` with `c` a lower bound on the
+        largest loss curvature at every minimum: exact for depth-1 pathways (any task, any
+        sources); for equally deep pathways of depth D >= 2 sharing the input of an
+        input-aligned task, `c = max_α κ_α P_α^{2/D−1}` (`κ_α = dln.modes.rate`, the
+        single-network mode curvature; `P_α` the pathways not lesioned on mode α; the
+        gradient-descent Hessian at a minimum is the sum of the pathways' Gauss–Newton
+        operators, smallest at the equal split). It is a bound, attained at the equal-split
+        balanced minimum, so runs can still diverge below it from large weights or inside a
+        deficit window. Shared layers, decoders, layer masks, mixed depths, sources at depth
+        >= 2 and non-aligned tasks have no proven limit here: the pre-check is skipped (the
+        divergence handling below still applies). Pass False to study unstable runs.
+      on_divergence: `"raise"` (default) raises `dln.DivergenceError` if the weights stop
+        being finite; `"warn"` warns and returns, with `PathwayTrajectory.diverged_at` marking
+        the first non-finite record step (−1 where finite), as `dln.simulate`.
 
     Returns:
       A `PathwayTrajectory`, method `"simulation"`: `t = lr × step` `(T,)`, `map (T, P, No, Ni)`
       (each pathway's contribution `C_p`), `modes (T, P, K)`, `loss (T,)` (on the task),
-      `final_weights = (pathways, shared, decoders)`; with leading batch axes for batches.
+      `final_weights = (pathways, shared, decoders)`, `diverged_at`; with leading batch axes
+      for batches.
     """
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    check_on_divergence(on_divergence)
+    check_bool(check_lr, "check_lr")
+    check_bool(record_weights, "record_weights")
+    steps = check_int(steps, "steps", 0, what=" (number of gradient steps)")
+    every = check_int(every, "every", 1, what=" (record every `every` steps)")
+    if steps % every:
+        raise ValueError(f"`steps` ({steps}) must be a multiple of `every` ({every}) so the last "
+                         f"record is the final state; e.g. steps={steps - steps % every + every}.")
+    lr = check_real(lr, "lr", low=0.0, strict=True, what=" (the learning rate)")
     n_pathways = len(weights) if isinstance(weights, (list, tuple)) else 0
     schedule = as_schedule(deficit, n_pathways=n_pathways or None)
     sources = _check_sources(task, sources, n_pathways)
@@ -350,7 +451,15 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
             raise ValueError(f"Lesion names mode {d.mode}, but the task has {task.n_modes}.")
     S = selectors(task, n_pathways, sources, lesions)
     paths = _check_paths(task, weights, sources, S)
+    if shared is not None and (isinstance(shared, (np.ndarray, jax.Array))
+                               or not isinstance(shared, (list, tuple))):
+        raise TypeError(f"`shared` must be None or a list of shared layers [W1, …], got "
+                        f"{type(shared).__name__}.")
     shared = [as_array(W, f"shared[{l}]", ndim=(2, 3)) for l, W in enumerate(shared or [])]
+    for l in range(1, len(shared)):
+        if shared[l].shape[-1] != shared[l - 1].shape[-2]:
+            raise ValueError(f"`shared[{l}]` has {shared[l].shape[-1]} columns but shared[{l - 1}] "
+                             f"has {shared[l - 1].shape[-2]} rows.")
     batch_state = paths[0][0].ndim == 3
     out_dim = (shared[-1] if shared else paths[0][-1]).shape[-2]
     if out_dim != task.n_out:
@@ -369,11 +478,13 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                              "one (start, stop) block per pathway.")
         if isinstance(d, Decorrelate) and (sources is None or max(d.sources) >= len(sources)):
             raise ValueError(f"Decorrelate names sources {d.sources}; pass `sources`.")
-    beta = float(reconstruction)
-    if beta < 0:
-        raise ValueError(f"`reconstruction` must be >= 0, got {reconstruction!r}.")
+    beta = check_real(reconstruction, "reconstruction", low=0.0,
+                      what=" (the weight of the reconstruction loss)")
+    if not isinstance(beta, float):
+        raise TypeError("`reconstruction` must be a concrete number, got a traced value.")
     if beta > 0:
-        if sources is None or decoders is None or len(decoders) != n_pathways:
+        if sources is None or not isinstance(decoders, (list, tuple)) \
+                or len(decoders) != n_pathways:
             raise ValueError("cross-source reconstruction needs `sources` and one decoder per "
                              "pathway (`decoders=[R_0, …]`, R_p of shape (Ni − n_p, h_p)).")
         decoders = [as_array(R, f"decoders[{p}]", ndim=(2, 3)) for p, R in enumerate(decoders)]
@@ -386,13 +497,15 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                                  f"{tuple(R.shape)}.")
     else:
         decoders, T = None, None
-    lr = as_array(lr, "lr", ndim=0).astype(paths[0][0].dtype)
-    if is_concrete(lr) and float(lr) <= 0:
-        raise ValueError(f"`lr` must be > 0, got {float(lr)!r}.")
-    if not (isinstance(steps, int) and isinstance(every, int) and every >= 1 and steps >= 0
-            and steps % every == 0):
-        raise ValueError(f"`steps` ({steps!r}) must be an int >= 0 and a multiple of `every` "
-                         f"({every!r}, an int >= 1).")
+    if check_lr and is_concrete(lr):
+        bound = _lr_bound(task, paths, shared, sources, decoders, layer_mask, lesions)
+        if bound is not None and float(lr) >= bound:
+            raise ValueError(
+                f"`lr` = {float(lr)!r} will not converge: for these {n_pathways} pathways on this "
+                f"task no minimum is stable for lr >= {bound:.6g} (2 / a lower bound on the loss "
+                f"curvature at every minimum; see the `check_lr` argument). Use a smaller lr, "
+                f"e.g. {bound / 4:.3g}, or pass check_lr=False to run anyway.")
+    lr = jnp.asarray(lr, paths[0][0].dtype)
     windowed = tuple(d for d in schedule if not isinstance(d, Lesion))
     sizes = {leaf.shape[0] for leaf in jax.tree_util.tree_leaves(windowed) if leaf.ndim}
     batch_schedule = bool(sizes)
@@ -408,10 +521,19 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
     final, recs = _run(task, state, windowed, lr, jnp.asarray(every), S, T, ind, beta,
                        n_blocks=steps // every, record_weights=record_weights,
                        batch_state=batch_state, batch_schedule=batch_schedule)
-    if is_concrete(recs["finite"]) and not bool(jnp.all(recs["finite"])):
-        raise FloatingPointError("gradient descent diverged (the weights stopped being finite); "
-                                 "use a smaller `lr`.")
+    diverged_at = recs["diverged_at"]
+    if is_concrete(diverged_at) and np.any((bad := np.asarray(diverged_at)) >= 0):
+        where = (f"at step {int(bad)}" if bad.ndim == 0 else
+                 f"in {int((bad >= 0).sum())} of {bad.size} runs (first at step "
+                 f"{int(bad[bad >= 0].min())})")
+        message = (f"gradient descent on the pathways diverged {where} with lr = "
+                   f"{float(lr)!r}: the weights became infinite or NaN. Lower `lr` (large "
+                   "initial weights and deficits that add input variance need less).")
+        if on_divergence == "raise":
+            raise DivergenceError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     t = lr * jnp.arange(steps // every + 1, dtype=lr.dtype) * every
     return PathwayTrajectory(t=t, modes=recs["modes"], loss=recs["loss"], task=task,
                              method="simulation", depth=len(paths[0]), stored_map=recs["map"],
-                             final_weights=final, recorded_weights=recs.get("weights"))
+                             final_weights=final, recorded_weights=recs.get("weights"),
+                             diverged_at=diverged_at)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import init as _init
-from dln._checks import as_array
+from dln._checks import as_array, check_bool, check_depth, check_int, check_key, check_real
 from dln.task import Task
 
 __all__ = ["views", "init"]
@@ -41,13 +41,15 @@ def views(A, latent_variance, noise_variance: float, n_views: int = 2):
     """
     A = np.asarray(as_array(A, "A", ndim=2))
     d = A.shape[1]
-    var = np.broadcast_to(np.asarray(latent_variance, float), (d,))
+    var = np.asarray(as_array(latent_variance, "latent_variance", ndim=(0, 1)), float)
+    if var.ndim == 1 and var.shape != (d,):
+        raise ValueError(f"`latent_variance` must be a scalar or have shape ({d},) (one per "
+                         f"column of `A`), got {var.shape}.")
+    var = np.broadcast_to(var, (d,))
     if np.any(var <= 0):
         raise ValueError(f"`latent_variance` must be > 0, got {latent_variance!r}.")
-    if not noise_variance >= 0:
-        raise ValueError(f"`noise_variance` must be >= 0, got {noise_variance!r}.")
-    if not (isinstance(n_views, int) and n_views >= 1):
-        raise ValueError(f"`n_views` must be an int >= 1, got {n_views!r}.")
+    noise_variance = check_real(noise_variance, "noise_variance", low=0.0)
+    n_views = check_int(n_views, "n_views", 1, what=" (the number of sources)")
     Sz = np.diag(var)
     sxx = np.kron(np.ones((n_views, n_views)), Sz) + noise_variance * np.eye(n_views * d)
     syx = np.tile(A @ Sz, (1, n_views))
@@ -68,7 +70,25 @@ def init(key, task: Task, sources, *, depth: int, width: int, shared_depth: int 
 
     Returns `(pathways, shared)` or `(pathways, shared, decoders)`.
     """
+    check_key(key)
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    depth = check_depth(depth)
+    width = check_int(width, "width", 1, what=" (hidden width)")
+    shared_depth = check_int(shared_depth, "shared_depth", 0)
+    check_real(scale, "scale", low=0.0)
+    check_bool(decoders, "decoders")
+    if not isinstance(sources, (list, tuple)) or not sources:
+        raise TypeError(f"`sources` must be a list of (start, stop) input blocks, got "
+                        f"{sources!r}.")
+    for j, blk in enumerate(sources):
+        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
+                and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
+                        for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
+            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
+                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
     if batch is not None:
+        batch = check_int(batch, "batch", 1, what=" (the number of independent draws)")
         keys = jax.random.split(key, batch)
         out = [init(k, task, sources, depth=depth, width=width, shared_depth=shared_depth,
                     scale=scale, decoders=decoders) for k in keys]

@@ -40,6 +40,8 @@ class PathwayTrajectory:
         leading time axis on every matrix.
       final: `(P, K)` the limit `t → ∞` of an exact trajectory (each mode's final split,
         `dln.pathways.final_split`), None for simulations.
+      diverged_at: for a simulation, the first recorded step at which the weights were no
+        longer finite, or −1 (None for exact trajectories); see `on_divergence`.
 
     Simulations batched over weights or deficits carry leading batch axes on every array field.
     """
@@ -55,6 +57,7 @@ class PathwayTrajectory:
     final_weights: Optional[Any] = None
     recorded_weights: Optional[Any] = None
     final: Optional[Any] = None
+    diverged_at: Optional[Any] = None
 
     @property
     def is_exact(self) -> bool:
