@@ -10,7 +10,7 @@ from dln import biases as _biases
 from dln import modes as _modes
 from dln import numerical_flow, riccati
 from dln._checks import as_array, check_depth, check_times, is_concrete
-from dln.task import Task
+from dln.task import Task, modes_coupled
 from dln.trajectory import Trajectory
 
 __all__ = ["solve"]
@@ -120,20 +120,11 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
         )
     m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
     if task.input_aligned is None:  # a task built from traced values: checked in the computation
-        m = jnp.where(_input_coupled(task), jnp.nan, m)
+        m = jnp.where(modes_coupled(task.sigma_xx, task.V, task.input_variance), jnp.nan, m)
     return Trajectory(
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
         method=_modes.method_name(depth), depth=depth, u0=u0,
     )
-
-
-def _input_coupled(task: Task):
-    """Traced test of the mode solution's assumption: `sigma_xx V = V diag(λ)` (the criterion
-    `Task` applies to concrete values), True where it fails."""
-    sxx, V = task.sigma_xx, task.V
-    scale = jnp.maximum(jnp.max(jnp.abs(sxx)), jnp.finfo(sxx.dtype).tiny)
-    off = jnp.linalg.norm(sxx @ V - V * task.input_variance) / scale
-    return off > 1e-6 * jnp.sqrt(sxx.shape[0])
 
 
 def _solve_from_weights(task, weights, t, depth, u0, rtol, biases) -> Trajectory:

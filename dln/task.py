@@ -12,6 +12,8 @@ modes with zero singular values kept.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -295,8 +297,14 @@ def _aligned_svd(sxx: np.ndarray, syx: np.ndarray):
     flip = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(K)])
     flip[flip == 0] = 1.0
     U, V = U * flip, V * flip
-    scale = max(np.abs(sxx).max(), np.finfo(float).tiny)
     lam = np.einsum("ik,ij,jk->k", V, sxx, V)
-    # Each mode's input direction must be an eigenvector of sxx (then its complement is invariant).
-    off = np.linalg.norm(sxx @ V - V * lam) / scale if K else 0.0
-    return U, s[:K], V, bool(off <= 1e-6 * np.sqrt(n_in))
+    return U, s[:K], V, bool(not modes_coupled(sxx, V, lam, np)) if K else True
+
+
+def modes_coupled(sigma_xx, V, input_variance, xp=jnp):
+    """Whether `sigma_xx` couples the modes: each mode's input direction must be an eigenvector
+    of `sigma_xx`, `‖sigma_xx V − V diag(λ)‖_F ≤ 1e-6 √Ni max|sigma_xx|` (then the complement
+    of their span is invariant too). `xp`: numpy for concrete values, jax.numpy when traced."""
+    scale = xp.maximum(xp.max(xp.abs(sigma_xx)), xp.finfo(sigma_xx.dtype).tiny)
+    off = xp.linalg.norm(sigma_xx @ V - V * input_variance) / scale
+    return off > 1e-6 * math.sqrt(sigma_xx.shape[0])
