@@ -33,6 +33,7 @@ MODULES = (
     "biases",
     "end_to_end",
     "pathways",
+    "lr_bound",
 )
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "derivations"

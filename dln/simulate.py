@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln import modes as _modes
 from dln._checks import as_array, is_concrete
 from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
                          check_weights)
@@ -31,26 +30,83 @@ from dln.trajectory import Trajectory
 __all__ = ["simulate", "DivergenceError", "lr_bound"]
 
 
+_EPS = np.finfo(np.float64).eps
+
+
 class DivergenceError(FloatingPointError):
     """Gradient descent diverged: the weights stopped being finite during the run."""
 
 
 def lr_bound(task: Task, depth: int) -> float:
-    """Learning rate above which gradient descent cannot converge on this task.
+    """Largest stable learning rate at the balanced global minimum: `2 / λ_max(Hessian)`.
 
-    At a global minimum every mode has curvature `κ_α = D s_α^{2−2/D} λ_α^{2/D−1}` along its
-    balanced direction (`dln.modes.rate`; the balanced minima are the flattest), and depth 1 has
-    curvature `λ_max(Σxx)`. Gradient descent is stable at a minimum only if `lr < 2/curvature`
-    (THEORY.md §0.1), so `lr >= lr_bound` never converges. Returns `inf` for a zero task.
+    The minimum is the *balanced* factorisation of the minimum-norm least-squares map
+    `W* = Σyx Σxx⁺ = Σ_i σ_i u_i v_iᵀ` (`task.lstsq_map`): every layer carries the singular values
+    `σ_i^{1/D}`, so `A_lA_lᵀ = (W*W*ᵀ)^{(D−l)/D}` and `B_lᵀB_l = (W*ᵀW*)^{(l−1)/D}` for the
+    products `A_l = W_D⋯W_{l+1}`, `B_l = W_{l−1}⋯W_1`. It assumes hidden widths `>= rank W*`
+    (else the minimum is not reachable) and zero residual `Σyx = W*Σxx`, which holds for every
+    task from data. There the Hessian of the loss in the weights is the Gauss–Newton term
+    `δθ ↦ ||δW Σxx^{1/2}||²`, `δW = Σ_l A_l δW_l B_l`, whose top eigenvalue is
+    (docs/derivations/lr_bound.md)
+
+        λ_max(H) = λ_max(Γ^{1/2} Ṽᵀ Σxx Ṽ Γ^{1/2}),   Γ = diag_j Σ_{l=1}^{D} σ_1^{2(D−l)/D} σ_j^{2(l−1)/D},
+
+    `Ṽ` the full right singular basis of `W*` (`σ_j = 0` beyond its rank), `σ_1` its largest
+    singular value (singular values below the numerical-rank tolerance of `np.linalg.matrix_rank`
+    count as 0: rounding noise would otherwise enter through its root `σ^{1/D}`). Depth 1 gives
+    `λ_max(Σxx)`. For input aligned with the modes this is
+    `max_j λ_j K(σ_1, σ_j)`, `K(σ, σ') = (σ² − σ'²)/(σ^{2/D} − σ'^{2/D})`, whose `j = 1` term is
+    the mode rate `κ = D s^{2−2/D} λ^{2/D−1}` (`dln.modes.rate`); the other terms (a strong mode
+    and a high-variance input direction it does not use) can be far larger, so `2/max κ` is not
+    a bound in general.
+
+    Gradient descent at this minimum is linearly stable iff `lr < lr_bound`, and it is the
+    minimum that matters: descent from small or balanced initial weights conserves the layer
+    imbalances `W_{l+1}ᵀW_{l+1} − W_lW_lᵀ` up to O(lr) (docs/derivations/conservation.md), so it
+    approaches the balanced factorisation, and the map it approaches is the minimum-norm `W*`
+    (when `Σxx` is singular the minimising maps are not unique; descent leaves the null space of
+    `Σxx` where it started). For non-whitened input the balanced minimum is *not* the flattest:
+    unbalanced factorisations of the same `W*` can be much flatter, so a run from unbalanced
+    (e.g. large) initial weights may converge above `lr_bound`, and large initial weights can
+    also diverge below it (they start sharper than the minimum).
+
+    Args:
+      task: a `dln.Task` with concrete statistics (the bound is computed eagerly in numpy).
+      depth: the number of weight matrices `D`, an int >= 1.
+
+    Returns:
+      `2 / λ_max(H)` as a float; `inf` where the curvature is 0 (a zero task at depth >= 2).
     """
-    if depth == 1:
-        curvature = float(np.linalg.eigvalsh(np.asarray(task.sigma_xx)).max())
-    else:
-        s, lam = np.asarray(task.s), np.asarray(task.input_variance)
-        active = (s > 0) & (lam > 0)
-        if not active.any():
-            return float("inf")
-        curvature = float(np.max(np.asarray(_modes.rate(s[active], lam[active], depth))))
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
+                        "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y).")
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
+        raise TypeError(f"`depth` must be an int >= 1 (the number of weight matrices), got "
+                        f"{depth!r} of type {type(depth).__name__}; pass e.g. depth=2.")
+    if depth < 1:
+        raise ValueError(f"`depth` must be >= 1 (the number of weight matrices), got {depth!r}; "
+                         "pass e.g. depth=1 for a shallow network or depth=2 for one hidden layer.")
+    if not is_concrete(task):
+        raise TypeError("`dln.lr_bound` needs a task with concrete statistics, got one holding "
+                        "JAX tracers (inside jit/vmap/grad); call it outside the transformation.")
+    depth = int(depth)
+    sxx = np.asarray(task.sigma_xx, dtype=np.float64)
+    sxx = 0.5 * (sxx + sxx.T)
+    Wstar = np.asarray(task.lstsq_map, dtype=np.float64)
+    # Full right singular basis of W* (σ_j = 0 beyond its rank); σ_1 = the largest.
+    _, sv, Vt = np.linalg.svd(Wstar, full_matrices=True)
+    sigma = np.zeros(Wstar.shape[1])
+    # Below the numerical-rank tolerance (as `np.linalg.matrix_rank`) a singular value is
+    # rounding noise; it must count as 0, since its root σ^{1/D} is not small.
+    sigma[: sv.size] = np.where(sv > sv.max(initial=0.0) * max(Wstar.shape) * _EPS, sv, 0.0)
+    top = sigma[0] if sigma.size else 0.0
+    # γ_j = Σ_l σ_1^{2(D−l)/D} σ_j^{2(l−1)/D}, with 0⁰ = 1 (the l = D and l = 1 terms).
+    ls = np.arange(1, depth + 1)
+    gamma = np.sum(top ** (2.0 * (depth - ls) / depth)
+                   * sigma[:, None] ** (2.0 * (ls - 1) / depth), axis=1)
+    root = np.sqrt(gamma)
+    gram = (root[:, None] * (Vt @ sxx @ Vt.T)) * root[None, :]
+    curvature = float(np.linalg.eigvalsh(0.5 * (gram + gram.T)).max()) if gram.size else 0.0
     return 2.0 / curvature if curvature > 0 else float("inf")
 
 
@@ -135,8 +191,10 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
       steps: number of gradient steps; a multiple of `every`.
       every: record the state every `every` steps (records at steps 0, every, …, steps).
       record_weights: also record every layer's weights (`Trajectory.weights()`).
-      check_lr: raise before running if `lr >= dln.lr_bound(task, depth)`, where no
-        minimum is stable (the bound is exact; pass False to study unstable runs).
+      check_lr: raise before running if `lr >= dln.lr_bound(task, depth)`, where the balanced
+        global minimum (the one descent from small or balanced weights approaches) is unstable
+        (the bound is exact there; pass False to study unstable runs). Skipped when `lr` or the
+        task is traced.
       on_divergence: `"raise"` (default) raises `DivergenceError` if the weights stop being
         finite; `"warn"` warns and returns, with `Trajectory.diverged_at` marking the first
         non-finite record step (−1 where finite).
@@ -166,13 +224,14 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     if is_concrete(lr) and np.any(np.asarray(lr) <= 0):
         raise ValueError(f"`lr` must be > 0, got {np.asarray(lr)!r}.")
     steps, every = _check_steps(steps, every)
-    if check_lr and is_concrete(lr):
+    if check_lr and is_concrete(lr) and is_concrete(task):
         bound = lr_bound(task, depth)
         if (largest := float(np.max(np.asarray(lr)))) >= bound:
             raise ValueError(
-                f"`lr` = {largest!r} will not converge: at depth {depth} gradient "
-                f"descent on this task is unstable for lr >= {bound:.6g} (2 / the loss curvature "
-                "at the flattest minimum; see dln.lr_bound). Use a smaller lr, e.g. "
+                f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on this "
+                f"task is unstable for lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at "
+                "the balanced global minimum, which descent from small or balanced weights "
+                "approaches; see dln.lr_bound). Use a smaller lr, e.g. "
                 f"{bound / 4:.3g}, or pass check_lr=False to run anyway."
             )
     if on_divergence not in ("raise", "warn"):

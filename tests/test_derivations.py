@@ -440,3 +440,28 @@ def test_layer_imbalance_is_conserved_by_the_matrix_flow():
     f = result("conservation", "two_layer_imbalance").function("numpy")
     a, b = _integrate_modes(0.3, 1.1, 2.0, np.linspace(0, 5, 11))
     np.testing.assert_allclose(f(a, b), f(0.3, 1.1), rtol=1e-10)
+
+
+# -------------------------------------------------------------------------------- lr_bound
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+def test_lr_bound_on_aligned_tasks(depth):
+    """`dln.lr_bound` = 2 / max_j μ_1j on aligned tasks: Σxx = diag(λ), W* = P [diag(σ) 0] (an
+    output rotation P, one unused input); the j = 1 term is the mode curvature κ."""
+    import dln
+
+    rng = np.random.default_rng(depth)
+    pair, kappa = mp_function("lr_bound", "pair_curvature"), mp_function("lr_bound",
+                                                                          "mode_curvature")
+    bounds, refs = [], []
+    for _ in range(20):
+        sigma = np.sort(log_uniform(rng, 1e-2, 1e2, 3))[::-1]
+        lam = log_uniform(rng, 1e-3, 1e3, 4)
+        P = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+        W = P @ np.hstack([np.diag(sigma), np.zeros((3, 1))])
+        task = dln.Task(np.diag(lam), W @ np.diag(lam))
+        terms = [kappa(sigma[0] * lam[0], lam[0], depth)]
+        terms += [pair(sigma[0], sj, lj, depth) for sj, lj in zip([*sigma[1:], 0.0], lam[1:])]
+        with mpmath.workdps(DPS):
+            refs.append(2 / max(terms))
+        bounds.append(dln.lr_bound(task, depth))
+    assert_close(bounds, refs, f"lr_bound D={depth}")
