@@ -4,6 +4,7 @@ The public names:
 
 - `Task`: a regression task through its correlations and their SVD modes.
 - `solve`: the exact gradient-flow trajectory (closed forms, `dln.modes`).
+- `methods`: how `solve` computes it (`"auto"` or a method object with its options).
 - `simulate`: full-batch gradient descent in JAX on real networks.
 - `Trajectory`: the result type of both.
 - `datasets`: hierarchical tasks (Saxe et al. 2019; Rubruck et al. 2024).
@@ -24,14 +25,14 @@ dln never changes global JAX settings; turn on float64 yourself with
 `jax.config.update("jax_enable_x64", True)`.
 """
 
-from dln import (biases, completion, datasets, init, modes, numerical_flow, ocs, pathways, regime,
-                 riccati, schedule, sweep, task_pairs, transfer)
+from dln import (biases, completion, datasets, init, methods, modes, numerical_flow, ocs, pathways,
+                 regime, riccati, schedule, sweep, task_pairs, transfer)
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.solve import solve
 from dln.task import Task
 from dln.trajectory import Trajectory
 
-__all__ = ["Task", "Trajectory", "solve", "simulate", "lr_bound", "DivergenceError", "init",
-           "datasets", "modes", "ocs", "biases", "riccati", "numerical_flow", "regime", "schedule",
-           "task_pairs", "completion", "transfer", "sweep", "pathways"]
+__all__ = ["Task", "Trajectory", "solve", "methods", "simulate", "lr_bound", "DivergenceError",
+           "init", "datasets", "modes", "ocs", "biases", "riccati", "numerical_flow", "regime",
+           "schedule", "task_pairs", "completion", "transfer", "sweep", "pathways"]
 __version__ = "0.1.0"

@@ -65,7 +65,7 @@ from dln.trajectory import Trajectory
 
 __all__ = ["TwoLayerSolution", "Blocks", "two_layer_solution", "two_layer_trajectory",
            "two_layer_blocks", "lambda_balance", "isotropic_input_scale", "inapplicable_reason",
-           "converged_representations", "METHOD"]
+           "converged_representations", "applies", "METHOD"]
 
 METHOD = "exact-riccati"
 
@@ -233,14 +233,17 @@ def isotropic_input_scale(task: Task, rtol: float | None = None):
     """`c` with `task.sigma_xx = c I`, or None if the input is not isotropic (within `rtol`
     relative to c; default `ISOTROPY_RTOL` in float64, `100 ε` in lower precision). Needs
     concrete values."""
-    sxx = np.asarray(task.sigma_xx)
+    c, isotropic = _isotropy(np.asarray(task.sigma_xx), rtol, np)
+    return float(c) if isotropic else None
+
+
+def _isotropy(sxx, rtol, xp):
+    """`(c, sxx == c I within rtol·c and c > 0)` in numpy or (traceable) jax.numpy."""
     if rtol is None:
         rtol = max(ISOTROPY_RTOL, 100.0 * float(np.finfo(sxx.dtype).eps))
-    c = float(np.trace(sxx)) / sxx.shape[0]
-    if not c > 0:
-        return None
-    dev = float(np.abs(sxx - c * np.eye(sxx.shape[0])).max())
-    return c if dev <= rtol * c else None
+    c = xp.trace(sxx) / sxx.shape[0]
+    dev = xp.max(xp.abs(sxx - c * xp.eye(sxx.shape[0], dtype=sxx.dtype)))
+    return c, (c > 0) & (dev <= rtol * c)
 
 
 def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = None):
@@ -261,6 +264,18 @@ def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = Non
                 f"(λ = 0 included); these have a relative residual {resid:.2e} > "
                 f"`balance_rtol` = {balance_rtol:.0e} about λ = {lam:.6g}.")
     return None
+
+
+def applies(task: Task, weights, *, balance_rtol: float | None = None):
+    """The assumptions of the two-layer solution as a (traceable) boolean: isotropic input and
+    λ-balanced weights, with the tolerances of `inapplicable_reason` (which says which fails,
+    but needs concrete values)."""
+    W1, W2 = _check_two_layer(task, weights)
+    if balance_rtol is None:
+        balance_rtol = max(BALANCE_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
+    _, isotropic = _isotropy(jnp.asarray(task.sigma_xx), None, jnp)
+    _, resid = lambda_balance([W1, W2])
+    return isotropic & (resid <= balance_rtol)
 
 
 def _check_two_layer(task: Task, weights):

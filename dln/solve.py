@@ -7,8 +7,9 @@ import dataclasses
 import jax.numpy as jnp
 
 from dln import biases as _biases
+from dln import init as _init
+from dln import methods, numerical_flow, riccati
 from dln import modes as _modes
-from dln import numerical_flow, riccati
 from dln._checks import as_array, check_depth, check_times, is_concrete
 from dln.task import Task, modes_coupled
 from dln.trajectory import Trajectory
@@ -17,7 +18,7 @@ __all__ = ["solve"]
 
 
 def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, biases=None,
-          rtol: float = 1e-11) -> Trajectory:
+          method="auto", rtol: float | None = None) -> Trajectory:
     """Exact learning trajectory of a deep linear network under gradient flow.
 
     Two kinds of initial condition:
@@ -62,7 +63,18 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
         (`"numerical-flow"`). Needs a task with its data (`Task.from_data`). With `weights=`,
         pass a list `[b1, …, bD]` (entries None or `(out,)`) instead: the flow of weights and
         biases together is integrated (`"numerical-flow"`).
-      rtol: relative tolerance of any numerical integration (default 1e-11).
+      method: how to compute it (`dln.methods`): `"auto"` (default), a name that
+        `Trajectory.method` reports (`"exact-exponential"`, `"exact-logistic"`,
+        `"exact-implicit"`, `"exact-riccati"`, `"reduced-integration"`, `"numerical-flow"`), or
+        a method object carrying its options, e.g. `dln.methods.NumericalFlow(rtol=1e-12)`. A
+        method whose assumptions the input breaks raises a `ValueError` naming the assumption.
+        `"auto"` takes the first that applies: with `weights=`, `"exact-riccati"` then
+        `"numerical-flow"`; with `depth` and `u0`, the mode closed form (with `biases=`, the
+        mode reduction, else `"numerical-flow"`). `"numerical-flow"` applies to anything,
+        including `depth` and `u0` on a task whose input couples the modes (from
+        `dln.init.aligned` weights).
+      rtol: relative tolerance of the integrating methods when `method` is a name or
+        `"auto"` (default 1e-11); with a method object, set it there.
 
     Returns:
       A `Trajectory` with `t (T,)`, `modes (T, K)`, `map (T, No, Ni)`, `loss (T,)`, the
@@ -71,21 +83,21 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
     `solve` is a pure function of arrays: it works under `jax.jit`, `jax.vmap` and `jax.grad`
     (with respect to `t`, `u0` and the task's arrays), with `depth` static.
 
-    Under tracing no closed form is used on assumptions left unchecked: `weights=` that are
-    traced cannot be checked for λ-balance, so two traced layers take the numerical flow (valid
-    for any weights; call `dln.riccati.two_layer_trajectory` to vouch for balanced weights and
-    get the closed form under `jit`), and a task built from traced values has its mode
-    assumption (`sigma_xx V = V diag(λ)`) tested inside the computation: where it fails, the
-    modes are NaN (the eager call raises). `t = 0` returns the initial condition exactly for
-    every method.
+    Under tracing no closed form is used on assumptions left unchecked. `"auto"` decides on what
+    is known without values: traced `weights=` cannot be checked for λ-balance, so they take
+    `"numerical-flow"` (valid for any weights). A closed form asked for by name, or the mode
+    solution of a task built from traced values, checks its assumptions inside the computation
+    and returns NaN where they fail (the eager call raises). `t = 0` returns the initial
+    condition exactly for every method.
     """
     if not isinstance(task, Task):
         raise TypeError(
             f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
             "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
         )
+    method, name = methods.resolve(method, rtol)
     if weights is not None:
-        return _solve_from_weights(task, weights, t, depth, u0, rtol, biases)
+        return _solve_from_weights(task, weights, t, depth, u0, biases, method, name)
     if depth is None or u0 is None:
         raise TypeError("solve() needs either `depth` and `u0` (aligned small init) or "
                         "`weights=[W1, …, WD]` (any initial weights).")
@@ -110,12 +122,27 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
             raise TypeError("with `u0` (aligned init), `biases` names which layers carry a bias: "
                             f"one of {_biases.PATTERNS}, all starting at 0; got a list. Pass "
                             "a list [b1, …, bD] of initial biases together with `weights=`.")
-        return _biases.solve_with_biases(task, depth, u0, biases, t, rtol=rtol)
+        return _solve_with_biases(task, depth, u0, biases, t, method, name)
+    if isinstance(method, methods.NumericalFlow):
+        return _aligned_flow(task, depth, u0, t, method)
+    if isinstance(method, methods.Riccati):
+        if depth != 2:
+            raise ValueError(f"`method` {_label(method, name)} is the two-layer solution; got "
+                             f"depth {depth}. Use method='auto' or 'numerical-flow'.")
+        traj = _riccati(task, _init.aligned(task, 2, u0=u0), t, method)
+        return dataclasses.replace(traj, u0=u0)
+    if isinstance(method, methods.ReducedIntegration):
+        raise ValueError(f"`method` {_label(method, name)} integrates the mode that carries the "
+                         "means of a network with biases; pass `biases=` ('output', 'hidden' or "
+                         "'all'), or use method='auto'.")
+    # the mode solution ("auto" or asked for)
+    _check_mode_name(name, depth)
     if task.input_aligned is False:
         raise ValueError(
             "solve(): the exact mode solution needs `sigma_xx` to be diagonal in the task's "
             "right singular basis V (whitened input, or e.g. one-hot items); this task's "
-            "sigma_xx couples the modes. Whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
+            "sigma_xx couples the modes. Integrate the flow from the same aligned weights with "
+            "method='numerical-flow', whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
             "network with dln.simulate."
         )
     m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
@@ -127,7 +154,69 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
     )
 
 
-def _solve_from_weights(task, weights, t, depth, u0, rtol, biases) -> Trajectory:
+def _label(method, name):
+    return repr(name) if name is not None else type(method).__name__ + "()"
+
+
+def _check_mode_name(name, depth):
+    """A depth-specific closed form asked for by name must be the one of this depth."""
+    if name is not None and name != _modes.method_name(depth):
+        raise ValueError(f"`method` {name!r} is not the closed form at depth {depth}: that is "
+                         f"{_modes.method_name(depth)!r} (or use method='auto').")
+
+
+def _aligned_flow(task, depth, u0, t, method):
+    """The full flow from `dln.init.aligned` weights, integrated: valid for any input."""
+    weights = _init.aligned(task, depth, u0=u0)
+    traj = numerical_flow.flow_trajectory(task, weights, t, rtol=method.rtol)
+    return dataclasses.replace(traj, u0=u0)
+
+
+def _solve_with_biases(task, depth, u0, pattern, t, method, name):
+    if isinstance(method, methods.Riccati):
+        raise ValueError(f"`method` {_label(method, name)} has no biases; use method='auto', "
+                         "'reduced-integration' or 'numerical-flow'.")
+    rtol = getattr(method, "rtol", methods.NumericalFlow().rtol)
+    if isinstance(method, methods.NumericalFlow):
+        return _biases.solve_with_biases(task, depth, u0, pattern, t, rtol=rtol, full_flow=True)
+    if method != "auto":  # the mode reduction was asked for: it must hold
+        _check_mode_name(name, depth) if isinstance(method, methods.ModeSolution) else None
+        reason = _biases.inapplicable_reason(task, depth, pattern)
+        if reason is not None:
+            raise ValueError(f"`method` {_label(method, name)} needs the mode reduction of a "
+                             f"network with biases, which fails here: {reason} Use "
+                             "method='numerical-flow' (or 'auto').")
+    traj = _biases.solve_with_biases(task, depth, u0, pattern, t, rtol=rtol)
+    wanted = {methods.ModeSolution: _modes.method_name(depth),
+              methods.ReducedIntegration: methods.ReducedIntegration.names[0]}
+    if method != "auto" and traj.method != wanted[type(method)]:
+        raise ValueError(f"`method` {_label(method, name)} does not apply: with these biases "
+                         f"the mode that carries the means needs {traj.method!r}; ask for that, "
+                         "or use method='auto'.")
+    return traj
+
+
+def _riccati(task, weights, t, method, traced_check=False):
+    """The two-layer closed form, with its assumptions checked: eagerly (raising), or inside the
+    computation (NaN where they fail) when the values are traced."""
+    if is_concrete(task, weights):
+        reason = riccati.inapplicable_reason(task, weights, balance_rtol=method.balance_rtol)
+        if reason is not None:
+            raise ValueError(f"`method` 'exact-riccati' does not apply: {reason} Use "
+                             "method='auto' or 'numerical-flow'.")
+        solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
+                                              balance_rtol=method.balance_rtol)
+        return dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
+    solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
+                                          balance_rtol=method.balance_rtol)
+    traj = dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
+    bad = ~riccati.applies(task, weights, balance_rtol=method.balance_rtol)
+    poison = lambda a: jnp.where(bad, jnp.nan, a)  # noqa: E731
+    return dataclasses.replace(traj, modes=poison(traj.modes), loss=poison(traj.loss),
+                               stored_map=poison(traj.stored_map))
+
+
+def _solve_from_weights(task, weights, t, depth, u0, biases, method, name) -> Trajectory:
     if u0 is not None:
         raise TypeError("pass either `u0` (aligned init) or `weights`, not both.")
     if not isinstance(weights, (list, tuple)) or len(weights) == 0:
@@ -136,17 +225,27 @@ def _solve_from_weights(task, weights, t, depth, u0, rtol, biases) -> Trajectory
     if depth is not None and check_depth(depth) != len(weights):
         raise ValueError(f"`depth` = {depth} but `weights` holds {len(weights)} matrices; "
                          "leave `depth` out when passing weights.")
+    if isinstance(method, (methods.ModeSolution, methods.ReducedIntegration)):
+        raise ValueError(f"`method` {_label(method, name)} solves from `depth` and `u0` (balanced "
+                         "weights aligned with the task); with `weights=` use 'auto', "
+                         "'exact-riccati' (two λ-balanced layers) or 'numerical-flow'.")
+    rtol = getattr(method, "rtol", methods.NumericalFlow().rtol)
     if biases is not None:
         if isinstance(biases, str):
             raise TypeError(f"with `weights=`, `biases` must be a list [b1, …, bD] of initial "
                             f"biases (entries None or (out,) vectors), got {biases!r}; a "
                             "pattern name goes with `depth` and `u0`.")
+        if isinstance(method, methods.Riccati):
+            raise ValueError("`method` 'exact-riccati' has no biases; use 'auto' or "
+                             "'numerical-flow'.")
         return numerical_flow.flow_trajectory(task, weights, t, biases=biases, rtol=rtol)
-    # The closed form needs λ-balanced weights and isotropic input, checked on values. Traced
-    # weights cannot be checked, so they take the numerical flow, valid for any weights (call
-    # `dln.riccati.two_layer_trajectory` for the closed form under jit, vouching for them).
-    if len(weights) == 2 and is_concrete(task, weights):
-        if riccati.inapplicable_reason(task, weights) is None:
-            solution = riccati.two_layer_solution(task, weights)
-            return dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
+    if isinstance(method, methods.Riccati):
+        if len(weights) != 2:
+            raise ValueError(f"`method` 'exact-riccati' is the two-layer solution; `weights` "
+                             f"holds {len(weights)} matrices. Use 'auto' or 'numerical-flow'.")
+        return _riccati(task, weights, check_times(t), method)
+    # "auto": the closed form where its assumptions are checked on values, else the flow.
+    if method == "auto" and len(weights) == 2 and is_concrete(task, weights) \
+            and riccati.inapplicable_reason(task, weights) is None:
+        return _riccati(task, weights, check_times(t), methods.Riccati())
     return numerical_flow.flow_trajectory(task, weights, t, rtol=rtol)

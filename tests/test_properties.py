@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 import dln
 
 EPS = np.finfo(float).eps
-log_uniform = lambda lo, hi: st.floats(lo, hi).map(lambda e: 10.0**e)
+
+
+def log_uniform(lo, hi):
+    """Floats 10^e with e uniform in [lo, hi]."""
+    return st.floats(lo, hi).map(lambda e: 10.0**e)
 
 
 @st.composite

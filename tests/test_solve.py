@@ -46,7 +46,8 @@ def test_matches_high_precision_quadrature(D):
     The reference picks the value u and computes the time t(u) by quadrature; dln is evaluated
     at the float64 time nearest to t(u), and the reference follows to first order,
     u + u'(t)(t_float − t(u)). The tolerance is the conditioning of the float64 problem: a few
-    ulp of u (32), plus the velocity times as many ulp of the time (G(w0) + κt in normalised units)."""
+    ulp of u (32), plus the velocity times as many ulp of the time (G(w0) + κt in normalised
+    units)."""
     mpmath.mp.dps = 40
     s = np.array([3.0, 1.7, 1.0, 0.4, 1e-15])
     lam = np.array([1.0, 0.5, 2.0, 1.0, 1.0])
