@@ -110,71 +110,107 @@ def lr_bound(task: Task, depth: int) -> float:
     return 2.0 / curvature if curvature > 0 else float("inf")
 
 
-def _run_one(task, state, lr, n_blocks, every, record_weights):
+def _run_one(task, state, lr, n_blocks, every, record_weights, schedule, weight_decay):
     """Gradient descent on the state `(weights, biases)`; `biases` entries may all be None, in
-    which case `affine_loss_gradients` is exactly the bias-free gradient."""
+    which case `affine_loss_gradients` is exactly the bias-free gradient. The step size is `lr`,
+    or `schedule(k)` at step `k` when a schedule is given; the flow time `Σ lr` is carried."""
     dtype = state[0][0].dtype
     sxx, syx = task.sigma_xx.astype(dtype), task.sigma_yx.astype(dtype)
     has_bias = any(b is not None for b in state[1])
     xm = task.x_mean.astype(dtype) if has_bias else None
     ym = task.y_mean.astype(dtype) if has_bias else None
+    decay = weight_decay is not None
 
-    def step(_, st):
-        ws, bs = st
+    def step(k, carry):
+        (ws, bs), t = carry
+        rate = lr if schedule is None else jnp.asarray(schedule(k), dtype)
         gw, gb = affine_loss_gradients(ws, bs, sxx, syx, xm, ym)
-        return ([W - lr * g for W, g in zip(ws, gw)],
-                [None if b is None else b - lr * g for b, g in zip(bs, gb)])
+        if decay:  # the gradient of ½γ Σ (||W_l||² + ||b_l||²)
+            gw = [g + weight_decay * W for g, W in zip(gw, ws)]
+            gb = [None if g is None else g + weight_decay * b for g, b in zip(gb, bs)]
+        state = ([W - rate * g for W, g in zip(ws, gw)],
+                 [None if b is None else b - rate * g for b, g in zip(bs, gb)])
+        return state, t + rate
 
-    def record(st):
-        ws, bs = st
+    def record(carry):
+        (ws, bs), t = carry
         W, c = affine_map(ws, bs)
-        leaves = jax.tree_util.tree_leaves(st)
+        leaves = jax.tree_util.tree_leaves((ws, bs))
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
-        rec = dict(map=W, offset=c, finite=finite)
+        rec = dict(map=W, offset=c, finite=finite, flow_time=t)
         if record_weights:
             rec["weights"] = ws
         return rec
 
-    return _scan(state, step, record, n_blocks, every)
+    final, recs = _scan((state, jnp.zeros((), dtype)), step, record, n_blocks, every)
+    return final[0], recs
 
 
-def _scan(state, step, record, n_blocks, every):
+def _scan(carry, step, record, n_blocks, every):
+    """Records of `carry` every `every` steps of `step(k, carry)` (`k` the global step)."""
 
-    def block(st, _):
-        st = jax.lax.fori_loop(0, every, step, st)  # `every` is traced: no recompile per value
-        return st, record(st)
+    def block(c, b):
+        c = jax.lax.fori_loop(0, every, lambda i, ci: step(b * every + i, ci), c)
+        return c, record(c)
 
-    final, recs = jax.lax.scan(block, state, None, length=n_blocks)
-    first = record(state)
+    final, recs = jax.lax.scan(block, carry, jnp.arange(n_blocks))  # (`every` traced)
+    first = record(carry)
     recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
     return final, recs
 
 
 @functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_weights",
-                                             "batch_lr"))
+                                             "batch_lr", "schedule"))
 def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, batch_lr,
-         biases=None):
+         biases=None, schedule=None, weight_decay=None):
     # `biases` None: no biases (the same path, every entry None); else [b1, …, bD]
     state = (list(weights), [None] * len(weights) if biases is None else list(biases))
-    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks, record_weights=record_weights)
+    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks, record_weights=record_weights,
+                           schedule=schedule, weight_decay=weight_decay)
     if batch_weights or batch_lr:
         fn = jax.vmap(fn, in_axes=(None, 0 if batch_weights else None, 0 if batch_lr else None))
     final, recs = fn(task, state, lr)
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = affine_loss(task, recs["map"], recs["offset"])
     step_numbers = jnp.arange(n_blocks + 1) * every
-    t = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
-    recs["t"] = jnp.broadcast_to(t, recs["loss"].shape)
+    flow_time = recs.pop("flow_time")
+    if schedule is None:  # t = lr × steps, exactly
+        flow_time = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
+    recs["t"] = jnp.broadcast_to(flow_time, recs["loss"].shape)
     finite = recs.pop("finite")
     recs["diverged_at"] = jnp.where(jnp.all(finite, axis=-1), -1,
                                     step_numbers[jnp.argmin(finite, axis=-1)])
     return final, recs
 
 
+def _schedule_values(schedule, steps, dtype):
+    """The learning rates `schedule(k)` of steps `k = 0 … steps−1`, checked (concrete)."""
+    try:
+        values = jax.jit(jax.vmap(schedule))(jnp.arange(max(steps, 1)))
+    except Exception as err:  # noqa: BLE001 (any failure of the user's function)
+        raise TypeError(
+            "`lr` is a callable, so it must be a schedule: a JAX-traceable function of the step "
+            "index k (an int array) returning the learning rate, as optax's schedules are; "
+            f"calling it on jnp.arange(steps) failed with {type(err).__name__}: {err}"
+        ) from err
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (max(steps, 1),):
+        raise ValueError(f"the schedule `lr` must return one number per step, got shape "
+                         f"{values.shape[1:]} per step.")
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        k = int(np.argmax(~np.isfinite(values) | (values <= 0)))
+        raise ValueError(f"the schedule `lr` must give finite learning rates > 0 at every step; "
+                         f"at step {k} it gives {values[k]!r}.")
+    return values
+
+
 def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None,
-             record_weights: bool = False, check_lr: bool = True,
+             weight_decay=0.0, record_weights: bool = False, check_lr: bool = True,
              on_divergence: str = "raise") -> Trajectory:
     """Full-batch gradient descent `W_l ← W_l − lr ∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`.
+
+    With `weight_decay = γ > 0` the loss gains `½γ Σ_l ||W_l||²` (and `½γ ||b_l||²` for the
+    biases): `W_l ← W_l − lr (∂L/∂W_l + γ W_l)`. The recorded `loss` stays the data loss `L`.
 
     Args:
       task: the `dln.Task` (only its correlations, and with biases its means, enter a step).
@@ -186,12 +222,17 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
         the biases descend too (`b_l ← b_l − lr ∂L/∂b_l`, `dln.network.affine_loss_gradients`).
         Needs a task that knows the means `x̄`, `ȳ` (`Task.from_data`). All None is the same as
         no biases.
-      lr: learning rate, a scalar or `(B,)` to batch over learning rates (with batched weights
-        the two batches are zipped, so B must agree).
+      lr: learning rate: a number; `(B,)` to batch over learning rates (with batched weights
+        the two batches are zipped, so B must agree); or a schedule, a JAX-traceable callable
+        from the step index `k = 0, 1, …` to the learning rate of step k (optax's convention:
+        its schedules work as they are). The flow time recorded is `t = Σ_{j<k} lr_j`, so
+        `dln.solve(..., t=sim.t)` is the theory of an annealed run.
+      weight_decay: `γ >= 0`, the L2 penalty on every weight (and bias); default 0.
       steps: number of gradient steps; a multiple of `every`.
       every: record the state every `every` steps (records at steps 0, every, …, steps).
       record_weights: also record every layer's weights (`Trajectory.weights()`).
-      check_lr: raise before running if `lr >= dln.lr_bound(task, depth)`, where the balanced
+      check_lr: raise before running if `lr >= dln.lr_bound(task, depth)` (for a schedule:
+        its largest value over the run), where the balanced
         global minimum (the one descent from small or balanced weights approaches) is unstable
         (the bound is exact there; pass False to study unstable runs). Skipped when `lr` or the
         task is traced.
@@ -200,7 +241,8 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
         non-finite record step (−1 where finite).
 
     Returns:
-      A `Trajectory` with `t = lr × step` `(T,)`, `modes (T, K)` (of the map), `map (T, No, Ni)`,
+      A `Trajectory` with `t = lr × step` (`Σ lr` for a schedule) `(T,)`, `modes (T, K)` (of
+      the map), `map (T, No, Ni)`,
       `loss (T,)` (with the offset), `final_weights`; with biases also `offset (T, No)` and
       `final_biases`; and a leading batch axis on all of them for ensembles.
       Computation follows the weights' dtype (float32 or float64).
@@ -213,8 +255,16 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     depth = len(weights)
     batch_weights = weights[0].ndim == 3
     dtype = weights[0].dtype
+    steps, every = _check_steps(steps, every)
+    schedule = lr if callable(lr) else None
+    if schedule is not None:
+        # a concrete stand-in for the checks below: the largest rate of the run
+        lr = _schedule_values(schedule, steps, dtype).max()
     lr = as_array(lr, "lr", ndim=(0, 1)).astype(dtype)
     batch_lr = lr.ndim == 1
+    gamma = as_array(weight_decay, "weight_decay", ndim=0).astype(dtype)
+    if is_concrete(gamma) and float(gamma) < 0:
+        raise ValueError(f"`weight_decay` must be >= 0 (the L2 penalty γ), got {float(gamma)!r}.")
     if batch_lr and batch_weights and lr.shape[0] != weights[0].shape[0]:
         raise ValueError(
             f"batched `lr` has {lr.shape[0]} values but the weights are a batch of "
@@ -223,7 +273,6 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
         )
     if is_concrete(lr) and np.any(np.asarray(lr) <= 0):
         raise ValueError(f"`lr` must be > 0, got {np.asarray(lr)!r}.")
-    steps, every = _check_steps(steps, every)
     if check_lr and is_concrete(lr) and is_concrete(task):
         bound = lr_bound(task, depth)
         if (largest := float(np.max(np.asarray(lr)))) >= bound:
@@ -237,9 +286,10 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     if on_divergence not in ("raise", "warn"):
         raise ValueError(f"`on_divergence` must be 'raise' or 'warn', got {on_divergence!r}.")
 
+    decay = None if (is_concrete(gamma) and float(gamma) == 0.0) else gamma
     final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
                        record_weights=record_weights, batch_weights=batch_weights,
-                       batch_lr=batch_lr, biases=biases)
+                       batch_lr=batch_lr, biases=biases, schedule=schedule, weight_decay=decay)
     final, final_biases = final
     if biases is None:
         final_biases = None
