@@ -55,6 +55,48 @@ function they wrap (so their own settings are not part of it). Functions of jax,
 and the standard library are identified by their name only. Python's bytecode changes between
 Python versions, so does this fingerprint; pass your own `key` to control it fully.
 
+Several devices: `devices=None` (default) spreads every chunk over all local devices
+(`jax.local_devices()`), an int `n` over the first `n` of them, a list over those devices. With
+one device nothing changes: `fn` gets the chunk as numpy arrays, as always. With several, the
+chunk size is rounded up to a multiple of the device count (`chunk=10` on 4 devices: 12 points
+per call; the last chunk is padded as always), each parameter array is placed on a 1-D mesh of
+the devices sharded along its batch axis (`NamedSharding(Mesh(devices, ("batch",)),
+PartitionSpec("batch"))`), and `fn` is called on these arrays: a `jax.jit`-ed `fn` then runs
+SPMD, each device computing its slice of the chunk. The results are gathered to numpy: the same
+values as on one device, usually bitwise (XLA may compile a batched matrix product for another
+number of points per device with other kernels, which can change the last bits). To try it on
+a CPU, set `XLA_FLAGS=--xla_force_host_platform_device_count=4` before jax is imported.
+
+Several hosts: start the same script on every host, calling `jax.distributed.initialize(...)`
+first; `jax.devices()` then spans the devices of all hosts. Pass `devices=jax.devices()`, and run
+the same sweep (the same `fn`, `grid`, `chunk`, `path`, `key`) on every host: each chunk is one
+collective computation over all of them, and every host gets the full results back. When the
+devices span several processes only process 0 (`jax.process_index() == 0`) writes `path`; to
+resume, every host reads it, so put it on a file system all hosts share (the hosts check that
+they resume from the same point). With `devices=None` each host sweeps on its own devices and
+writes its own `path`. For example, two hosts with the coordinator on host0::
+
+    # sweep_lr.py
+    import sys
+    import jax, numpy as np
+    from dln import sweep
+
+    jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=int(sys.argv[2]),
+                               process_id=int(sys.argv[3]))
+
+    @jax.jit
+    def fn(p):
+        return {"loss": p["lr"] ** 2}
+
+    out = sweep.run(fn, {"lr": np.logspace(-3, -1, 64)}, chunk=32, path="/shared/lr.npz",
+                    devices=jax.devices())
+
+    host0$ python sweep_lr.py host0:1234 2 0     # coordinator address, processes, this id
+    host1$ python sweep_lr.py host0:1234 2 1
+
+Every host prints the same `out["loss"]`, computed over the devices of both hosts; host0 alone
+writes `/shared/lr.npz`.
+
 The progress bar is a plain line on stderr (chunks done, points done, elapsed time and an
 estimate of the time left); dln adds no dependency for it.
 """
@@ -73,6 +115,7 @@ import warnings
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = ["SweepFileError", "points", "run"]
 
@@ -99,7 +142,7 @@ def points(grid, *, product: bool = True) -> dict[str, np.ndarray]:
 
 
 def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str = True,
-        product: bool = True, key: str | None = None):
+        product: bool = True, key: str | None = None, devices=None):
     """Evaluate the batched `fn` on every point of `grid`, chunk by chunk.
 
     Args:
@@ -110,12 +153,15 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
         bools; complex values are refused).
       chunk: int >= 1, points per call of `fn` (default: all points in one call). The last
         chunk is padded with copies of its final point, so `fn` always sees the same shapes.
+        With several devices it is rounded up to a multiple of their number (e.g. `chunk=10`
+        on 4 devices: 12 points per call), so that each device gets as many points.
       path: optional file (str or path-like; the `.npz` format, whatever its suffix). Missing
         parent folders are created, and the folder is checked to be writable, before `fn` is
         first called. Results are written there (atomically: a temporary file then
-        `os.replace`) after every chunk, and a run that finds the file resumes after the points
-        it holds; see the module docstring for what is stored and when a file is refused
-        (`SweepFileError`, a `ValueError`). A file that cannot be read is never overwritten.
+        `os.replace`) after every chunk, by process 0 only in a multi-host run, and a run that
+        finds the file resumes after the points it holds; see the module docstring for what
+        is stored and when a file is refused (`SweepFileError`, a `ValueError`). A file that
+        cannot be read is never overwritten.
       progress: bool, show a progress bar on stderr; or a str, its label (shown).
       product: bool, Cartesian product of the grid entries (default) or zipped entries.
       key: None or a non-empty str naming what `fn` computes (e.g. "v2 of my experiment").
@@ -123,6 +169,12 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
         one derived from `fn`'s code. Use it when `fn`'s code may change without changing its
         results, and change it when the results change in a way the code does not show (e.g.
         data read from disk). `key=` the fingerprint stored in a file resumes that file as is.
+      devices: the devices each chunk is spread over: None (default) for all local devices
+        (`jax.local_devices()`), an int n >= 1 for the first n of them, or a non-empty list of
+        distinct jax devices (e.g. `jax.devices()` for all hosts of a multi-host run; see the
+        module docstring). With one device `fn` gets numpy arrays as before (or, for a list of
+        one device other than the first local one, jax arrays on that device); with several,
+        jax arrays sharded along the batch axis over a 1-D mesh of those devices.
 
     Returns:
       The output pytree of `fn` with numpy arrays of shape `(*grid_shape, ...)`: one axis per
@@ -141,6 +193,8 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
     if key is not None and not key.strip():
         raise ValueError(f"`key` must be a non-empty str naming what `fn` computes (e.g. "
                          f"'v2 of my experiment'), got {key!r}; or pass None.")
+    devices, explicit = _check_devices(devices)
+    nd = len(devices)
     grid = _check_grid(grid, product)
     flat = points(grid, product=product)
     n = len(next(iter(flat.values())))
@@ -154,15 +208,31 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
         raise ValueError(f"`chunk` must be a positive int (points per call of `fn`), got "
                          f"{chunk!r}; pass an int >= 1, or None for all {n} points in one call.")
     chunk = int(min(chunk, n))
+    chunk = -(-chunk // nd) * nd  # a multiple of the device count: every device gets a slice
     n_chunks = -(-n // chunk)
     label = progress if isinstance(progress, str) else "sweep"
 
+    if nd > 1:
+        put = functools.partial(jax.device_put,
+                                device=NamedSharding(Mesh(np.array(devices), ("batch",)),
+                                                     PartitionSpec("batch")))
+    elif explicit and devices[0] != jax.local_devices()[0]:
+        put = functools.partial(jax.device_put, device=devices[0])  # not the default device
+    else:
+        put = None  # one device: the numpy arrays, as before
+
+    # a multi-host run (devices of other processes): every process computes every chunk with
+    # the others and gets all results, and only process 0 writes `path`
+    multi_host = any(d.process_index != jax.process_index() for d in devices)
+    writer = not multi_host or jax.process_index() == 0
     done, structure, store = 0, None, None
     if path is not None:
-        path = _check_path(path)
+        path = _check_path(path, create=writer)
         fp, desc = _fingerprint(fn, key)
         if os.path.exists(path):
             done, structure, store, fp = _load(path, grid, product, n, fp, desc, key)
+    if multi_host:
+        _check_same_start(done, path)
 
     bar = _Bar(label, n_chunks, n, enabled=bool(progress))
     bar.update(-(-done // chunk) if done < n else n_chunks, done)
@@ -170,9 +240,10 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
     while done < n:
         take = min(chunk, n - done)
         idx = np.arange(done, done + chunk).clip(max=n - 1)  # pad with the final point
-        out = fn({k: v[idx] for k, v in flat.items()})
+        batch = {k: v[idx] for k, v in flat.items()}
+        out = fn(batch if put is None else put(batch))
         leaves, struct = _flatten(out)
-        leaves = [np.asarray(a) for a in leaves]
+        leaves = [_to_numpy(a) for a in leaves]
         for i, a in enumerate(leaves):
             if a.ndim == 0 or a.shape[0] != chunk:
                 raise ValueError(
@@ -191,7 +262,7 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
         for s, a in zip(store, leaves):
             s[done:done + take] = a[:take]
         done += take
-        if path is not None:
+        if path is not None and writer:
             _save(path, grid, product, done, structure, store, fp, desc, key)
         bar.update(-(-done // chunk) if done < n else n_chunks, done, start)
     bar.close()
@@ -236,8 +307,56 @@ def _check_grid(grid, product):
     return out
 
 
-def _check_path(path):
-    """`path` as a str, its folder created and checked writable; no other effect."""
+def _check_devices(devices):
+    """(list of the jax devices to use, whether they were named explicitly)."""
+    local = jax.local_devices()
+    if devices is None:
+        return local, False
+    if isinstance(devices, (bool, np.bool_)) or not isinstance(
+            devices, (int, np.integer, list, tuple)):
+        raise TypeError(f"`devices` must be None (all {len(local)} local devices), an int (the "
+                        f"first n local devices) or a list of jax devices, got "
+                        f"{type(devices).__name__} {devices!r}.")
+    if isinstance(devices, (int, np.integer)):
+        if not 1 <= devices <= len(local):
+            raise ValueError(f"`devices` must be an int between 1 and the number of local "
+                             f"devices ({len(local)}: {local}), got {devices!r}; or pass None "
+                             f"for all of them.")
+        return local[:int(devices)], True
+    devices = list(devices)
+    if not devices:
+        raise ValueError(f"`devices` must be a non-empty list of jax devices, got "
+                         f"{devices!r}; pass None for all {len(local)} local devices.")
+    for d in devices:
+        if not isinstance(d, jax.Device):
+            raise TypeError(f"`devices` must be a list of jax devices (e.g. jax.devices()), got "
+                            f"an element of type {type(d).__name__}: {d!r}.")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"`devices` must list distinct devices, got {devices}.")
+    return devices, True
+
+
+def _to_numpy(a):
+    """The full values of an output leaf of `fn` as a numpy array, gathered from every host."""
+    if isinstance(a, jax.Array) and not a.is_fully_addressable:
+        from jax.experimental import multihost_utils
+        return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+    return np.asarray(a)
+
+
+def _check_same_start(done, path):
+    """Multi-host: every process must resume from the same point, or the collectives hang."""
+    from jax.experimental import multihost_utils
+    starts = np.asarray(multihost_utils.process_allgather(np.asarray([done])))
+    if len(set(starts.reshape(-1).tolist())) > 1:
+        raise ValueError(f"the hosts of this multi-host sweep resume from different points "
+                         f"({starts.reshape(-1).tolist()} done, per process) of `path` "
+                         f"{path!r}: every host must read the same file (put it on a file "
+                         f"system all hosts share) and run the same sweep.")
+
+
+def _check_path(path, create=True):
+    """`path` as a str, its folder created and checked writable (if `create`); no other effect."""
     if isinstance(path, (bytes, bytearray)) or not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`path` must be None or a file name (str or path-like), got "
                         f"{type(path).__name__} {path!r}.")
@@ -252,6 +371,8 @@ def _check_path(path):
     if os.path.exists(path) and not os.path.isfile(path):
         raise ValueError(f"`path` {path!r} exists and is not a regular file; pass another "
                          f"`path`.")
+    if not create:  # another process than the one writing the file (multi-host)
+        return path
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)

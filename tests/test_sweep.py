@@ -395,3 +395,180 @@ def test_bad_arguments_name_the_argument():
         sweep.points({"x": np.array([1j])})
     assert sweep.points({"x": np.array([True, False])}, product=np.bool_(True))["x"].tolist() \
         == [True, False]
+
+
+# ----- devices: validation, one device unchanged, several devices (a subprocess) --------------
+
+def test_devices_are_validated_before_any_call():
+    (dev,) = jax.local_devices()[:1]
+    n_local = len(jax.local_devices())
+    cases = [
+        (ValueError, r"`devices` must be an int between 1 and the number of local devices",
+         n_local + 1),
+        (ValueError, r"`devices` must be an int between 1 .* got 0", 0),
+        (ValueError, r"`devices` must be an int between 1 .* got -2", -2),
+        (TypeError, r"`devices` must be None .* got bool True", True),
+        (TypeError, r"`devices` must be None .* got float 2\.0", 2.0),
+        (TypeError, r"`devices` must be None .* got str 'cpu'", "cpu"),
+        (ValueError, r"`devices` must be a non-empty list of jax devices", []),
+        (TypeError, r"`devices` must be a list of jax devices .* type str", ["cpu:0"]),
+        (ValueError, r"`devices` must list distinct devices", [dev, dev]),
+    ]
+    for exc, pattern, devices in cases:
+        with pytest.raises(exc, match=pattern):
+            sweep.run(_never, GRID, progress=False, devices=devices)
+
+
+def test_one_device_passes_numpy_arrays_as_before(tmp_path):
+    a, b = _expected()
+    seen = []
+
+    def fn(p):
+        seen.append({k: type(v) for k, v in p.items()})
+        return _fn(p)
+
+    for devices in (None, 1, jax.local_devices()[:1], tuple(jax.local_devices()[:1])):
+        if devices is None and len(jax.local_devices()) > 1:
+            continue
+        seen.clear()
+        out = sweep.run(fn, GRID, chunk=4, progress=False, devices=devices)
+        assert seen == [{"x": np.ndarray, "y": np.ndarray}] * 2  # chunk 4 kept: no rounding
+        np.testing.assert_array_equal(out["a"], a)
+        np.testing.assert_array_equal(out["b"][0], b)
+
+
+def test_only_process_0_writes_the_file_of_a_multi_host_run(tmp_path, monkeypatch):
+    path = tmp_path / "runs" / "s.npz"
+    starts = []
+    monkeypatch.setattr(sweep, "_check_same_start", lambda done, p: starts.append(done))
+    # process 1 of a multi-host run: the devices (all of process 0 here) are another process's
+    monkeypatch.setattr(jax, "process_index", lambda *a, **k: 1)
+    out = sweep.run(_fn, GRID, chunk=4, path=path, progress=False)
+    np.testing.assert_array_equal(out["a"], _expected()[0])  # it still gets the full results
+    assert not (tmp_path / "runs").exists()  # nothing created nor written
+    assert starts == [0]  # the hosts check that they all start from the same point
+    monkeypatch.setattr(jax, "process_index", lambda *a, **k: 0)  # process 0 writes the file
+    sweep.run(_fn, GRID, chunk=4, path=path, progress=False)
+    assert path.is_file() and starts == [0]  # a single-process run: no check across hosts
+
+
+MULTI_DEVICE = '''
+import json, sys, time
+t0 = time.perf_counter()
+import jax, jax.numpy as jnp, numpy as np
+from dln import sweep
+
+X = jnp.asarray(np.linspace(-1.0, 1.0, 12).reshape(3, 4))
+Y = jnp.asarray(np.cos(np.arange(6.0)).reshape(2, 3))
+
+
+def train(lr, scale):  # 20 steps of gradient descent on a 3-layer deep linear network
+    ws = [scale * jnp.asarray(np.sin(np.arange(1.0, 1.0 + m * k)).reshape(m, k))
+          for m, k in ((3, 3), (3, 3), (2, 3))]
+
+    def loss(ws):
+        return 0.5 * jnp.mean((ws[2] @ ws[1] @ ws[0] @ X - Y @ X) ** 2)
+
+    def step(ws, _):
+        g = jax.grad(loss)(ws)
+        return [w - lr * gw for w, gw in zip(ws, g)], loss(ws)
+
+    ws, losses = jax.lax.scan(step, ws, None, length=20)
+    return {"loss": losses, "w": ws[2] @ ws[1] @ ws[0]}
+
+
+batched = jax.jit(jax.vmap(lambda p: train(p["lr"], p["scale"])))
+seen = []
+
+
+def fn(p):  # not jitted: records how each chunk arrives, then runs the jitted function
+    seen.append([[len(v), len(v.sharding.device_set) if hasattr(v, "sharding") else 1]
+                 for v in p.values()])
+    return batched(p)
+
+
+grid = {"lr": np.linspace(0.05, 0.3, 5), "scale": np.array([0.3, 0.5, 0.7])}
+res = {"n_devices": len(jax.local_devices()), "x64": bool(jax.config.jax_enable_x64)}
+outs = {}
+for name, devices, chunk in (("one", 1, 4), ("all", None, 4), ("all_3", None, 3),
+                             ("all_whole", None, None), ("two", jax.local_devices()[2:], 4),
+                             ("one_2", 1, 2)):
+    seen.clear()
+    outs[name] = sweep.run(fn, grid, chunk=chunk, progress=False, devices=devices)
+    res[name] = list(seen)
+# bitwise equal to one device; XLA's CPU kernels for a batched matmul may differ in the last bit
+# between batch sizes, so the 2-device run (2 points per device) is compared bitwise with one
+# device running chunks of 2, and to rounding with chunks of 4
+ref = {k: outs["one_2" if k == "two" else "one"] for k in outs if k != "one_2"}
+res["identical"] = {k: all(np.array_equal(outs[k][f], r[f]) and outs[k][f].dtype == r[f].dtype
+                           for f in ("loss", "w")) for k, r in ref.items()}
+res["close"] = all(np.allclose(outs["two"][f], outs["one"][f], rtol=1e-13, atol=1e-15)
+                   for f in ("loss", "w"))
+res["shape"] = list(outs["one"]["loss"].shape)
+# a list of one device other than the first: the chunk is put on that device
+on = []
+out3 = sweep.run(lambda p: (on.append(sorted(d.id for d in p["lr"].devices())), batched(p))[1],
+                 grid, chunk=4, progress=False, devices=jax.local_devices()[3:])
+res["device3"] = [on[0], [jax.local_devices()[3].id], np.array_equal(out3["w"], outs["one"]["w"])]
+
+# resume on 4 devices: interrupted after the first chunk, then resumed; the file must be the
+# same as that of a run in one go on one device
+folder, calls = sys.argv[1], []
+
+
+def failing(p):
+    if calls:
+        raise KeyboardInterrupt
+    calls.append(1)
+    return batched(p)
+
+
+try:
+    sweep.run(failing, grid, chunk=4, path=folder + "/a.npz", progress=False, key="k")
+except KeyboardInterrupt:
+    pass
+with np.load(folder + "/a.npz") as z:
+    res["done_after_interrupt"] = json.loads(str(z["meta"]))["done"]
+seen.clear()
+resumed = sweep.run(fn, grid, chunk=4, path=folder + "/a.npz", progress=False, key="k")
+res["resumed_calls"] = len(seen)
+sweep.run(batched, grid, chunk=4, path=folder + "/b.npz", progress=False, key="k", devices=1)
+with np.load(folder + "/a.npz") as a, np.load(folder + "/b.npz") as b:
+    res["files_equal"] = a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+res["resumed_identical"] = all(np.array_equal(resumed[f], outs["one"][f]) for f in ("loss", "w"))
+res["seconds"] = time.perf_counter() - t0
+print(json.dumps(res))
+'''
+
+
+def test_several_devices_shard_the_chunk_and_give_identical_results(tmp_path):
+    """4 CPU devices in a subprocess: XLA_FLAGS must be set before jax is imported."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1",
+               XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    done = subprocess.run([sys.executable, "-c", MULTI_DEVICE, str(tmp_path)], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    assert res["n_devices"] == 4 and res["x64"]
+    assert res["shape"] == [5, 3, 20]
+    # one device: 15 points in chunks of 4 (the last padded), numpy arrays as before
+    assert res["one"] == [[[4, 1], [4, 1]]] * 4
+    # devices=None: every chunk's parameter arrays sharded over the 4 devices
+    assert res["all"] == [[[4, 4], [4, 4]]] * 4
+    # chunk=3 rounded up to 4 (a multiple of the device count); all points: 15 -> 16
+    assert res["all_3"] == [[[4, 4], [4, 4]]] * 4
+    assert res["all_whole"] == [[[16, 4], [16, 4]]]
+    assert res["two"] == [[[4, 2], [4, 2]]] * 4  # a list of 2 devices
+    assert res["device3"][0] == res["device3"][1] and res["device3"][2]
+    assert res["identical"] == {k: True for k in ("one", "all", "all_3", "all_whole", "two")}
+    assert res["close"]
+    # resume with 4 devices: the first chunk saved, the other three computed; the same file
+    assert res["done_after_interrupt"] == 4 and res["resumed_calls"] == 3
+    assert res["files_equal"] and res["resumed_identical"]
