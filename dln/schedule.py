@@ -39,10 +39,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dln import descent
 from dln._checks import (as_array, check_bool, check_int, check_on_divergence, check_real,
                          check_times)
 from dln.network import check_weights, loss_gradients, product
-from dln.simulate import DivergenceError, lr_bound
+from dln.simulate import lr_bound
 from dln.solve import solve as _solve
 from dln.task import Task
 
@@ -304,15 +305,11 @@ def _regression_gradients(ws, data):
 
 
 def _check_finite(finite, on_divergence, lr):
+    """One divergence story (`dln.descent`): the runs whose final weights are not finite."""
     check_on_divergence(on_divergence)
     finite = np.asarray(finite)
-    if not finite.all():
-        import warnings
-        msg = (f"gradient descent diverged in {int((~finite).sum())} of {finite.size} runs with "
-               f"lr = {lr!r}: the weights became infinite or NaN. Lower `lr`.")
-        if on_divergence == "raise":
-            raise DivergenceError(msg)
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    descent.report_divergence(np.where(finite, -1, 0), what="", lr=lr, on_divergence=on_divergence,
+                              advice="Lower `lr`.", stacklevel=4, steps_known=False)
 
 
 def run_schedule(update, data, weights, ends, lr, every, batched_w, batched_d):
@@ -342,23 +339,15 @@ def _run(update, data, weights, ends, lr, every, *, n_blocks, batched_w, batched
     n_phases = jax.tree_util.tree_leaves(data)[0].shape[0]
 
     def one(ws, ends):
-        def step(_, state):
-            ws, k = state
+        def step(k, ws):
             phase = jnp.sum(k >= ends)
             data_p = jax.tree_util.tree_map(lambda a: a[jnp.minimum(phase, n_phases - 1)], data)
             new = update(ws, data_p, lr)
             live = phase < n_phases  # frozen once the schedule is over
-            return [jnp.where(live, a, b) for a, b in zip(new, ws)], k + 1
+            return [jnp.where(live, a, b) for a, b in zip(new, ws)]
 
-        def block(state, _):
-            state = jax.lax.fori_loop(0, every, step, state)
-            return state, product(state[0])
-
-        (final, _), maps = jax.lax.scan(block, (ws, jnp.asarray(0, ends.dtype)), None,
-                                        length=n_blocks)
-        maps = jnp.concatenate([product(ws)[None], maps])
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(W)) for W in final]))
-        return maps, final, finite
+        final, maps = descent.scan(ws, step, product, n_blocks, every)
+        return maps, final, descent.all_finite(final)
 
     if batched_w or batched_d:
         one = jax.vmap(one, in_axes=(0 if batched_w else None, 0 if batched_d else None))

@@ -15,13 +15,14 @@ initial weights or learning rates are one `vmap`-ed compiled call.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, is_concrete
+from dln._checks import as_array, check_on_divergence, is_concrete
+from dln.descent import (DivergenceError, all_finite, first_divergence, report_divergence,
+                         scan)
 from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
                          check_weights)
 from dln.task import Task
@@ -33,8 +34,6 @@ __all__ = ["simulate", "DivergenceError", "lr_bound"]
 _EPS = np.finfo(np.float64).eps
 
 
-class DivergenceError(FloatingPointError):
-    """Gradient descent diverged: the weights stopped being finite during the run."""
 
 
 def lr_bound(task: Task, depth: int) -> float:
@@ -135,28 +134,13 @@ def _run_one(task, state, lr, n_blocks, every, record_weights, schedule, weight_
     def record(carry):
         (ws, bs), t = carry
         W, c = affine_map(ws, bs)
-        leaves = jax.tree_util.tree_leaves((ws, bs))
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
-        rec = dict(map=W, offset=c, finite=finite, flow_time=t)
+        rec = dict(map=W, offset=c, finite=all_finite((ws, bs)), flow_time=t)
         if record_weights:
             rec["weights"] = ws
         return rec
 
-    final, recs = _scan((state, jnp.zeros((), dtype)), step, record, n_blocks, every)
+    final, recs = scan((state, jnp.zeros((), dtype)), step, record, n_blocks, every)
     return final[0], recs
-
-
-def _scan(carry, step, record, n_blocks, every):
-    """Records of `carry` every `every` steps of `step(k, carry)` (`k` the global step)."""
-
-    def block(c, b):
-        c = jax.lax.fori_loop(0, every, lambda i, ci: step(b * every + i, ci), c)
-        return c, record(c)
-
-    final, recs = jax.lax.scan(block, carry, jnp.arange(n_blocks))  # (`every` traced)
-    first = record(carry)
-    recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
-    return final, recs
 
 
 @functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_weights",
@@ -177,9 +161,7 @@ def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, b
     if schedule is None:  # t = lr × steps, exactly
         flow_time = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
     recs["t"] = jnp.broadcast_to(flow_time, recs["loss"].shape)
-    finite = recs.pop("finite")
-    recs["diverged_at"] = jnp.where(jnp.all(finite, axis=-1), -1,
-                                    step_numbers[jnp.argmin(finite, axis=-1)])
+    recs["diverged_at"] = first_divergence(recs.pop("finite"), step_numbers)
     return final, recs
 
 
@@ -283,8 +265,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
                 "approaches; see dln.lr_bound). Use a smaller lr, e.g. "
                 f"{bound / 4:.3g}, or pass check_lr=False to run anyway."
             )
-    if on_divergence not in ("raise", "warn"):
-        raise ValueError(f"`on_divergence` must be 'raise' or 'warn', got {on_divergence!r}.")
+    check_on_divergence(on_divergence)
 
     decay = None if (is_concrete(gamma) and float(gamma) == 0.0) else gamma
     final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
@@ -294,16 +275,9 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     if biases is None:
         final_biases = None
     diverged_at = recs["diverged_at"]
-    if is_concrete(diverged_at) and np.any((bad := np.asarray(diverged_at)) >= 0):
-        where = (f"at step {int(bad)}" if bad.ndim == 0 else
-                 f"in {int((bad >= 0).sum())} of {bad.size} runs (first at step "
-                 f"{int(bad[bad >= 0].min())})")
-        message = (f"gradient descent diverged {where} with lr = {np.asarray(lr)!r}: the weights "
-                   "became infinite or NaN. Lower `lr` (dln.lr_bound gives the "
-                   "stability limit at the minimum; large initial weights need less).")
-        if on_divergence == "raise":
-            raise DivergenceError(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    report_divergence(diverged_at, what="", lr=np.asarray(lr) if is_concrete(lr) else lr,
+                      advice="Lower `lr` (dln.lr_bound gives the stability limit at the minimum; "
+                      "large initial weights need less).", on_divergence=on_divergence)
     return Trajectory(
         t=recs["t"], modes=recs["modes"], loss=recs["loss"], task=task, method="simulation",
         depth=depth, stored_map=recs["map"], final_weights=final,

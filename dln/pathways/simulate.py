@@ -36,7 +36,6 @@ their dynamics exactly those of the shallower network.
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Sequence
 
 import jax
@@ -47,11 +46,11 @@ from dln import init as _init
 from dln import modes as _modes
 from dln._checks import (as_array, check_bool, check_depth, check_int, check_key,
                          check_on_divergence, check_real, is_concrete)
+from dln.descent import all_finite, first_divergence, report_divergence, scan
 from dln.network import loss_gradients, product
 from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, active,
                                    as_schedule)
 from dln.pathways.trajectory import PathwayTrajectory
-from dln.simulate import DivergenceError
 from dln.task import Task
 
 __all__ = ["simulate", "aligned", "selectors", "pad_depth"]
@@ -227,8 +226,8 @@ def _run_one(task, state, schedule, lr, every, n_blocks, record_weights, S, T, i
     sxx0, syx0 = task.sigma_xx, task.sigma_yx
     n_pathways = len(state[0])
 
-    def step(_, carry):
-        k, (paths, shared, dec, masks) = carry
+    def step(k, carry):
+        paths, shared, dec, masks = carry
         t = k * lr
         sxx, syx = _statistics(sxx0, syx0, schedule, t, ind)
         plastic = _plastic(schedule, t, n_pathways)
@@ -238,26 +237,17 @@ def _run_one(task, state, schedule, lr, every, n_blocks, record_weights, S, T, i
         shared = [W - lr * g for W, g in zip(shared, gs)]
         if dec is not None:
             dec = [R - jnp.where(pl, lr, 0.0) * g for R, g, pl in zip(dec, gd, plastic)]
-        return k + 1, (paths, shared, dec, masks)
+        return paths, shared, dec, masks
 
-    def record(st):
-        C = jnp.stack(_contributions(st[0], st[1], S))
-        leaves = jax.tree_util.tree_leaves(st)
-        rec = dict(map=C, finite=jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves])))
+    def record(carry):
+        st = carry[:3]  # (the layer masks are constants)
+        rec = dict(map=jnp.stack(_contributions(st[0], st[1], S)), finite=all_finite(st))
         if record_weights:
             rec["weights"] = st
         return rec
 
-    def block(carry, _):
-        carry = jax.lax.fori_loop(0, every, step, carry)
-        return carry, record(carry[1][:3])
-
-    k0 = jnp.zeros((), lr.dtype)
-    (_, final), recs = jax.lax.scan(block, (k0, state), None, length=n_blocks)
-    final = final[:3]  # the layer masks are constants
-    first = record(state[:3])
-    recs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
-    return final, recs
+    final, recs = scan(state, step, record, n_blocks, every)
+    return final[:3], recs
 
 
 @functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_state",
@@ -272,10 +262,7 @@ def _run(task, state, schedule, lr, every, S, T, ind, beta, *, n_blocks, record_
     final, recs = fn(task, state, schedule, lr)
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
-    finite = recs.pop("finite")
-    step_numbers = jnp.arange(n_blocks + 1) * every
-    recs["diverged_at"] = jnp.where(jnp.all(finite, axis=-1), -1,
-                                    step_numbers[jnp.argmin(finite, axis=-1)])
+    recs["diverged_at"] = first_divergence(recs.pop("finite"), jnp.arange(n_blocks + 1) * every)
     return final, recs
 
 
@@ -522,16 +509,9 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                        n_blocks=steps // every, record_weights=record_weights,
                        batch_state=batch_state, batch_schedule=batch_schedule)
     diverged_at = recs["diverged_at"]
-    if is_concrete(diverged_at) and np.any((bad := np.asarray(diverged_at)) >= 0):
-        where = (f"at step {int(bad)}" if bad.ndim == 0 else
-                 f"in {int((bad >= 0).sum())} of {bad.size} runs (first at step "
-                 f"{int(bad[bad >= 0].min())})")
-        message = (f"gradient descent on the pathways diverged {where} with lr = "
-                   f"{float(lr)!r}: the weights became infinite or NaN. Lower `lr` (large "
-                   "initial weights and deficits that add input variance need less).")
-        if on_divergence == "raise":
-            raise DivergenceError(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    report_divergence(diverged_at, what="on the pathways ", lr=float(lr) if is_concrete(lr)
+                      else lr, advice="Lower `lr` (large initial weights and deficits that add "
+                      "input variance need less).", on_divergence=on_divergence)
     t = lr * jnp.arange(steps // every + 1, dtype=lr.dtype) * every
     return PathwayTrajectory(t=t, modes=recs["modes"], loss=recs["loss"], task=task,
                              method="simulation", depth=len(paths[0]), stored_map=recs["map"],
