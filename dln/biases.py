@@ -46,7 +46,7 @@ without biases is exact there.
 `d/dt [A, C] = [s, η] − [[λ, ξ], [ξ, 1]] [A, C]`, solved exactly (`affine_shallow`). Centred
 inputs with an output bias alone: `c(t) = ȳ(1 − e^{−t})` exactly, the modes untouched. Otherwise
 the uniform mode at depth ≥ 2 couples a deep path to a shallow one and has no known closed form:
-its one-unit network (≤ 2D scalars) is integrated by DOP853 at `rtol`
+its one-unit network (≤ 2D scalars) is integrated by diffrax's Dopri8 at `rtol`
 (`dln.numerical_flow.integrate_statistics`), and the trajectory is labelled
 `"reduced-integration"` with an error estimate — still every other mode exact and no matrix-sized
 integration.
@@ -55,6 +55,7 @@ integration.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -227,7 +228,8 @@ def solve_with_biases(task: Task, depth: int, u0, pattern, t, *, rtol: float = 1
 
 def _unit_flow(t, lam, s, xi, eta, u0, layers, rtol):
     """The uniform mode's one-unit affine network (`1×1` weights `u0^{1/D}`, zero biases),
-    integrated by DOP853; returns its slope `A`, intercept `C` and error estimate `(T,)`."""
+    integrated by diffrax's Dopri8; returns its slope `A`, intercept `C` and error estimate
+    `(T,)`."""
     depth = len(layers)
     dtype = jnp.result_type(t, float)
     one = lambda v: jnp.full((1, 1), v, dtype)  # noqa: E731
@@ -237,7 +239,10 @@ def _unit_flow(t, lam, s, xi, eta, u0, layers, rtol):
     stats = (one(lam), one(s), jnp.full((1,), xi, dtype), jnp.full((1,), eta, dtype))
     # The biases start at 0, so a purely relative tolerance has no scale at first: add an
     # absolute one at `rtol` × the size of the solution (the targets `s/λ`, `η`).
-    size = max(abs(float(eta)), abs(float(s)) / max(float(lam), 1e-300), float(u0), 1e-300)
+    # (a tolerance, not a result: no derivative through it; traceable, for jax.grad over u0)
+    size = jax.lax.stop_gradient(functools.reduce(jnp.maximum, [
+        jnp.abs(jnp.asarray(eta, dtype)), jnp.abs(s) / jnp.maximum(lam, 1e-300),
+        jnp.asarray(u0, dtype), jnp.asarray(1e-300, dtype)]))
     _, _, A, C, error, _, _ = numerical_flow.integrate_statistics(
         weights, biases, t, stats, rtol=rtol, atol=rtol * size)
     return A[:, 0, 0], C[:, 0], error

@@ -25,8 +25,8 @@ singular-value equation
     dσ_r/dt = −N (σ_r²)^{1−1/N} ⟨∇L(W), u_r v_rᵀ⟩,
 
 and the off-diagonal part moves the singular vectors. `theory` integrates this end-to-end flow
-(singular values and vectors together, one SVD per stage of a classical 4th-order Runge–Kutta
-step, through the same phase schedule as the simulation); `singular_value_rates` gives the
+(singular values and vectors together, one SVD per stage of diffrax's adaptive Dopri8, through
+the same phase schedule as the simulation); `singular_value_rates` gives the
 singular-value equation itself. Gradient descent approaches it with an error of order `lr`.
 The factor `(σ²)^{1−1/N}` (not `σ^{1−1/N}`) makes small singular values grow slowly for N ≥ 2:
 the low-rank bias.
@@ -56,6 +56,7 @@ import numpy as np
 
 import numbers
 
+from dln import _ode
 from dln._checks import (as_array, check_choice, check_depth, check_int, check_key,
                          check_on_divergence, check_real, is_concrete)
 from dln.network import loss_gradients, product
@@ -268,21 +269,37 @@ def singular_value_rates(W, G, depth: int):
     return -depth * (s * s) ** (1 - 1 / depth) * proj
 
 
-@functools.lru_cache(maxsize=None)
-def _rk4_update(depth):
-    def velocity(W, data):
-        target, mask = data
-        return end_to_end_velocity(W, mask * (W - target) / jnp.sum(mask), depth)
+@functools.partial(jax.jit, static_argnames=("depth", "max_steps"))
+def _flow_run(data, W0, bounds, t, rtol, *, depth, max_steps):
+    """The end-to-end flow from `W0` through the phases `bounds` `(n_phases + 1,)` (phase p
+    with the problem `data[p]`), recorded at the sorted times `t`: one adaptive integration
+    (`dln._ode`) per phase in a `lax.scan`, each to the records inside it and to its end.
+    Returns `(maps (T, n, n), final (n, n), failed)`; records after the end hold the final
+    matrix."""
+    n = W0.shape[-1]
+    scale = _ode.rms_scale(rtol)
 
-    def update(ws, data, h):
-        W = ws[0]
-        k1 = velocity(W, data)
-        k2 = velocity(W + h / 2 * k1, data)
-        k3 = velocity(W + h / 2 * k2, data)
-        k4 = velocity(W + h * k3, data)
-        return [W + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)]
+    def phase(carry, x):
+        W, out, failed = carry
+        target, mask, start, end = x
+        gradient_scale = 1.0 / jnp.sum(mask)
 
-    return update
+        def velocity(w):
+            W = w.reshape(n, n)
+            return end_to_end_velocity(W, mask * (W - target) * gradient_scale, depth).ravel()
+
+        width = end - start
+        ts = jnp.concatenate([jnp.clip(t - start, 0.0, width), width[None]])
+        recs, _, _, bad = _ode.integrate(velocity, W.ravel(), ts, scale, max_steps)
+        recs = recs.reshape(ts.shape + (n, n))
+        # a phase sets every record after its start; the later phases overwrite theirs
+        out = jnp.where((t > start)[:, None, None], recs[:-1], out)
+        return (recs[-1], out, failed | bad), None
+
+    out = jnp.broadcast_to(W0, t.shape + W0.shape)
+    carry = (W0, out, jnp.zeros((), bool))
+    (final, out, failed), _ = jax.lax.scan(phase, carry, data + (bounds[:-1], bounds[1:]))
+    return out, final, failed
 
 
 @jax.tree_util.register_dataclass
@@ -405,14 +422,22 @@ def _check_layers(weights, n):
     return [W.astype(dtype) for W in ws]
 
 
-def theory(schedule, W0, depth: int, *, h, every: int = 1) -> CompletionTrajectory:
+def theory(schedule, W0, depth: int, *, h, every: int = 1, rtol: float = 1e-10,
+           max_steps: int = 1_000_000) -> CompletionTrajectory:
     """The end-to-end flow of a balanced depth-N network through a schedule (Arora et al.;
-    `end_to_end_velocity`), integrated by classical 4th-order Runge–Kutta with step `h`
-    (flow time; durations must be multiples of `h`; the error is O(h⁴)).
+    `end_to_end_velocity`), integrated by diffrax's adaptive Dopri8 (`dln._ode`) to the
+    relative tolerance `rtol` (of the RMS entry of the matrix), one integration per phase.
+
+    `h` is the time unit of the records, as `lr` for `simulate`: durations must be multiples of
+    `h`, and the records are at `t = h × every × k`, from 0 to the end of the longest schedule
+    (rounded up), the times of `simulate(..., lr=h, every=every)`. It does not set the accuracy
+    (`rtol` does; `h` used to be the step of a fixed-step Runge–Kutta scheme).
 
     `W0` `(n, n)` is the initial end-to-end matrix (`dln.network.product` of balanced layers);
-    batched durations as in `simulate`. Records every `every` steps. Method `"end-to-end-flow"`:
-    a numerical integration of the exact balanced flow, not a closed form.
+    batched durations as in `simulate`. Method `"end-to-end-flow"`: a numerical integration of
+    the exact balanced flow, not a closed form. Differentiable (`jax.grad`, `jax.jacfwd`) with
+    respect to `W0` and the problems' targets. Raises `FloatingPointError` if an integration
+    fails (the step size collapses, the matrix leaves the floats or `max_steps` is reached).
     """
     depth = check_depth(depth)
     problems, bounds, batched_d = _phases(schedule)
@@ -422,12 +447,24 @@ def theory(schedule, W0, depth: int, *, h, every: int = 1) -> CompletionTrajecto
                          f"n × n), got {tuple(W0.shape)}.")
     h = check_real(h, "h", low=0.0, strict=True)
     if not isinstance(h, float):
-        raise TypeError("`h` must be a concrete number (it sets the number of steps).")
+        raise TypeError("`h` must be a concrete number (it sets the record times).")
     check_int(every, "every", 1)
+    rtol = check_real(rtol, "rtol", low=0.0, strict=True, high=1.0)
+    max_steps = check_int(max_steps, "max_steps", 1, what=" (steps of one phase)")
     ends = steps_of(bounds[:, 1:], h)
+    n_blocks = int(-(-int(ends[:, -1].max()) // every))
+    W0 = W0.astype(jnp.result_type(W0, float))
+    t = jnp.asarray(h * every * np.arange(n_blocks + 1), W0.dtype)
     data = (jnp.stack([p.target for p in problems]).astype(W0.dtype),
             jnp.stack([p.mask for p in problems]).astype(W0.dtype))
-    maps, final, finite, t = run_schedule(_rk4_update(depth), data, [W0], ends, h, every,
-                                          False, batched_d)
-    _check_finite(finite, "raise", h)
-    return _result(problems, bounds, batched_d, maps, final, t, "end-to-end-flow")
+    run = functools.partial(_flow_run, depth=depth, max_steps=max_steps)
+    if batched_d:
+        run = jax.vmap(run, in_axes=(None, None, 0, None, None))
+    maps, final, failed = run(data, W0, jnp.asarray(bounds if batched_d else bounds[0],
+                                                   W0.dtype), t, rtol)
+    if is_concrete(failed) and bool(jnp.any(failed)):
+        raise FloatingPointError(
+            f"the integration of the end-to-end flow failed at rtol = {rtol:.1e}: the step size "
+            "collapsed, the matrix stopped being finite, or `max_steps` was reached. Try a "
+            "larger `max_steps`, a looser `rtol`, or shorter phases.")
+    return _result(problems, bounds, batched_d, maps, [final], t, "end-to-end-flow")

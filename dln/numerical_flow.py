@@ -11,10 +11,11 @@ correlated inputs; and with `biases=[b1, …, bD]` the flow of the affine networ
 `dln.network.affine_loss_gradients`). Nothing about the result is exact: it is labelled
 `"numerical-flow"` and carries an error estimate.
 
-The integrator is adaptive DOP853 (`dln._dop853`: the Runge–Kutta pair of Dormand and Prince of
-order 8, Hairer's coefficients), compiled once per shape and number of records. Each step keeps
-the local error below `rtol` relative to the size of each layer (`atol` added), and steps land
-exactly on the requested times (no interpolation).
+The integrator is diffrax's adaptive Dopri8 (`dln._ode`: the Runge–Kutta pair of order 8(7) of
+Prince and Dormand, PID step control), compiled once per shape and number of records. Each step
+keeps the local error below `rtol` relative to the size of each layer (`atol` added), and steps
+land exactly on the requested times (no interpolation). `jax.grad` and `jax.jacfwd` work through
+it (derivatives of the discrete solution, with respect to the weights, the task and the times).
 
 **Error estimate.** Local error control does not bound the global error, so `integrate` runs the
 flow a second time at a 100× looser tolerance and reports, per record, the Frobenius norm of the
@@ -33,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln import _dop853
+from dln import _ode
 from dln._checks import check_times, is_concrete
 from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
                          check_weights, loss_gradients)
@@ -119,7 +120,7 @@ def _affine_flow(params, has_bias, stats):
     return [-g for g in gw] + [-g for g in gb if g is not None]
 
 
-@functools.partial(jax.jit, static_argnames=("shapes", "has_bias"))
+@functools.partial(jax.jit, static_argnames=("max_steps", "shapes", "has_bias"))
 def _integrate(y0, ts, stats, rtol, atol, max_steps, *, shapes, has_bias):
     """Integrate the flat parameters `y0` (weights, then the biases of the layers marked in
     `has_bias`) under the statistics `stats = (Σxx, Σyx, x̄, ȳ)` to the sorted times `ts`;
@@ -134,15 +135,28 @@ def _integrate(y0, ts, stats, rtol, atol, max_steps, *, shapes, has_bias):
     def f(y):
         return jnp.concatenate([g.ravel() for g in _affine_flow(unravel(y), has_bias, stats)])
 
-    def scale(*ys):  # atol + rtol × (RMS size of each component's layer)
+    def scale(*ys):  # atol + rtol × (RMS size of each component's layer, start or end of a step)
         rms = [jnp.sqrt(jax.ops.segment_sum(y**2, layer_of, len(shapes)) / np.array(sizes))
                for y in ys]
         size = functools.reduce(jnp.maximum, rms)
         return jnp.maximum(atol + rtol * size[layer_of], jnp.finfo(y0.dtype).tiny)
 
-    recs, n_acc, n_rej, failed = _dop853.integrate(f, y0, ts, scale, max_steps)
+    recs, n_acc, n_rej, failed = _ode.integrate(f, y0, ts, scale, max_steps)
     return [r.reshape((ts.shape[0],) + s) for r, s in
             zip(jnp.split(recs, bounds[1:-1], axis=1), shapes)], n_acc, n_rej, failed
+
+
+def _is_tolerance(v) -> bool:
+    """A finite number >= 0: a Python float or int, or a (possibly traced) 0-d array; a
+    concrete value is checked, a traced one (a tolerance computed from traced data) passes."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return v >= 0 and math.isfinite(v)
+    if isinstance(v, (jax.Array, np.ndarray, np.generic)) and jnp.ndim(v) == 0 and \
+            jnp.issubdtype(jnp.result_type(v), jnp.floating):
+        return not is_concrete(v) or bool(jnp.isfinite(v) & (v >= 0))
+    return False
 
 
 def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol=None,
@@ -157,17 +171,18 @@ def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol
     without biases; with biases (which usually start at 0, where a purely relative tolerance
     has no scale) `rtol` × the larger of the RMS mean target and the RMS initial weight.
     """
-    if atol is None:
-        atol = 0.0
-        if biases is not None and any(b is not None for b in biases):
-            sizes = [float(jnp.sqrt(jnp.mean(jnp.asarray(a) ** 2)))
-                     for a in (stats[3], *weights)]
-            atol = rtol * max(max(sizes), 1e-300)
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+    for name, v in (("rtol", rtol), ("atol", 0.0 if atol is None else atol)):
+        if not _is_tolerance(v):
             raise ValueError(f"`{name}` must be a finite float >= 0, got {v!r}.")
     if not rtol > 0:
         raise ValueError(f"`rtol` must be > 0, got {rtol!r}.")
+    if atol is None:
+        atol = 0.0
+        if biases is not None and any(b is not None for b in biases):
+            # a tolerance, not a result: no derivative through it (and traceable: no float())
+            sizes = [jnp.sqrt(jnp.mean(jnp.asarray(a) ** 2)) for a in (stats[3], *weights)]
+            atol = rtol * jnp.maximum(jax.lax.stop_gradient(functools.reduce(jnp.maximum, sizes)),
+                                      1e-300)
     D = len(weights)
     has_bias = tuple(b is not None for b in biases) if biases is not None else (False,) * D
     params = list(weights) + [b for b in (biases or ()) if b is not None]

@@ -31,7 +31,7 @@ so all plastic pathways are functions of one scalar, and `Σ_p K_p` is increasin
 - `D ≥ 3`, two or more plastic pathways: no closed form is known. The flow is reduced exactly
   to one scalar (the log-strength `y = ln K_r` of the largest pathway `r`, the others being
   `K_p = K_r (1 + c_p K_r^{(D−2)/D})^{−D/(D−2)}` with the conserved `c_p ≥ 0`), and that scalar
-  ODE is integrated with adaptive DOP853 steps to `rtol` (default 1e-12) in the variable
+  ODE is integrated with adaptive Dopri8 steps (diffrax) to `rtol` (default 1e-12) in the variable
   `v = ln|y_∞ − y|`, which decays at a constant rate near the fixed point (no stiffness; `y_∞` is
   the final value). Labelled `"reduced-integration"`, never exact.
 
@@ -58,7 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln import _dop853
+from dln import _ode
 from dln import modes as _modes
 from dln._checks import as_array, check_depth, check_int, check_times, is_concrete
 from dln.pathways.deficits import Freeze, Lesion, active, as_schedule
@@ -167,11 +167,17 @@ def _root(red, target):
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
     lo, hi = jax.lax.fori_loop(0, _BISECTIONS, body, (lo, hi))
-    return 0.5 * (lo + hi)
+    y = jax.lax.stop_gradient(0.5 * (lo + hi))
+    # the derivative of the root by the implicit function theorem (a Newton step's, whose value
+    # is subtracted again), not the bisection's
+    _, total, slope = _strengths(y, red)
+    slope = jax.lax.stop_gradient(slope)
+    step = jnp.where(slope > 0, (target - total) / jnp.where(slope > 0, slope, 1.0), 0.0)
+    return y + (step - jax.lax.stop_gradient(step))
 
 
 def _reduced_integration(K0, plastic, s_eff, lam, dts, depth, rtol, max_steps):
-    """Plastic strengths `(T, P, K)` at the sorted durations `dts`, from `K0` (reduction + DOP853).
+    """Plastic strengths `(T, P, K)` at the sorted durations `dts`, from `K0` (reduction + Dopri8).
 
     Returns the strengths and a flag that is True if the integration failed.
     """
@@ -208,14 +214,14 @@ def _reduced_integration(K0, plastic, s_eff, lam, dts, depth, rtol, max_steps):
 
 
 def _integrate(f, x0, ts, rtol, max_steps):
-    """Adaptive DOP853 (`dln._dop853`) for the vector ODE `dx/dt = f(x)` to the sorted record
+    """Adaptive Dopri8 (`dln._ode`) for the vector ODE `dx/dt = f(x)` to the sorted record
     times `ts >= 0`; error per component relative to `max(|x|, 1)`. Records `(T, K)` and a
     failure flag."""
     def scale(*xs):
         size = functools.reduce(jnp.maximum, [jnp.abs(x) for x in xs])
         return rtol * jnp.maximum(size, 1.0)
 
-    recs, _, _, failed = _dop853.integrate(f, x0, ts, scale, max_steps)
+    recs, _, _, failed = _ode.integrate(f, x0, ts, scale, max_steps)
     return recs, failed
 
 
@@ -337,7 +343,7 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
         (`dln.pathways.deficits`). Windows are scalars; `jax.vmap` over `solve` for batches.
       rtol: relative tolerance of the reduced integration (depth >= 3, several plastic
         pathways).
-      max_steps: most DOP853 steps of one reduced integration.
+      max_steps: most Dopri8 steps of one reduced integration.
 
     Returns:
       A `PathwayTrajectory` with `modes (T, P, K)`, `map (T, P, No, Ni)`, `loss (T,)`, the
@@ -363,7 +369,7 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
     t = check_times(t).astype(u0.dtype)
     if not (isinstance(rtol, float) and 0 < rtol < 1 and math.isfinite(rtol)):
         raise ValueError(f"`rtol` must be a float in (0, 1), got {rtol!r}.")
-    max_steps = check_int(max_steps, "max_steps", 1, what=" (DOP853 steps)")
+    max_steps = check_int(max_steps, "max_steps", 1, what=" (Dopri8 steps)")
     order = jnp.argsort(t)
     inverse = jnp.argsort(order)
     out, final, failed, reduced = _solve(task, u0, tuple(freezes), lesioned, t[order],
