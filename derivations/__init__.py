@@ -34,6 +34,7 @@ MODULES = (
     "end_to_end",
     "pathways",
     "lr_bound",
+    "weight_decay",
 )
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "derivations"

@@ -71,14 +71,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["rate", "normalized", "trajectory", "time_to_fraction", "method_name"]
+__all__ = ["rate", "normalized", "trajectory", "time_to_fraction", "method_name",
+           "weight_decay_threshold", "weight_decay_target"]
 
 # The normalised target is reached to float64 rounding once ln|1 − w| < −_SATURATE.
 _SATURATE = 40.0
 
 
-def method_name(depth: int) -> str:
-    """The label `dln.solve` records for the closed form used at this depth."""
+def method_name(depth: int, weight_decay: bool = False) -> str:
+    """The label `dln.solve` records for the solution used at this depth: a closed form, or
+    `"reduced-integration"` for `depth >= 3` with weight decay (`trajectory(...,
+    weight_decay=γ)` with `γ > 0` integrates the mode ODE there)."""
+    if weight_decay and depth >= 3:
+        return "reduced-integration"
     return {1: "exact-exponential", 2: "exact-logistic"}.get(depth, "exact-implicit")
 
 
@@ -559,7 +564,7 @@ def _split(s, lam):
     return active, s_safe, lam_safe
 
 
-def trajectory(t, s, lam, u0, depth: int):
+def trajectory(t, s, lam, u0, depth: int, *, weight_decay=0.0):
     """Mode strengths `u(t)` of `du/dt = D u^{2−2/D}(s − λu)`, broadcast over all arguments.
 
     Typical use: `t` of shape `(T, 1)` and `s`, `lam`, `u0` of shape `(K,)` give `(T, K)`.
@@ -575,7 +580,14 @@ def trajectory(t, s, lam, u0, depth: int):
     the mode is far above its target at time `t` (`w > 2^60`, e.g. `s → 0`): there the implicit
     solution equals the decay of `s = 0`, `u = u0 (1 + (2D−2) λ u0^{2−2/D} t)^{−D/(2D−2)}`, to a
     relative `O(1/w)` below rounding (`u` lies between that decay and `(1 + O(1/w))` times it).
+
+    `weight_decay = γ >= 0` (a scalar, or broadcastable per mode) adds the L2 penalty
+    `½γ Σ_l ||W_l||²` to the loss, so the mode obeys `du/dt = D u^{2−2/D}(s − λu) − Dγu`; see
+    `_trajectory_decayed` (closed forms at depth 1 and 2, an integration at depth ≥ 3). A
+    `γ` that is statically 0 (the default) takes exactly the code path above.
     """
+    if not _static_zero(weight_decay):
+        return _trajectory_decayed(t, s, lam, u0, depth, weight_decay)
     D = depth
     s, lam, u0 = jnp.broadcast_arrays(s, lam, u0)  # per-mode quantities stay at this shape
     dtype = jnp.result_type(t, s, lam, u0, float)
@@ -664,3 +676,258 @@ def time_to_fraction(fraction, s, lam, u0, depth: int):
         tau = G_of_w(f_ok, D) - G_of_w(w0_ok, D)
     t = tau / rate(s_safe, lam_safe, D)
     return jnp.where(reachable, t, jnp.where(there, 0.0, jnp.inf))
+
+
+# ------------------------------------------------------------------------------- weight decay
+# With the L2 penalty ½γ Σ_l ||W_l||² the flow is dW_l/dt = −∂L/∂W_l − γ W_l; balanced aligned
+# layers stay balanced (the imbalances decay like e^{−2γt}) and each mode obeys
+#
+#     du/dt = D u^{2−2/D}(s − λu) − Dγu = D u [h(u) − γ],   h(u) = u^{1−2/D}(s − λu)
+#
+# (derivations/weight_decay.py). Depth 1: du/dt = s − (λ+γ)u. Depth 2: the logistic of s − γ.
+# Depth D ≥ 3: the origin is stable (in ln u it attracts at the rate Dγ); the nonzero fixed
+# points solve h(u) = γ: the smaller is the threshold (unstable), the larger the target (stable),
+# and there are none once γ exceeds max h = h(u_m), u_m = (D−2)s/((2D−2)λ).
+
+def _static_zero(gamma) -> bool:
+    """True when `gamma` is known (not traced) to be 0 everywhere; a concrete negative or
+    non-finite `gamma` raises."""
+    try:
+        g = np.asarray(gamma)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
+    if g.dtype == object or not np.all(np.isfinite(g)) or np.any(g < 0):
+        raise ValueError(f"`weight_decay` must be finite and >= 0, got {gamma!r}.")
+    return not np.any(g)
+
+
+def _static_positive(gamma) -> bool:
+    """True when `gamma` is known (not traced) to be > 0 everywhere."""
+    try:
+        return bool(np.all(np.asarray(gamma) > 0))
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
+
+
+def _trajectory_decayed(t, s, lam, u0, depth, gamma):
+    """`trajectory(t, s, lam, u0, depth, weight_decay=gamma)`: `du/dt = D u^{2−2/D}(s − λu) − Dγu`.
+
+    - `D = 1`: `du/dt = s − (λ+γ)u`, the existing closed form with `λ → λ + γ`:
+      `u = u0 e^{−(λ+γ)t} + s t φ((λ+γ)t)`, target `s/(λ+γ)`.
+    - `D = 2`: `du/dt = 2u(r − λu)`, `r = s − γ`. For `r >= 0` the existing logistic with
+      `s → r`, `u = u0 / (e^{−2rt} + 2λu0 t φ(2rt))`; for `r < 0` (the mode is lost) the same
+      multiplied through by `e^{−x}`, `x = −2rt = 2|r|t`: `u = u0 e^{−x} / (1 + 2λu0 t φ(x))`.
+      Both are ratios of non-negative terms (no cancellation, no overflow), continuous at `r = 0`
+      (`u0 / (1 + 2λu0 t)`, algebraic decay).
+    - `D >= 3`: no closed form; `_decayed_deep` integrates it (modes with `γ = 0` take the exact
+      solution, so that a traced `γ` that is 0 gives the same numbers as no weight decay).
+
+    `t = 0` returns `u0` exactly.
+    """
+    D = depth
+    s, lam, u0, gamma = jnp.broadcast_arrays(s, lam, u0, gamma)
+    dtype = jnp.result_type(t, s, lam, u0, gamma, float)
+    t, s, lam, u0, gamma = (jnp.asarray(a, dtype) for a in (t, s, lam, u0, gamma))
+    shape = jnp.broadcast_shapes(t.shape, s.shape)
+    if D == 1:
+        k = lam + gamma
+        u = u0 * jnp.exp(-k * t) + s * _decay_time(k * t, t)
+    elif D == 2:
+        r = s - gamma
+        grows = r >= 0.0
+        x_up = 2.0 * jnp.where(grows, r, 0.0) * t  # (each branch sees only its own sign)
+        x_down = -2.0 * jnp.where(grows, 0.0, r) * t
+        denominator = jnp.exp(-x_up) + 2.0 * lam * u0 * _decay_time(x_up, t)
+        up = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
+        down = u0 * jnp.exp(-x_down) / (1.0 + 2.0 * lam * u0 * _decay_time(x_down, t))
+        u = jnp.where(grows, up, down)
+    else:
+        u = _decayed_deep(t, s, lam, u0, gamma, D)
+        if not _static_positive(gamma):
+            u = jnp.where(gamma == 0.0, trajectory(t, s, lam, u0, D), u)
+    u = jnp.broadcast_to(u, shape).astype(dtype)
+    u0_b = jnp.broadcast_to(u0, shape)
+    return jnp.where(t == 0.0, jax.lax.stop_gradient(u0_b) + (u - jax.lax.stop_gradient(u)), u)
+
+
+# The integration of the deep mode ODE with weight decay (in y = ln u).
+_WD_TOL = 1e-12  # error allowance per step in ln u: 1e-12 (1 + |ln u|), i.e. relative in u
+_WD_MAX_STEPS = 4096  # per mode; a mode that needs more gives NaN
+
+
+def _log_velocity(y, s, lam, gamma, depth):
+    """`d ln u/dt = D [u^{1−2/D}(s − λu) − γ]` at `u = e^y`."""
+    return depth * (jnp.exp((1.0 - 2.0 / depth) * y) * (s - lam * jnp.exp(y)) - gamma)
+
+
+def _expm1_ratio(v):
+    """`(e^v − 1)/v`, 1 at `v = 0`, without cancellation."""
+    small = jnp.abs(v) < 1e-8
+    v_safe = jnp.where(small, 1.0, v)
+    return jnp.where(small, 1.0 + 0.5 * v, jnp.expm1(v_safe) / v_safe)
+
+
+def _integrate_log_mode(y0, ts, s, lam, gamma, depth, y_star, learned):
+    """`ln u` of one mode at the sorted times `ts >= 0` (repeats allowed), and a failure flag.
+
+    A mode that is learned (started above the threshold) is integrated in `x = ln|y − y*|`, the
+    log-distance to its stable point `y* = ln u*`: `dx/dt = (g(y) − g(y*))/(y − y*)`, written
+    with `expm1` so that it stays exact as `y → y*`, tends to the constant `g'(y*) < 0`, and
+    steps grow without bound once the mode has settled (in `y` itself they would be held to the
+    stability limit of the explicit method, about `4/|g'(y*)|`). A lost mode is integrated in
+    `y`, where `dy/dt → −Dγ` as it decays.
+    """
+    import diffrax  # (imported here: only the weight-decay path needs it)
+
+    D = depth
+    p = 1.0 - 2.0 / D
+    gap0 = y0 - y_star
+    sign = jnp.where(gap0 > 0.0, 1.0, -1.0)
+    settled = learned & (gap0 == 0.0)
+    learned = learned & ~settled
+    x0 = jnp.where(learned, jnp.log(jnp.where(learned, jnp.abs(gap0), 1.0)), y0)
+    a, b = s * jnp.exp(p * y_star), lam * jnp.exp((p + 1.0) * y_star)
+
+    def field(_t, x, args):
+        gap = sign * jnp.exp(jnp.minimum(x, 700.0))
+        toward = D * (a * p * _expm1_ratio(p * gap) - b * (p + 1.0) * _expm1_ratio((p + 1.0) * gap))
+        return jnp.where(learned, toward, _log_velocity(x, s, lam, gamma, D))
+
+    t1 = jnp.maximum(ts[-1], jnp.finfo(ts.dtype).tiny)
+    controller = diffrax.ClipStepSizeController(
+        diffrax.PIDController(rtol=_WD_TOL, atol=_WD_TOL, pcoeff=0.3, icoeff=0.4), step_ts=ts)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field), diffrax.Dopri8(), jnp.zeros((), ts.dtype), t1, None, x0,
+        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller, max_steps=_WD_MAX_STEPS,
+        throw=False)
+    xs = sol.ys
+    ys = jnp.where(learned, y_star + sign * jnp.exp(xs), xs)
+    ys = jnp.where(settled, y_star, ys)
+    return ys, sol.result != diffrax.RESULTS.successful
+
+
+def _decayed_deep(t, s, lam, u0, gamma, depth):
+    """Depth `D >= 3` with weight decay: `du/dt = D u [u^{1−2/D}(s − λu) − γ]`, integrated.
+
+    No closed form: each mode's ODE is integrated in `y = ln u`, where it reads
+    `dy/dt = D [e^{(1−2/D)y}(s − λe^y) − γ]` — smooth at every scale of `u`, and exactly linear
+    as a lost mode decays to 0 (`dy/dt → −Dγ`). Dopri8 (order 8(7)) with PID step control at
+    an allowance of `1e-12 (1 + |y|)` per step (so the error is relative in `u`), steps clipped
+    to land on the record times (records are step ends, not interpolations); one integration
+    per mode (vmapped) through all the distinct times, sorted. Arguments broadcast as in
+    `trajectory`; every mode is integrated over all of `t`, so give `t` and the modes separate
+    axes (e.g. `(T, 1)` and `(K,)`). `u0 = 0` is a fixed point. Reverse-mode differentiable
+    (diffrax's checkpointed adjoint, "discretise then differentiate"); `d/dt` is the velocity
+    `du/dt` at the computed `u` exactly. A learned mode is integrated in its log-distance to
+    the stable point (see `_integrate_log_mode`), so times far past saturation (1e300) cost a
+    few steps; a mode that would need more than `_WD_MAX_STEPS` steps gives NaN (none is
+    known).
+    """
+    D = depth
+    s, lam, u0, gamma = jnp.broadcast_arrays(s, lam, u0, gamma)
+    t = jnp.asarray(t)
+    mode_shape, out_shape = s.shape, jnp.broadcast_shapes(t.shape, s.shape)
+    ts = jax.lax.stop_gradient(t).ravel()
+    order = jnp.argsort(ts)
+    ts_sorted, inverse = ts[order], jnp.argsort(order)
+    positive = u0 > 0.0
+    y0 = jnp.log(jnp.where(positive, u0, 1.0))
+    # the fixed points: the threshold and the stable point, in y = ln u
+    z_small, zeta, exists = _deep_roots(s, lam, gamma, D)
+    log_target = jnp.log(jnp.where(s > 0.0, s, 1.0)) - jnp.log(jnp.where(lam > 0.0, lam, 1.0))
+    y_threshold, y_star = log_target + z_small, log_target + jnp.log(-jnp.expm1(zeta))
+    learned = exists & (y0 > y_threshold)
+
+    def one(y0, s, lam, gamma, y_star, learned):
+        ys, failed = _integrate_log_mode(y0, ts_sorted, s, lam, gamma, D, y_star, learned)
+        return jnp.where(failed, jnp.nan, ys)
+
+    Y = jax.vmap(one)(*(a.ravel() for a in (y0, s, lam, gamma, y_star, learned)))[:, inverse]
+    m_idx = jnp.broadcast_to(jnp.arange(s.size).reshape(mode_shape), out_shape)
+    t_idx = jnp.broadcast_to(jnp.arange(ts.size).reshape(t.shape), out_shape)
+    y = Y[m_idx, t_idx]
+    # d/dt exactly the velocity (the primal is unchanged: t − stop_gradient(t) = 0)
+    y = y + _log_velocity(y, s, lam, gamma, D) * (t - jax.lax.stop_gradient(t))
+    return jnp.where(positive, jnp.exp(y), 0.0)
+
+
+def _deep_roots(s, lam, gamma, depth):
+    """The nonzero fixed points of a depth-`D >= 3` mode with weight decay, in `w = λu/s`.
+
+    They solve `h(w) = w^p (1 − w) = c` with `p = 1 − 2/D`, `c = γ λ^p / s^{1+p}`; `h` rises to
+    its maximum `h_m = w_m^p/(1+p)` at `w_m = p/(1+p)` and falls back to 0 at `w = 1`. Each root
+    is found as the zero of a function that is increasing and concave on its side of `w_m`:
+    the smaller in `z = ln w`, `F = p z + ln(1 − e^z) − ln c`, the larger in `ζ = ln(1 − w)`,
+    `F = ζ + p ln(1 − e^ζ) − ln c`. Newton from a point left of the root (`z = ln(c)/p`,
+    `ζ = ln c`, where `F <= 0`) then climbs monotonically to it without overshooting.
+    Returns `(ln w_small, ln(1 − w_large), exists)`; tiny `w` stay exact in the logarithm.
+    """
+    p = 1.0 - 2.0 / depth
+    s, lam, gamma = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.result_type(a, float))
+                                           for a in (s, lam, gamma)))
+    ok = (s > 0.0) & (lam > 0.0) & (gamma > 0.0)
+    log_c = jnp.where(ok, jnp.log(jnp.where(ok, gamma, 1.0)) + p * jnp.log(jnp.where(ok, lam, 1.0))
+                      - (1.0 + p) * jnp.log(jnp.where(ok, s, 1.0)), -1.0)
+    w_m = p / (1.0 + p)
+    log_h_max = p * math.log(w_m) - math.log1p(p)
+    exists = ok & (log_c <= log_h_max)
+    log_c = jnp.where(exists, log_c, log_h_max - 1.0)
+
+    def newton(x, alpha, beta, x_max):
+        def step(_, x):
+            e = jnp.exp(x)
+            f = alpha * x + beta * jnp.log1p(-e) - log_c
+            slope = alpha - beta * e / (1.0 - e)
+            x_new = x - f / jnp.where(slope > 0.0, slope, 1.0)
+            return jnp.where(slope > 0.0, jnp.minimum(x_new, x_max), x)
+        return jax.lax.fori_loop(0, 100, step, x)
+
+    z = newton(jnp.minimum(log_c / p, math.log(w_m)), p, 1.0, math.log(w_m))
+    zeta = newton(jnp.minimum(log_c, math.log1p(-w_m)), 1.0, p, math.log1p(-w_m))
+    return z, zeta, exists
+
+
+def weight_decay_threshold(s, lam, gamma, depth: int):
+    """The strength a mode must start above to be learned under weight decay `γ`.
+
+    The unstable fixed point of `du/dt = D u^{2−2/D}(s − λu) − Dγu`: at depth `D >= 3` the
+    smaller positive root of `u^{1−2/D}(s − λu) = γ` (`≈ (s/λ)(γλ^p/s^{1+p})^{1/p}`,
+    `p = 1 − 2/D`, i.e. `≈ (γ/s)^{D/(D−2)}` for `λ = 1`, for small `γ`); a mode started below it
+    decays to 0 however long it trains, one above it is learned to `weight_decay_target`. Where
+    no mode can be learned it is `inf`: at depth `D >= 3` when `γ` exceeds the maximum of
+    `u^{1−2/D}(s − λu)` (or `s = 0`), at depth 2 when `s <= γ` (the origin is then stable and
+    there is no positive fixed point: every mode decays, algebraically at `s = γ`). Otherwise 0
+    at depth 1 (every mode goes to `s/(λ+γ)`) and at depth 2 with `s > γ` (every `u0 > 0` is
+    learned to `(s − γ)/λ`). `γ = 0` gives 0 (for `s > 0`). Broadcasts; `λ > 0`.
+    """
+    s, lam, gamma = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.result_type(a, float))
+                                           for a in (s, lam, gamma)))
+    if depth == 1:
+        return jnp.zeros_like(s)
+    if depth == 2:
+        return jnp.where(s > gamma, 0.0, jnp.inf)
+    z, _, exists = _deep_roots(s, lam, gamma, depth)
+    lam_safe = jnp.where(lam > 0.0, lam, 1.0)
+    root = s / lam_safe * jnp.exp(z)
+    return jnp.where(exists, root, jnp.where((gamma == 0.0) & (s > 0.0), 0.0, jnp.inf))
+
+
+def weight_decay_target(s, lam, gamma, depth: int):
+    """The strength a learned mode settles at under weight decay `γ` (0 if none).
+
+    The stable nonzero fixed point of `du/dt = D u^{2−2/D}(s − λu) − Dγu`: `s/(λ+γ)` at depth 1,
+    `max(s − γ, 0)/λ` at depth 2, and at depth `D >= 3` the larger root of
+    `u^{1−2/D}(s − λu) = γ` (`≈ (s − γ(s/λ)^{2/D})/λ` for small `γ`, always below `s/λ`), or 0
+    where there is none (`γ` above the maximum of the left side: every mode is lost). Only modes
+    started above `weight_decay_threshold` reach it. Broadcasts; `λ > 0`.
+    """
+    s, lam, gamma = jnp.broadcast_arrays(*(jnp.asarray(a, jnp.result_type(a, float))
+                                           for a in (s, lam, gamma)))
+    if depth == 1:
+        return s / (lam + gamma)
+    if depth == 2:
+        return jnp.maximum(s - gamma, 0.0) / lam
+    _, zeta, exists = _deep_roots(s, lam, gamma, depth)
+    lam_safe = jnp.where(lam > 0.0, lam, 1.0)
+    root = -(s / lam_safe) * jnp.expm1(zeta)
+    return jnp.where(exists, root, jnp.where(gamma == 0.0, s / lam_safe, 0.0))

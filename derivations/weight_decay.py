@@ -1,0 +1,379 @@
+"""Weight decay: the mode ODE with an L2 penalty, its closed forms at depth 1 and 2, and the
+threshold below which a deep mode is lost.
+
+The L2 penalty `½γ Σ_l ‖W_l‖²` added to the loss gives the flow `dW_l/dt = −∂L/∂W_l − γW_l`.
+Steps:
+
+1. the gradient of the penalised loss, entrywise against `sympy.diff` (explicit matrices);
+2. aligned diagonal layers stay diagonal (symbolic diagonal matrices, D = 1…4), each mode obeying
+   `ȧ_l = Π_{k≠l} a_k (s − λΠ_k a_k) − γa_l`; balanced layers give
+   `du/dt = D u^{2−2/D}(s − λu) − Dγu` (D = 1…4 and general D);
+3. the layer imbalances now decay, `d/dt (W_{l+1}ᵀW_{l+1} − W_lW_lᵀ) = −2γ (…)` (matrix symbols,
+   any sizes), so balanced layers stay balanced;
+4. depth 1: `dsolve`, target `s/(λ+γ)`; depth 2: the logistic of `r = s − γ` (`dsolve`, and its
+   non-overflowing form for `r < 0`), modes with `s ≤ γ` decay;
+5. depth ≥ 3: the fixed points solve `h(u) = u^{1−2/D}(s − λu) = γ`; the smaller is unstable
+   (the threshold), the larger stable (the target), the origin is stable; the largest `γ` with
+   roots; the small-`γ` threshold `≈ (γ/s)^{D/(D−2)}`; depth 4 in closed form (a cubic in `√u`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from derivations import _matrices as mx
+from derivations._page import Derivation
+from derivations._symbols import D, a, lam, s, t, u, u0
+
+NAME = "weight_decay"
+
+gamma = sp.Symbol("gamma", positive=True)  # the weight-decay coefficient γ
+r = sp.Symbol("r", real=True, nonzero=True)  # s − γ at depth 2
+x = sp.Symbol("x", nonnegative=True)
+v = sp.Symbol("v", positive=True)
+y = sp.Symbol("y", real=True)  # ln u
+_U = sp.Function("u")
+
+P = 1 - 2 / D  # the exponent of h
+H = u**P * (s - lam * u)  # the fixed points of a deep mode solve h(u) = γ
+REDUCED_ODE = D * u ** (2 - 2 / D) * (s - lam * u) - D * gamma * u  # du/dt
+
+
+def _expand_entries(m):
+    return m.applyfunc(sp.expand)
+
+
+@functools.cache
+def derive() -> Derivation:
+    d = Derivation(
+        NAME, "Weight decay: the mode ODE, its closed forms and the threshold of deep modes",
+        sources="THEORY.md §1.2, §1.4 (the mode ODE); the L2 penalty $\\tfrac12\\gamma\\sum_l"
+                "\\lVert W_l\\rVert^2$ added to the loss.",
+        statement=r"With weight decay $\gamma$ the flow is $\dot W_l = -\partial L/\partial W_l "
+                  r"- \gamma W_l$; aligned balanced layers stay so, and each mode obeys "
+                  r"$\dot u = D u^{2-2/D}(s-\lambda u) - D\gamma u$. At $D = 1$ it relaxes to "
+                  r"$s/(\lambda+\gamma)$; at $D = 2$ it is the logistic of $s - \gamma$, so modes "
+                  r"with $s \le \gamma$ are lost; at $D \ge 3$ the origin is stable, a mode "
+                  r"started below the smaller root of $u^{1-2/D}(s-\lambda u) = \gamma$ "
+                  r"(about $(\gamma/s)^{D/(D-2)}$) decays to 0 and one above it is learned to the "
+                  r"larger root, below $s/\lambda$; past the largest $\gamma$ every mode decays.")
+    _flow(d)
+    _modes(d)
+    _imbalance(d)
+    _depth1(d)
+    _depth2(d)
+    _deep(d)
+    _depth4(d)
+    return d
+
+
+def _flow(d: Derivation) -> None:
+    d.section("The flow with weight decay")
+    d.say(r"The penalised loss $L_\gamma = L + \tfrac12\gamma\sum_l\lVert W_l\rVert_F^2$ has the "
+          r"flow")
+    d.show(r"\dot W_l", r"(W_D\cdots W_{l+1})^\top\,(\Sigma^{yx} - W\Sigma^{xx})\,"
+                        r"(W_{l-1}\cdots W_1)^\top - \gamma W_l")
+    cases = []
+    for widths in ((2, 3, 2), (2, 2, 3, 2)):
+        depth = len(widths) - 1
+        weights = [mx.general(f"W{l + 1}", widths[l + 1], widths[l]) for l in range(depth)]
+        sxx, syx = mx.symmetric(r"\sigma", widths[0]), mx.general("c", widths[-1], widths[0])
+        syy = mx.symmetric("e", widths[-1])
+        penalty = sum((sum(e**2 for e in W) for W in weights), sp.S.Zero) * gamma / 2
+        L = mx.loss(weights, sxx, syx, syy) + penalty
+        formula = mx.flow(weights, sxx, syx, sp.eye(widths[0]), lambda l: sp.eye(widths[l]))
+        for l, weight in enumerate(weights):
+            minus_grad = -weight.applyfunc(lambda entry: sp.diff(L, entry))
+            cases.append((f"$D = {depth}$, widths {widths}, $W_{l + 1}$", minus_grad,
+                          formula[l] - gamma * weight))
+    d.check_cases(r"$-\partial L_\gamma/\partial W_l$ entry by entry (`diff` of $L_\gamma$ with "
+                  r"explicit symbolic matrices, a general symmetric $\Sigma^{xx}$) equals the "
+                  r"formula", cases, reduce=_expand_entries, how="`expand`")
+
+
+def _modes(d: Derivation) -> None:
+    d.section("Aligned and balanced modes")
+    d.say(r"In the singular bases of the task (the mode-ODE page; the penalty is invariant under "
+          r"the orthogonal changes of basis) take diagonal layers $\bar W_l = \mathrm{diag}"
+          r"(a_{l,\alpha})$, $\bar\Sigma^{yx} = \mathrm{diag}(s_\alpha)$, $\bar\Sigma^{xx} = "
+          r"\mathrm{diag}(\lambda_\alpha)$. The velocity stays diagonal, with entries")
+    d.show(r"\dot a_{l,\alpha}", r"\Big(\prod_{k\neq l}a_{k,\alpha}\Big)\Big(s_\alpha - "
+                                r"\lambda_\alpha\prod_{k=1}^{D}a_{k,\alpha}\Big) - \gamma a_{l,\alpha}")
+    modes = 2
+    s_m = sp.symbols(f"s_1:{modes + 1}", positive=True)
+    lam_m = sp.symbols(f"lambda_1:{modes + 1}", positive=True)
+    cases = []
+    for depth in (1, 2, 3, 4):
+        amp = [[sp.Symbol(f"a_{{{l + 1}{m + 1}}}", real=True) for m in range(modes)]
+               for l in range(depth)]
+        weights = [sp.diag(*row) for row in amp]
+        flows = mx.flow(weights, sp.diag(*lam_m), sp.diag(*s_m), sp.eye(modes),
+                        lambda l: sp.eye(modes))
+        for l in range(depth):
+            expected = sp.diag(*[
+                sp.Mul(*[amp[k][m] for k in range(depth) if k != l])
+                * (s_m[m] - lam_m[m] * sp.Mul(*[amp[k][m] for k in range(depth)]))
+                - gamma * amp[l][m] for m in range(modes)])
+            cases.append((f"$D = {depth}$, layer {l + 1}", flows[l] - gamma * weights[l],
+                          expected))
+    d.check_cases(f"The flow of symbolic diagonal layers ({modes} modes) with weight decay is "
+                  "diagonal with these entries", cases, reduce=_expand_entries, how="`expand`")
+
+    d.say(r"Balanced layers ($a_{l} = a$ for every $l$; they stay balanced, section 3) give "
+          r"$\dot a = a^{D-1}(s - \lambda a^D) - \gamma a$, and the mode strength $u = a^D$ obeys")
+    d.result("reduced_ode", REDUCED_ODE, (u, s, lam, gamma, D), lhs=r"\dot u",
+             text=r"mode ODE with weight decay, $\dot u = D u^{2-2/D}(s-\lambda u) - D\gamma u$",
+             code="`dln.modes.trajectory(t, s, lam, u0, D, weight_decay=gamma)` (d/dt by "
+                  "`jax.grad`)")
+    cases = []
+    for depth in (1, 2, 3, 4):
+        flows = mx.flow([sp.diag(a) for _ in range(depth)], sp.diag(lam), sp.diag(s), sp.eye(1),
+                        lambda l: sp.eye(1))
+        velocities = [flows[l][0, 0] - gamma * a for l in range(depth)]
+        cases += [(f"$D = {depth}$, layer {l + 1} vs layer 1", velocities[l], velocities[0])
+                  for l in range(1, depth)]
+        u_dot = sp.diff(a**depth, a) * velocities[0]
+        cases.append((f"$D = {depth}$, $\\dot u$", u_dot,
+                      REDUCED_ODE.subs(D, depth).subs(u, a**depth)))
+    d.check_cases(r"From the matrix flow of balanced $1\times1$ layers with weight decay: all "
+                  r"layers have the same velocity, and $\dot u = D a^{D-1}\dot a$ equals the ODE "
+                  r"above at $u = a^D$", cases)
+    a_dot = a ** (D - 1) * (s - lam * a**D) - gamma * a
+    d.check_equal(r"General $D$: $D a^{D-1}\big(a^{D-1}(s-\lambda a^D) - \gamma a\big)$ equals "
+                  r"the ODE at $u = a^D$", D * a ** (D - 1) * a_dot, REDUCED_ODE.subs(u, a**D),
+                  reduce=lambda e: sp.simplify(sp.powsimp(sp.expand(e), force=True)),
+                  how="`expand`, `powsimp` and `simplify`", display=False)
+    d.say(r"Factored, with $h(u) = u^{1-2/D}(s - \lambda u)$:")
+    d.check_equal(r"$\dot u = D u\,(h(u) - \gamma)$ (general $D$)", REDUCED_ODE,
+                  D * u * (H - gamma),
+                  reduce=lambda e: sp.simplify(sp.powsimp(sp.expand(e), force=True)),
+                  how="`expand`, `powsimp` and `simplify`", display=False)
+    d.show(r"\dot u", D * u * (sp.Function("h")(u) - gamma))
+
+
+def _imbalance(d: Derivation) -> None:
+    d.section("Balance is kept: the imbalances decay")
+    d.say(r"Write the weight-decay flow as $\dot W_l = G_l - \gamma W_l$ with $G_l$ the flow "
+          r"without it. With $P_a = W_D\cdots W_{l+2}$, $P_b = W_{l-1}\cdots W_1$ and "
+          r"$E = \Sigma^{yx} - W\Sigma^{xx}$ (see the conservation page), the imbalance "
+          r"$M_l = W_{l+1}^\top W_{l+1} - W_lW_l^\top$ obeys $\dot M_l = -2\gamma M_l$:")
+    m, k, n1, n0, n = sp.symbols("m k n_1 n_0 n", integer=True, positive=True)
+    Pa = sp.MatrixSymbol("P_a", m, k)
+    Wn = sp.MatrixSymbol("W_{l+1}", k, n1)
+    Wl = sp.MatrixSymbol("W_l", n1, n0)
+    Pb = sp.MatrixSymbol("P_b", n0, n)
+    E = sp.MatrixSymbol("E", m, n)
+    dWn = Pa.T * E * (Wl * Pb).T - gamma * Wn
+    dWl = (Pa * Wn).T * E * Pb.T - gamma * Wl
+    rate = dWn.T * Wn + Wn.T * dWn - (dWl * Wl.T + Wl * dWl.T)
+    d.check_zero(r"$\dot W_{l+1}^\top W_{l+1} + W_{l+1}^\top\dot W_{l+1} - \dot W_l W_l^\top - "
+                 r"W_l\dot W_l^\top + 2\gamma\,(W_{l+1}^\top W_{l+1} - W_lW_l^\top)$ vanishes for "
+                 r"matrix symbols of arbitrary sizes", rate + 2 * gamma * (Wn.T * Wn - Wl * Wl.T),
+                 reduce=lambda e: sp.simplify(sp.expand(e.doit())), how="`doit`, `expand` and "
+                 "`simplify`", display=False)
+    M0 = sp.Symbol("M_0", real=True)
+    M = sp.Function("M")
+    sol = sp.dsolve(sp.Eq(M(t).diff(t), -2 * gamma * M(t)), M(t), ics={M(0): M0}).rhs
+    d.check_equal(r"`dsolve` of $\dot M = -2\gamma M$ (entrywise) from $M(0) = M_0$",
+                  sol, M0 * sp.exp(-2 * gamma * t), display=False)
+    d.result("imbalance", M0 * sp.exp(-2 * gamma * t), (t, gamma, M0), lhs=r"M_l(t)",
+             text=r"layer imbalance under weight decay (entrywise); balanced ($M_0 = 0$) stays "
+                  r"balanced",
+             code="`tests/test_weight_decay.py` (gradient descent keeps `dln.init.aligned` "
+                  "weights balanced)")
+    d.say(r"So $M_0 = 0$ stays $0$: weights started balanced stay balanced, which the reduced "
+          r"ODE assumes, and any imbalance is forgotten at the rate $2\gamma$.")
+
+
+def _ode(depth: int):
+    return REDUCED_ODE.subs(D, depth).subs(u, _U(t))
+
+
+def _check_solution(d: Derivation, depth: int, sol, label="") -> None:
+    residual = sp.diff(sol, t) - _ode(depth).subs(_U(t), sol)
+    d.check_cases(f"$D = {depth}${label}: the solution satisfies the ODE and the initial "
+                  "condition", [("residual $\\dot u - \\mathrm{rhs}$", residual, sp.S.Zero),
+                                ("$u(0) = u_0$", sol.subs(t, 0), u0)])
+
+
+def _depth1(d: Derivation) -> None:
+    d.section("Depth 1: relaxation to $s/(\\lambda+\\gamma)$")
+    d.show(r"\dot u", _ode(1).subs(_U(t), u))
+    sol = sp.dsolve(sp.Eq(_U(t).diff(t), _ode(1)), _U(t), ics={_U(0): u0}).rhs
+    d.say("`dsolve` with $u(0) = u_0$ gives")
+    d.show(r"u(t)", sol)
+    _check_solution(d, 1, sol)
+    k = lam + gamma
+    form = u0 * sp.exp(-k * t) + s * (1 - sp.exp(-k * t)) / k
+    d.check_equal(r"It is $u_0 e^{-(\lambda+\gamma)t} + s\,t\,\varphi((\lambda+\gamma)t)$, "
+                  r"$\varphi(x) = (1-e^{-x})/x$: the depth-1 form of `dln` with $\lambda \to "
+                  r"\lambda+\gamma$", sol, form, display=False)
+    d.result("trajectory_depth1", form, (t, s, lam, gamma, u0), lhs=r"u(t)",
+             text=r"mode strength, $D = 1$, weight decay $\gamma$",
+             code="`dln.modes.trajectory(t, s, lam, u0, 1, weight_decay=gamma)`")
+    d.result("target_depth1", s / k, (s, lam, gamma), lhs=r"u_\infty",
+             text=r"its limit, $s/(\lambda+\gamma)$",
+             code="`dln.modes.weight_decay_target(s, lam, gamma, 1)`")
+    d.check_equal(r"$\lim_{t\to\infty} u(t) = s/(\lambda+\gamma)$", sp.limit(form, t, sp.oo),
+                  s / k, display=False)
+
+
+def _depth2(d: Derivation) -> None:
+    d.section("Depth 2: the logistic of $s - \\gamma$")
+    d.show(r"\dot u", sp.factor(_ode(2).subs(_U(t), u)))
+    sol = sp.dsolve(sp.Eq(_U(t).diff(t), _ode(2)), _U(t), ics={_U(0): u0}).rhs
+    d.say("`dsolve` with $u(0) = u_0$ gives")
+    d.show(r"u(t)", sol)
+    _check_solution(d, 2, sol)
+    rr = s - gamma
+    form = u0 / (sp.exp(-2 * rr * t) + lam * u0 * (1 - sp.exp(-2 * rr * t)) / rr)
+    d.say(r"With $r = s - \gamma$ it is the logistic of `dln` with $s \to r$, "
+          r"$u = u_0/\big(e^{-2rt} + 2\lambda u_0\,t\,\varphi(2rt)\big)$:")
+    _check_solution(d, 2, form, " (the form above)")
+    # Both solve the same initial-value problem (uniqueness: the right side is polynomial in u);
+    # `simplify` of their difference does not terminate in reasonable time, so compare values.
+    points = [{t: sp.Rational(3, 7), s: sp.Rational(5, 3), lam: sp.Rational(1, 2),
+               gamma: sp.Rational(1, 4), u0: sp.Rational(1, 100)},
+              {t: sp.Rational(11, 5), s: sp.Rational(1, 3), lam: sp.Rational(7, 4),
+               gamma: sp.Rational(5, 4), u0: sp.Rational(9, 10)},
+              {t: 5, s: 2, lam: 3, gamma: sp.Rational(1, 10), u0: 4}]
+    error = max(abs(float(((sol - form) / form).subs(pt).evalf(40))) for pt in points)
+    d.check_numeric("`dsolve`'s solution equals this form (both solve the same initial-value "
+                    "problem)", error, 1e-30,
+                    how="at 3 rational points with $s > \\gamma$ and $s < \\gamma$, 40 digits")
+    d.result("trajectory_depth2", form, (t, s, lam, gamma, u0), lhs=r"u(t)",
+             text=r"mode strength, $D = 2$, weight decay $\gamma \ne s$ (either sign of "
+                  r"$s - \gamma$)",
+             code="`dln.modes.trajectory(t, s, lam, u0, 2, weight_decay=gamma)`")
+    d.say(r"For $r < 0$ the term $e^{-2rt}$ overflows in floating point; with $x = -2rt = "
+          r"2|r|t \ge 0$ the same solution, multiplied through by $e^{-x}$, is a ratio of "
+          r"non-negative terms:")
+    lost = u0 * sp.exp(-x) / (1 + 2 * lam * u0 * t * (1 - sp.exp(-x)) / x)
+    d.show(r"u(t)\big|_{r<0}", lost)
+    d.check_equal(r"At $x = -2rt$ it equals the logistic above (any $r \ne 0$)",
+                  lost.subs(x, -2 * r * t),
+                  u0 / (sp.exp(-2 * r * t) + lam * u0 * (1 - sp.exp(-2 * r * t)) / r),
+                  display=False)
+    critical = sp.limit(form.subs(s, gamma + r), r, 0)
+    d.check_equal(r"At $s = \gamma$ ($r \to 0$, `limit`) the mode decays algebraically, "
+                  r"$u = u_0/(1 + 2\lambda u_0 t)$", critical, u0 / (1 + 2 * lam * u0 * t),
+                  display=False)
+    d.result("critical_depth2", u0 / (1 + 2 * lam * u0 * t), (t, lam, u0), lhs=r"u(t)\big|_{s=\gamma}",
+             text=r"$D = 2$ at $s = \gamma$: algebraic decay",
+             code="`dln.modes.trajectory(t, gamma, lam, u0, 2, weight_decay=gamma)`")
+    f2 = 2 * u * (rr - lam * u)
+    d.check_equal(r"The fixed points are $u = 0$ and $u = (s-\gamma)/\lambda$; at the origin "
+                  r"$\partial\dot u/\partial u = 2(s-\gamma)$",
+                  sp.diff(_ode(2).subs(_U(t), u), u).subs(u, 0), 2 * rr, display=False)
+    d.check_equal(r"The right-hand side is $2u(s - \gamma - \lambda u)$", _ode(2).subs(_U(t), u),
+                  f2, display=False)
+    d.result("target_depth2", rr / lam, (s, lam, gamma), lhs=r"u_\infty",
+             text=r"$D = 2$: the limit $(s-\gamma)/\lambda$ for $s > \gamma$ ($0$ for $s \le "
+                  r"\gamma$)", code="`dln.modes.weight_decay_target(s, lam, gamma, 2)`")
+    d.say(r"So for $s > \gamma$ every mode with $u_0 > 0$ is learned to $(s-\gamma)/\lambda$ "
+          r"(the origin is unstable), while for $s < \gamma$ the origin is stable, "
+          r"$(s-\gamma)/\lambda < 0$ is out of reach, and every mode decays exponentially "
+          r"(algebraically at $s = \gamma$): modes with $s \le \gamma$ are lost.")
+
+
+def _deep(d: Derivation) -> None:
+    d.section("Depth $D \\ge 3$: fixed points, stability and the threshold")
+    d.say(r"With $p = 1 - 2/D \in (0, 1)$ and $h(u) = u^p(s - \lambda u)$ the ODE is "
+          r"$\dot u = D u\,(h(u) - \gamma)$. In $y = \ln u$ it reads $\dot y = D\,(h(e^y) - "
+          r"\gamma)$, so the nonzero fixed points are the roots of")
+    d.result("fixed_point_equation", H - gamma, (u, s, lam, gamma, D), lhs=r"h(u) - \gamma",
+             text=r"nonzero fixed points of a mode, $D \ge 3$: the roots of $u^{1-2/D}(s-"
+                  r"\lambda u) = \gamma$",
+             code="`dln.modes.weight_decay_threshold` (smaller root), "
+                  "`dln.modes.weight_decay_target` (larger root)")
+    u_m = (D - 2) * s / ((2 * D - 2) * lam)
+    hp = sp.diff(H, u)
+    d.check_zero(r"$h'(u_m) = 0$ at $u_m$ below", hp.subs(u, u_m),
+                 reduce=lambda e: sp.simplify(sp.powsimp(sp.expand(e), force=True)),
+                 how="`expand`, `powsimp` and `simplify`", display=False)
+    d.check_equal(r"$u^{1-p}h'(u) = ps - (1+p)\lambda u$, positive below $u_m$, negative above",
+                  sp.powsimp(sp.expand(u ** (1 - P) * hp), force=True),
+                  P * s - (1 + P) * lam * u,
+                  reduce=lambda e: sp.simplify(sp.powsimp(sp.expand(e), force=True)),
+                  how="`expand`, `powsimp` and `simplify`", display=False)
+    d.result("peak_strength", u_m, (s, lam, D), lhs=r"u_m",
+             text=r"where $h$ peaks ($D \ge 3$)", code="`tests/test_weight_decay.py`")
+    gamma_max = sp.simplify(H.subs(u, u_m))
+    d.result("max_weight_decay", gamma_max, (s, lam, D), lhs=r"\gamma_{\max} = h(u_m)",
+             text=r"the largest $\gamma$ at which a mode can be learned ($D \ge 3$)",
+             code="`dln.modes.weight_decay_target(s, lam, gamma, D)` is 0 above it")
+    d.say(r"$h$ rises from $h(0) = 0$ to $\gamma_{\max}$ at $u_m$ and falls to $h(s/\lambda) = 0$. "
+          r"So for $0 < \gamma < \gamma_{\max}$ there are two roots, $u_- < u_m < u_+ < "
+          r"s/\lambda$, none for $\gamma > \gamma_{\max}$. Stability in $y$: "
+          r"$\partial\dot y/\partial y = D u h'(u)$, positive at $u_-$ (unstable: the "
+          r"threshold) and negative at $u_+$ (stable: the target).")
+    g_y = D * (H.subs(u, sp.exp(y)) - gamma)
+    d.check_equal(r"$\partial\dot y/\partial y = D u h'(u)$ at $u = e^y$ (general $D$)",
+                  sp.diff(g_y, y), (D * u * hp).subs(u, sp.exp(y)),
+                  reduce=lambda e: sp.simplify(sp.powsimp(sp.expand(e), force=True)),
+                  how="`expand`, `powsimp` and `simplify`", display=False)
+    cases = []
+    for depth in (3, 4, 5, 8):
+        cases.append((f"$D = {depth}$", sp.limit(g_y.subs(D, depth), y, -sp.oo),
+                      -depth * gamma))
+    d.check_cases(r"The origin attracts: $\dot y \to -D\gamma$ as $y \to -\infty$ (`limit`), "
+                  r"so below $u_-$ a mode decays like $e^{-D\gamma t}$", cases)
+    d.say(r"A mode below $u_-$ is therefore lost at any training length, one above it is "
+          r"learned to $u_+$; with $\gamma > \gamma_{\max}$ every mode decays. For small "
+          r"$\gamma$ write $u = (\gamma/s)^{1/p}\,v$: the equation $h(u) = \gamma$ becomes")
+    cases = []
+    for depth in (3, 4, 5):
+        p = 1 - sp.Rational(2, depth)
+        ratio = H.subs(D, depth).subs(u, (gamma / s) ** (1 / p) * v) / gamma
+        cases.append((f"$D = {depth}$", sp.limit(ratio, gamma, 0, "+"), v**p))
+    d.check_cases(r"$h\big((\gamma/s)^{1/p} v\big)/\gamma \to v^p$ as $\gamma \to 0^+$ "
+                  r"(`limit`), so the smaller root has $v \to 1$: $u_- \approx "
+                  r"(\gamma/s)^{D/(D-2)}$", cases)
+
+
+def _depth4(d: Derivation) -> None:
+    d.section("Depth 4 in closed form")
+    b = sp.Symbol("b", positive=True)
+    phi = sp.Symbol("phi", real=True)
+    d.say(r"At $D = 4$, $h(u) = \sqrt u\,(s - \lambda u)$: with $b = \sqrt u$ the fixed points "
+          r"solve the cubic $\lambda b^3 - s b + \gamma = 0$, whose roots are trigonometric, "
+          r"$b = 2m\cos\phi$ with $m = \sqrt{s/(3\lambda)}$:")
+    cubic = lam * b**3 - s * b + gamma
+    d.check_equal(r"$h(b^2) - \gamma = -(\lambda b^3 - s b + \gamma)$",
+                  H.subs(D, 4).subs(u, b**2) - gamma, -cubic, display=False)
+    mm = sp.sqrt(s / (3 * lam))
+    d.check_equal(r"At $b = 2m\cos\phi$: $\lambda b^3 - sb + \gamma = \tfrac23 s m\cos 3\phi + "
+                  r"\gamma$", cubic.subs(b, 2 * mm * sp.cos(phi)),
+                  sp.Rational(2, 3) * s * mm * sp.cos(3 * phi) + gamma,
+                  reduce=lambda e: sp.simplify(sp.expand(sp.expand_trig(e))),
+                  how="`expand_trig`, `expand` and `simplify`")
+    X = -3 * gamma / (2 * s * mm)
+    d.say(r"So $\cos 3\phi = -3\gamma/(2sm)$, real for $\gamma \le \gamma_{\max}$; with "
+          r"$\theta = \arccos(-3\gamma/(2sm)) \in (\pi/2, \pi]$ the three roots are "
+          r"$\phi = \theta/3 - 2\pi k/3$: $k = 0$ the largest ($\cos\phi \ge 1/2$), $k = 1$ the "
+          r"smaller positive one, $k = 2$ negative.")
+    theta = sp.acos(X)
+    roots = {}
+    for key, k in (("target_depth4", 0), ("threshold_depth4", 1)):
+        bk = 2 * mm * sp.cos(theta / 3 - 2 * sp.pi * k / 3)
+        d.check_zero(f"$k = {k}$ is a root of the cubic",
+                     sp.Rational(2, 3) * s * mm * sp.cos(3 * (theta / 3 - 2 * sp.pi * k / 3))
+                     + gamma, display=False)
+        roots[key] = bk**2
+    d.result("threshold_depth4", roots["threshold_depth4"], (s, lam, gamma),
+             lhs=r"u_-\big|_{D=4}", text=r"threshold at $D = 4$ ($\gamma \le \gamma_{\max}$)",
+             code="`dln.modes.weight_decay_threshold(s, lam, gamma, 4)`")
+    d.result("target_depth4", roots["target_depth4"], (s, lam, gamma),
+             lhs=r"u_+\big|_{D=4}", text=r"target at $D = 4$ ($\gamma \le \gamma_{\max}$)",
+             code="`dln.modes.weight_decay_target(s, lam, gamma, 4)`")
+    gmax4 = sp.simplify(H.subs(D, 4).subs(u, ((4 - 2) * s / ((2 * 4 - 2) * lam))))
+    d.check_equal(r"$\cos 3\phi = -1$ (the two positive roots merge) exactly at "
+                  r"$\gamma = \gamma_{\max}$", X.subs(gamma, gmax4), -1, display=False)
+
+
+if __name__ == "__main__":
+    from derivations import write_page
+
+    print(f"wrote {write_page(derive())}")
