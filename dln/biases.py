@@ -62,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import init, numerical_flow
+from dln._checks import is_concrete
 from dln import modes as _modes
 from dln.network import affine_loss
 from dln.task import Task
@@ -187,20 +188,23 @@ def affine_shallow(t, lam, s, xi, eta, A0, C0=0.0):
     return x[..., 0], x[..., 1]
 
 
-def solve_with_biases(task: Task, depth: int, u0, pattern, t, *, rtol: float = 1e-11
-                      ) -> Trajectory:
+def solve_with_biases(task: Task, depth: int, u0, pattern, t, *, rtol: float = 1e-11,
+                      full_flow: bool = False, weight_decay=0.0) -> Trajectory:
     """The trajectory of `dln.solve(task, depth=depth, u0=u0, biases=pattern, t=t)`.
 
     `u0` `(K,)` and `t` `(T,)` are checked arrays. Exact where the reduction holds (see the
     module docstring), `"reduced-integration"` for a deep uniform mode, and the full
-    `"numerical-flow"` from `dln.init.aligned` weights with zero biases where it does not.
+    `"numerical-flow"` from `dln.init.aligned` weights with zero biases where it does not, or
+    when asked for (`full_flow`), or with weight decay `γ > 0` (which the reduction does not
+    cover).
     """
     layers = bias_layers(pattern, depth)
-    if task.input_aligned is not True:
-        return _full_flow(task, depth, u0, layers, t, rtol)
+    if full_flow or task.input_aligned is not True or not (
+            is_concrete(weight_decay) and float(weight_decay) == 0.0):
+        return _full_flow(task, depth, u0, layers, t, rtol, weight_decay)
     m = mode_means(task)
     if _reason(layers, m) is not None:
-        return _full_flow(task, depth, u0, layers, t, rtol)
+        return _full_flow(task, depth, u0, layers, t, rtol, weight_decay)
     dtype = jnp.result_type(u0, task.s)
     modes = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
     offset = jnp.zeros(t.shape + (task.n_out,), dtype)
@@ -248,9 +252,10 @@ def _unit_flow(t, lam, s, xi, eta, u0, layers, rtol):
     return A[:, 0, 0], C[:, 0], error
 
 
-def _full_flow(task, depth, u0, layers, t, rtol):
+def _full_flow(task, depth, u0, layers, t, rtol, weight_decay=0.0):
     weights = init.aligned(task, depth, u0=u0)
     dtype = weights[0].dtype
     biases = [jnp.zeros((W.shape[0],), dtype) if h else None for W, h in zip(weights, layers)]
-    traj = numerical_flow.integrate(task, weights, t, biases=biases, rtol=rtol).to_trajectory()
+    traj = numerical_flow.integrate(task, weights, t, biases=biases, rtol=rtol,
+                                    weight_decay=weight_decay).to_trajectory()
     return dataclasses.replace(traj, u0=u0)

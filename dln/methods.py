@@ -13,14 +13,17 @@ assumptions the input breaks raises a `ValueError` that names the assumption.
   biases. Closed form.
 - `ReducedIntegration(rtol)`, `"reduced-integration"`: `biases=` a pattern, where the mode
   reduction holds and the mode that carries the means needs integrating (depth ≥ 2): every
-  other mode in closed form, that one's one-unit network integrated (`error_estimate`).
+  other mode in closed form, that one's one-unit network integrated (`error_estimate`); or
+  `weight_decay > 0` at depth ≥ 3, where each aligned mode's own ODE is integrated
+  (`dln.modes.trajectory`, at its fixed tolerance).
 - `NumericalFlow(rtol)`, `"numerical-flow"`: anything (any weights, depth, input, biases): the
   full weight flow integrated (`error_estimate`), never labelled exact.
 
-`"auto"` chooses, in this order: with `weights=`, `Riccati` if there are two layers without biases,
-λ-balanced, with isotropic input, else `NumericalFlow`; with `depth` and `u0`, `ModeSolution`
-(with `biases=`, the mode reduction: `ModeSolution` where every mode has a closed form,
-`ReducedIntegration` where one needs integrating, `NumericalFlow` where the reduction fails).
+`"auto"` chooses, in this order: with `weights=`, `Riccati` if there are two layers without biases
+or weight decay, λ-balanced, with isotropic input, else `NumericalFlow`; with `depth` and `u0`,
+`ModeSolution` (`ReducedIntegration` with weight decay at depth ≥ 3; with `biases=`, the mode
+reduction: `ModeSolution` where every mode has a closed form, `ReducedIntegration` where one
+needs integrating, `NumericalFlow` where the reduction fails or with weight decay).
 A task whose input couples the modes raises under `"auto"` (pass `method="numerical-flow"`
 to integrate it). Under `jax.jit` or `jax.vmap` the choice uses only what is known without
 values: traced weights cannot be checked for λ-balance, so `"auto"` takes `NumericalFlow`

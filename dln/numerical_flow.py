@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import _ode
-from dln._checks import check_times, is_concrete
+from dln._checks import as_array, check_times, is_concrete
 from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
                          check_weights, loss_gradients)
 from dln.task import Task
@@ -111,17 +111,19 @@ def flow(weights, sigma_xx, sigma_yx):
     return [-g for g in loss_gradients(weights, sigma_xx, sigma_yx)]
 
 
-def _affine_flow(params, has_bias, stats):
-    """The flow `−∂L/∂θ` of the flat parameter list `[W1, …, WD, b_l (layers with a bias)]`."""
+def _affine_flow(params, has_bias, stats, weight_decay):
+    """The flow `−∂L/∂θ − γθ` of the flat parameter list `[W1, …, WD, b_l (layers with a
+    bias)]` (`γ` the weight decay)."""
     D = len(has_bias)
     ws, it = params[:D], iter(params[D:])
     bs = [next(it) if h else None for h in has_bias]
     gw, gb = affine_loss_gradients(ws, bs, *stats)  # all None: exactly `loss_gradients`
-    return [-g for g in gw] + [-g for g in gb if g is not None]
+    grads = list(gw) + [g for g in gb if g is not None]
+    return [-g - weight_decay * p for g, p in zip(grads, params)]
 
 
 @functools.partial(jax.jit, static_argnames=("max_steps", "shapes", "has_bias"))
-def _integrate(y0, ts, stats, rtol, atol, max_steps, *, shapes, has_bias):
+def _integrate(y0, ts, stats, rtol, atol, max_steps, weight_decay, *, shapes, has_bias):
     """Integrate the flat parameters `y0` (weights, then the biases of the layers marked in
     `has_bias`) under the statistics `stats = (Σxx, Σyx, x̄, ȳ)` to the sorted times `ts`;
     records `(T, N)`. Each weight matrix and each bias is its own group for the tolerance."""
@@ -133,7 +135,8 @@ def _integrate(y0, ts, stats, rtol, atol, max_steps, *, shapes, has_bias):
         return [y[a:b].reshape(s) for a, b, s in zip(bounds[:-1], bounds[1:], shapes)]
 
     def f(y):
-        return jnp.concatenate([g.ravel() for g in _affine_flow(unravel(y), has_bias, stats)])
+        return jnp.concatenate([g.ravel() for g in _affine_flow(unravel(y), has_bias, stats,
+                                                                  weight_decay)])
 
     def scale(*ys):  # atol + rtol × (RMS size of each component's layer, start or end of a step)
         rms = [jnp.sqrt(jax.ops.segment_sum(y**2, layer_of, len(shapes)) / np.array(sizes))
@@ -160,7 +163,8 @@ def _is_tolerance(v) -> bool:
 
 
 def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol=None,
-                         estimate_error: bool = True, max_steps: int = 2_000_000):
+                         estimate_error: bool = True, max_steps: int = 2_000_000,
+                         weight_decay=0.0):
     """The engine of `integrate`, on raw statistics `stats = (Σxx, Σyx, x̄, ȳ)` (the means may be
     None without biases): checked weights and biases (None entries) in, records out.
 
@@ -198,6 +202,7 @@ def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol
 
     def run(tol):
         recs, n_acc, n_rej, failed = _integrate(y0, ts, stats, tol, atol, max_steps,
+                                                jnp.asarray(weight_decay, dtype),
                                                 shapes=shapes, has_bias=has_bias)
         if is_concrete(failed) and bool(failed):
             raise FloatingPointError(
@@ -224,8 +229,9 @@ def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol
 
 
 def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=None,
-              estimate_error: bool = True, max_steps: int = 2_000_000) -> FlowSolution:
-    """Integrate the gradient flow `dW_l/dt = −∂L/∂W_l` from `weights` to the times `t`.
+              estimate_error: bool = True, max_steps: int = 2_000_000,
+              weight_decay=0.0) -> FlowSolution:
+    """Integrate the gradient flow `dW_l/dt = −∂L/∂W_l − γW_l` from `weights` to the times `t`.
 
     Args:
       task: the `dln.Task` (any `sigma_xx`).
@@ -238,6 +244,7 @@ def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=
         `rtol` × (RMS of ȳ or of the initial weights, the larger) with biases.
       estimate_error: run again at `LOOSE_FACTOR × rtol` for `error_estimate` (else NaN).
       max_steps: the most steps (accepted and rejected) a run may take.
+      weight_decay: `γ >= 0`, the L2 penalty `½γ Σ ||θ||²` on every weight and bias.
 
     Returns:
       A `FlowSolution` (`to_trajectory()` gives the `dln.Trajectory`, method
@@ -252,16 +259,19 @@ def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=
     bs = None if biases is None else check_biases(task, ws, biases)
     t = check_times(t).astype(ws[0].dtype)
     stats = (task.sigma_xx, task.sigma_yx, task.x_mean, task.y_mean)
+    gamma = as_array(weight_decay, "weight_decay", ndim=0)
+    if is_concrete(gamma) and float(gamma) < 0:
+        raise ValueError(f"`weight_decay` must be >= 0, got {float(gamma)!r}.")
     recs, brecs, W, c, error, n_acc, n_rej = integrate_statistics(
         ws, bs, t, stats, rtol=rtol, atol=atol, estimate_error=estimate_error,
-        max_steps=max_steps)
+        max_steps=max_steps, weight_decay=gamma)
     return FlowSolution(t=t, weights=recs, map=W, error_estimate=error, n_steps=n_acc,
                         n_rejected=n_rej, task=task, rtol=float(rtol), biases=brecs, offset=c)
 
 
 def flow_trajectory(task: Task, weights, t, *, biases=None, rtol: float = 1e-11,
-                    atol=None, max_steps: int = 2_000_000) -> Trajectory:
+                    atol=None, max_steps: int = 2_000_000, weight_decay=0.0) -> Trajectory:
     """`integrate(...).to_trajectory()`: the numerically integrated flow as a `dln.Trajectory`
     (method `"numerical-flow"`, with `error_estimate`)."""
     return integrate(task, weights, t, biases=biases, rtol=rtol, atol=atol,
-                     max_steps=max_steps).to_trajectory()
+                     max_steps=max_steps, weight_decay=weight_decay).to_trajectory()

@@ -10,7 +10,7 @@ from dln import biases as _biases
 from dln import init as _init
 from dln import methods, numerical_flow, riccati
 from dln import modes as _modes
-from dln._checks import as_array, check_depth, check_times, is_concrete
+from dln._checks import as_array, check_depth, check_real, check_times, is_concrete
 from dln.task import Task, modes_coupled
 from dln.trajectory import Trajectory
 
@@ -18,7 +18,7 @@ __all__ = ["solve"]
 
 
 def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, biases=None,
-          method="auto", rtol: float | None = None) -> Trajectory:
+          weight_decay=0.0, method="auto", rtol: float | None = None) -> Trajectory:
     """Exact learning trajectory of a deep linear network under gradient flow.
 
     Two kinds of initial condition:
@@ -63,6 +63,12 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
         (`"numerical-flow"`). Needs a task with its data (`Task.from_data`). With `weights=`,
         pass a list `[b1, …, bD]` (entries None or `(out,)`) instead: the flow of weights and
         biases together is integrated (`"numerical-flow"`).
+      weight_decay: `γ >= 0`, an L2 penalty `½γ Σ_l ||W_l||²` (and on biases), so that
+        `dW_l/dt = −∂L/∂W_l − γW_l`; each aligned mode then obeys
+        `du/dt = D u^{2−2/D}(s − λu) − Dγu` (closed forms at depth 1 and 2; at depth ≥ 3 it is
+        integrated, method `"reduced-integration"`; modes below `dln.modes.weight_decay_threshold`
+        are lost). From `weights=` or with `biases=`, the flow is integrated
+        (`"numerical-flow"`). The recorded `loss` is the data loss, without the penalty.
       method: how to compute it (`dln.methods`): `"auto"` (default), a name that
         `Trajectory.method` reports (`"exact-exponential"`, `"exact-logistic"`,
         `"exact-implicit"`, `"exact-riccati"`, `"reduced-integration"`, `"numerical-flow"`), or
@@ -96,8 +102,9 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
             "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
         )
     method, name = methods.resolve(method, rtol)
+    decay = _decay(weight_decay)
     if weights is not None:
-        return _solve_from_weights(task, weights, t, depth, u0, biases, method, name)
+        return _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay)
     if depth is None or u0 is None:
         raise TypeError("solve() needs either `depth` and `u0` (aligned small init) or "
                         "`weights=[W1, …, WD]` (any initial weights).")
@@ -122,21 +129,29 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
             raise TypeError("with `u0` (aligned init), `biases` names which layers carry a bias: "
                             f"one of {_biases.PATTERNS}, all starting at 0; got a list. Pass "
                             "a list [b1, …, bD] of initial biases together with `weights=`.")
-        return _solve_with_biases(task, depth, u0, biases, t, method, name)
+        return _solve_with_biases(task, depth, u0, biases, t, method, name, decay)
     if isinstance(method, methods.NumericalFlow):
-        return _aligned_flow(task, depth, u0, t, method)
+        return _aligned_flow(task, depth, u0, t, method, decay)
     if isinstance(method, methods.Riccati):
+        _no_decay(method, name, decay)
         if depth != 2:
             raise ValueError(f"`method` {_label(method, name)} is the two-layer solution; got "
                              f"depth {depth}. Use method='auto' or 'numerical-flow'.")
         traj = _riccati(task, _init.aligned(task, 2, u0=u0), t, method)
         return dataclasses.replace(traj, u0=u0)
-    if isinstance(method, methods.ReducedIntegration):
+    deep_decay = decay is not None and depth >= 3  # integrated: no closed form
+    if isinstance(method, methods.ReducedIntegration) and not deep_decay:
         raise ValueError(f"`method` {_label(method, name)} integrates the mode that carries the "
-                         "means of a network with biases; pass `biases=` ('output', 'hidden' or "
-                         "'all'), or use method='auto'.")
+                         "means of a network with biases, or the modes of a deep network with "
+                         "weight decay; pass `biases=` ('output', 'hidden' or 'all') or "
+                         "`weight_decay=`, or use method='auto'.")
+    if isinstance(method, methods.ModeSolution) and deep_decay:
+        raise ValueError(f"`method` {_label(method, name)}: with weight decay a mode at depth "
+                         f"{depth} has no closed form; it is integrated, method "
+                         "'reduced-integration' (or 'auto').")
     # the mode solution ("auto" or asked for)
-    _check_mode_name(name, depth)
+    if isinstance(method, methods.ModeSolution):
+        _check_mode_name(name, depth)
     if task.input_aligned is False:
         raise ValueError(
             "solve(): the exact mode solution needs `sigma_xx` to be diagonal in the task's "
@@ -145,17 +160,33 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
             "method='numerical-flow', whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
             "network with dln.simulate."
         )
-    m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
+    if decay is None:
+        m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
+    else:
+        m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth,
+                                  weight_decay=decay)
     if task.input_aligned is None:  # a task built from traced values: checked in the computation
         m = jnp.where(modes_coupled(task.sigma_xx, task.V, task.input_variance), jnp.nan, m)
     return Trajectory(
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
-        method=_modes.method_name(depth), depth=depth, u0=u0,
+        method=_modes.method_name(depth, weight_decay=decay is not None), depth=depth, u0=u0,
     )
 
 
 def _label(method, name):
     return repr(name) if name is not None else type(method).__name__ + "()"
+
+
+def _decay(weight_decay):
+    """The weight decay γ >= 0, or None where it is (concretely) 0."""
+    gamma = check_real(weight_decay, "weight_decay", low=0.0, what=" (the L2 penalty γ)")
+    return None if isinstance(gamma, float) and gamma == 0.0 else gamma
+
+
+def _no_decay(method, name, decay):
+    if decay is not None:
+        raise ValueError(f"`method` {_label(method, name)} has no weight decay; use "
+                         "method='auto' or 'numerical-flow'.")
 
 
 def _check_mode_name(name, depth):
@@ -165,20 +196,25 @@ def _check_mode_name(name, depth):
                          f"{_modes.method_name(depth)!r} (or use method='auto').")
 
 
-def _aligned_flow(task, depth, u0, t, method):
+def _aligned_flow(task, depth, u0, t, method, decay):
     """The full flow from `dln.init.aligned` weights, integrated: valid for any input."""
     weights = _init.aligned(task, depth, u0=u0)
-    traj = numerical_flow.flow_trajectory(task, weights, t, rtol=method.rtol)
+    traj = numerical_flow.flow_trajectory(task, weights, t, rtol=method.rtol,
+                                          weight_decay=0.0 if decay is None else decay)
     return dataclasses.replace(traj, u0=u0)
 
 
-def _solve_with_biases(task, depth, u0, pattern, t, method, name):
+def _solve_with_biases(task, depth, u0, pattern, t, method, name, decay):
     if isinstance(method, methods.Riccati):
         raise ValueError(f"`method` {_label(method, name)} has no biases; use method='auto', "
                          "'reduced-integration' or 'numerical-flow'.")
     rtol = getattr(method, "rtol", methods.NumericalFlow().rtol)
-    if isinstance(method, methods.NumericalFlow):
-        return _biases.solve_with_biases(task, depth, u0, pattern, t, rtol=rtol, full_flow=True)
+    if isinstance(method, methods.NumericalFlow) or (method == "auto" and decay is not None):
+        return _biases.solve_with_biases(task, depth, u0, pattern, t, rtol=rtol, full_flow=True,
+                                         weight_decay=0.0 if decay is None else decay)
+    if decay is not None:
+        raise ValueError(f"`method` {_label(method, name)}: the mode reduction with biases does "
+                         "not cover weight decay; use method='auto' or 'numerical-flow'.")
     if method != "auto":  # the mode reduction was asked for: it must hold
         _check_mode_name(name, depth) if isinstance(method, methods.ModeSolution) else None
         reason = _biases.inapplicable_reason(task, depth, pattern)
@@ -216,7 +252,7 @@ def _riccati(task, weights, t, method, traced_check=False):
                                stored_map=poison(traj.stored_map))
 
 
-def _solve_from_weights(task, weights, t, depth, u0, biases, method, name) -> Trajectory:
+def _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay) -> Trajectory:
     if u0 is not None:
         raise TypeError("pass either `u0` (aligned init) or `weights`, not both.")
     if not isinstance(weights, (list, tuple)) or len(weights) == 0:
@@ -230,6 +266,9 @@ def _solve_from_weights(task, weights, t, depth, u0, biases, method, name) -> Tr
                          "weights aligned with the task); with `weights=` use 'auto', "
                          "'exact-riccati' (two λ-balanced layers) or 'numerical-flow'.")
     rtol = getattr(method, "rtol", methods.NumericalFlow().rtol)
+    gamma = 0.0 if decay is None else decay
+    if isinstance(method, methods.Riccati):
+        _no_decay(method, name, decay)
     if biases is not None:
         if isinstance(biases, str):
             raise TypeError(f"with `weights=`, `biases` must be a list [b1, …, bD] of initial "
@@ -238,14 +277,15 @@ def _solve_from_weights(task, weights, t, depth, u0, biases, method, name) -> Tr
         if isinstance(method, methods.Riccati):
             raise ValueError("`method` 'exact-riccati' has no biases; use 'auto' or "
                              "'numerical-flow'.")
-        return numerical_flow.flow_trajectory(task, weights, t, biases=biases, rtol=rtol)
+        return numerical_flow.flow_trajectory(task, weights, t, biases=biases, rtol=rtol,
+                                              weight_decay=gamma)
     if isinstance(method, methods.Riccati):
         if len(weights) != 2:
             raise ValueError(f"`method` 'exact-riccati' is the two-layer solution; `weights` "
                              f"holds {len(weights)} matrices. Use 'auto' or 'numerical-flow'.")
         return _riccati(task, weights, check_times(t), method)
     # "auto": the closed form where its assumptions are checked on values, else the flow.
-    if method == "auto" and len(weights) == 2 and is_concrete(task, weights) \
+    if method == "auto" and decay is None and len(weights) == 2 and is_concrete(task, weights) \
             and riccati.inapplicable_reason(task, weights) is None:
         return _riccati(task, weights, check_times(t), methods.Riccati())
-    return numerical_flow.flow_trajectory(task, weights, t, rtol=rtol)
+    return numerical_flow.flow_trajectory(task, weights, t, rtol=rtol, weight_decay=gamma)

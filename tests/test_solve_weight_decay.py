@@ -1,0 +1,56 @@
+"""`dln.solve(..., weight_decay=γ)` and `dln.simulate(..., weight_decay=γ)`: the exact aligned
+modes against the integrated full flow and against gradient descent; which methods apply."""
+
+import numpy as np
+import pytest
+
+import dln
+
+
+def _task(seed=0):
+    rng = np.random.default_rng(seed)
+    return dln.Task(np.eye(4), rng.normal(size=(3, 4)) * 1.5)
+
+
+T = np.array([0.0, 1.0, 4.0, 12.0])
+
+
+@pytest.mark.parametrize("depth, method", [(1, "exact-exponential"), (2, "exact-logistic"),
+                                           (3, "reduced-integration")])
+def test_modes_with_weight_decay_against_the_integrated_full_flow(depth, method):
+    task, gamma = _task(), 0.15
+    exact = dln.solve(task, depth=depth, u0=0.05, t=T, weight_decay=gamma)
+    assert exact.method == method
+    flow = dln.solve(task, depth=depth, u0=0.05, t=T, weight_decay=gamma,
+                     method="numerical-flow")
+    np.testing.assert_allclose(flow.modes, exact.modes, rtol=1e-8, atol=1e-12)
+    # the decay matters: without it the modes differ
+    plain = dln.solve(task, depth=depth, u0=0.05, t=T)
+    assert np.max(np.abs(plain.modes[-1] - exact.modes[-1])) > 1e-2
+
+
+def test_gradient_descent_with_weight_decay_follows_the_exact_flow():
+    task, gamma, depth, u0 = _task(1), 0.1, 3, 0.05
+    gaps = []
+    for lr in (0.04, 0.02, 0.01):
+        steps = int(round(8.0 / lr))
+        sim = dln.simulate(task, dln.init.aligned(task, depth, u0=u0), lr=lr, steps=steps,
+                           every=steps // 4, weight_decay=gamma)
+        theory = dln.solve(task, depth=depth, u0=u0, t=sim.t, weight_decay=gamma)
+        gaps.append(float(np.max(np.abs(sim.modes - theory.modes))))
+    slope = np.polyfit(np.log([0.04, 0.02, 0.01]), np.log(gaps), 1)[0]
+    assert 0.9 <= slope <= 1.1, (gaps, slope)
+
+
+def test_methods_that_have_no_weight_decay_say_so(getkey):
+    task = _task()
+    with pytest.raises(ValueError, match="weight decay"):
+        dln.solve(task, depth=2, u0=0.05, t=T, weight_decay=0.1, method="exact-riccati")
+    with pytest.raises(ValueError, match="no closed form"):
+        dln.solve(task, depth=3, u0=0.05, t=T, weight_decay=0.1, method="exact-implicit")
+    with pytest.raises(ValueError, match="weight_decay"):
+        dln.solve(task, depth=3, u0=0.05, t=T, weight_decay=-0.1)
+    ws = dln.init.balanced(getkey(), [4, 3, 3], 0.3, lam=0.0)
+    decayed = dln.solve(task, weights=ws, t=T, weight_decay=0.1)
+    assert decayed.method == "numerical-flow"  # auto: the closed form has no decay
+    assert dln.solve(task, weights=ws, t=T).method == "exact-riccati"
