@@ -1,4 +1,4 @@
-"""dln.numerical_flow: the gradient flow integrated numerically (DOP853 in JAX), with an error
+"""dln.numerical_flow: the gradient flow integrated numerically (diffrax's Dopri8), with an error
 estimate: against the exact solutions where they apply (two-layer Riccati, aligned deep modes,
 the explicit unbalanced mode solution of the derivations) and against scipy's DOP853 elsewhere."""
 
