@@ -58,6 +58,13 @@ class Trajectory:
         biases).
       final_biases: list of the `depth` biases at the last record (None entries for layers
         without bias), for a simulation run with biases; else None.
+      pathways: the number `P` of parallel pathways summed at the output (`dln.pathways`), or
+        None for a single network. With pathways, `modes` is `(T, P, K)` (each pathway's
+        contribution `K_{pα} = U[:,α]ᵀ Ω_p V[:,α]`), `map` `(T, P, No, Ni)`, `loss` that of the
+        summed map; `total_modes` and `total_map` sum over pathways; `u0` is `(P, K)`;
+        `final_weights` and `recorded_weights` of a simulation are `(pathways, shared)`.
+      final: `(P, K)` the limit `t → ∞` of an exact pathways trajectory (each mode's final
+        split, `dln.pathways.final_split`); None otherwise.
 
     Simulations batched over initial weights or learning rates carry one leading batch axis on
     every array field.
@@ -78,6 +85,8 @@ class Trajectory:
     stalled: Optional[Any] = None
     offset: Optional[Any] = None
     final_biases: Optional[list] = None
+    final: Optional[Any] = None
+    pathways: Optional[int] = dataclasses.field(default=None, metadata=dict(static=True))
 
     @property
     def is_exact(self) -> bool:
@@ -93,8 +102,23 @@ class Trajectory:
 
     @property
     def final_map(self):
-        """The network map at the last record, `(No, Ni)`."""
-        return self.map[..., -1, :, :]
+        """The network map at the last record, `(No, Ni)` (`(P, No, Ni)` with pathways)."""
+        return self.map[..., -1, :, :] if self.pathways is None else self.map[..., -1, :, :, :]
+
+    @property
+    def n_pathways(self) -> int:
+        """The number of parallel pathways (1 for a single network)."""
+        return 1 if self.pathways is None else self.pathways
+
+    @property
+    def total_modes(self):
+        """`(T, K)` mode strengths of the network map (summed over pathways, `Σ_p K_{pα}`)."""
+        return self.modes if self.pathways is None else jnp.sum(self.modes, axis=-2)
+
+    @property
+    def total_map(self):
+        """`(T, No, Ni)` the network map (summed over pathways, `Σ_p Ω_p`)."""
+        return self.map if self.pathways is None else jnp.sum(self.map, axis=-3)
 
     def time_to(self, fraction):
         """Flow time at which each mode first reaches `fraction` of its target `s_α/λ_α`, `(K,)`.
@@ -119,6 +143,10 @@ class Trajectory:
             raise ValueError(
                 f"`fraction` must be > 0 (a fraction of each mode's target s/λ: < 1 from below, "
                 f"> 1 from above), got {f.min()!r}.")
+        if self.pathways is not None:
+            raise ValueError("time_to() reads the modes of one network; this trajectory has "
+                             f"{self.pathways} pathways (modes (T, P, K)). Use "
+                             "`traj.total_modes` or `dln.pathways.measures`.")
         targets = self.task.mode_targets
         if self.is_exact and self.u0 is not None:
             return _time_to_fraction(fraction, self.task.s, self.task.input_variance,

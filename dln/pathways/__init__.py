@@ -8,7 +8,7 @@ Kleinman, Achille & Soatto (2023, 2024) and Achille, Rovere & Soatto (2019); THE
 - `simulate` (`simulate`): gradient descent on pathway networks (shared input or separate
   sources, optional shared layers) with deficits inside the jitted scan, batched with `vmap`.
 - deficits (`deficits`): `Freeze`, `Remove`, `Noise`, `Decorrelate`, `Lesion`.
-- `PathwayTrajectory` (`trajectory`): the result type of both.
+- `PathwayTrajectory`: an alias of `dln.Trajectory` (with `pathways = P`), the result of both.
 - `sources`: tasks of noisy views of one latent and networks with one pathway per source.
 - `critical_period_map`, `simulated_critical_period_map` (`maps`): final performance against
   onset × length of a deficit, exact or simulated, each one compiled call.

@@ -62,7 +62,7 @@ from dln import _ode
 from dln import modes as _modes
 from dln._checks import as_array, check_depth, check_int, check_times, is_concrete
 from dln.pathways.deficits import Freeze, Lesion, active, as_schedule
-from dln.pathways.trajectory import PathwayTrajectory
+from dln.trajectory import Trajectory
 from dln.task import Task
 
 __all__ = ["solve", "final_split", "REDUCED"]
@@ -329,7 +329,7 @@ def _solve(task, u0, freezes, lesioned, t_sorted, *, depth, rtol, max_steps):
 
 
 def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
-          max_steps: int = 200_000) -> PathwayTrajectory:
+          max_steps: int = 200_000) -> Trajectory:
     """Exact trajectory of competing pathways under gradient flow, through deficits.
 
     Args:
@@ -346,7 +346,7 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
       max_steps: most Dopri8 steps of one reduced integration.
 
     Returns:
-      A `PathwayTrajectory` with `modes (T, P, K)`, `map (T, P, No, Ni)`, `loss (T,)`, the
+      A `dln.Trajectory` with `pathways = P`, `modes (T, P, K)`, `map (T, P, No, Ni)`, `loss (T,)`, the
       `method` and `final (P, K)`, the limit `t → ∞` (the final split).
 
     Works under `jax.jit` and `jax.vmap` (over `u0`, `t`, deficit windows and task arrays),
@@ -386,8 +386,8 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
         method = REDUCED
     modes = out[inverse]
     loss = task.loss_of_modes(jnp.sum(modes, axis=-2))
-    return PathwayTrajectory(t=t, modes=modes, loss=loss, task=task, method=method,
-                             depth=depth, u0=u0, final=final)
+    return Trajectory(t=t, modes=modes, loss=loss, task=task, method=method, depth=depth,
+                      u0=u0, final=final, pathways=len(u0))
 
 
 def final_split(task: Task, *, depth: int, u0, deficit=None) -> jnp.ndarray:

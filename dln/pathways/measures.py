@@ -39,6 +39,7 @@ from dln._checks import as_array, check_int, check_key, check_real
 from dln.init import aligned_from_strengths
 from dln.network import product
 from dln.task import Task
+from dln.trajectory import Trajectory
 
 __all__ = ["shares", "pathway_loss", "excess_loss", "source_variances",
            "relative_source_variance", "fisher_trace", "sampled_fisher_trace",
@@ -84,8 +85,10 @@ def _check_sources(task, sources, n):
 
 
 def _check_traj(traj):
-    if not hasattr(traj, "task") or not hasattr(traj, "modes"):
-        raise TypeError(f"`traj` must be a PathwayTrajectory, got {type(traj).__name__}.")
+    if not isinstance(traj, Trajectory) or traj.pathways is None:
+        raise TypeError("`traj` must be a trajectory of pathways (dln.pathways.solve or "
+                        f"dln.pathways.simulate), got {type(traj).__name__}"
+                        + (" of a single network." if isinstance(traj, Trajectory) else "."))
 
 
 def shares(modes):
@@ -240,7 +243,7 @@ def exact_weights(traj, pathway: int = 0):
     `(T, out, in)` (identity hidden bases; `dln.init.aligned_from_strengths`)."""
     _check_traj(traj)
     if getattr(traj, "is_exact", False) is not True and traj.method != "reduced-integration":
-        raise TypeError(f"`traj` must be an exact PathwayTrajectory (dln.pathways.solve), got "
+        raise TypeError(f"`traj` must be an exact trajectory of pathways (dln.pathways.solve), got "
                         f"method {getattr(traj, 'method', None)!r}; a simulation has its weights "
                         "in `final_weights` / `recorded_weights`.")
     pathway = check_int(pathway, "pathway", 0)

@@ -50,8 +50,8 @@ from dln.descent import all_finite, first_divergence, report_divergence, scan
 from dln.network import loss_gradients, product
 from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, active,
                                    as_schedule)
-from dln.pathways.trajectory import PathwayTrajectory
 from dln.task import Task
+from dln.trajectory import Trajectory
 
 __all__ = ["simulate", "aligned", "selectors", "pad_depth"]
 
@@ -372,7 +372,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
              sources: Sequence | None = None, shared=None, decoders=None,
              reconstruction: float = 0.0, layer_mask=None,
              record_weights: bool = False, check_lr: bool = True,
-             on_divergence: str = "raise") -> PathwayTrajectory:
+             on_divergence: str = "raise") -> Trajectory:
     """Full-batch gradient descent on a network of pathways, with deficits.
 
     Args:
@@ -409,11 +409,11 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
         >= 2 and non-aligned tasks have no proven limit here: the pre-check is skipped (the
         divergence handling below still applies). Pass False to study unstable runs.
       on_divergence: `"raise"` (default) raises `dln.DivergenceError` if the weights stop
-        being finite; `"warn"` warns and returns, with `PathwayTrajectory.diverged_at` marking
+        being finite; `"warn"` warns and returns, with `Trajectory.diverged_at` marking
         the first non-finite record step (−1 where finite), as `dln.simulate`.
 
     Returns:
-      A `PathwayTrajectory`, method `"simulation"`: `t = lr × step` `(T,)`, `map (T, P, No, Ni)`
+      A `dln.Trajectory` with `pathways = P`, method `"simulation"`: `t = lr × step` `(T,)`, `map (T, P, No, Ni)`
       (each pathway's contribution `C_p`), `modes (T, P, K)`, `loss (T,)` (on the task),
       `final_weights = (pathways, shared, decoders)`, `diverged_at`; with leading batch axes
       for batches.
@@ -513,7 +513,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                       else lr, advice="Lower `lr` (large initial weights and deficits that add "
                       "input variance need less).", on_divergence=on_divergence)
     t = lr * jnp.arange(steps // every + 1, dtype=lr.dtype) * every
-    return PathwayTrajectory(t=t, modes=recs["modes"], loss=recs["loss"], task=task,
-                             method="simulation", depth=len(paths[0]), stored_map=recs["map"],
-                             final_weights=final, recorded_weights=recs.get("weights"),
-                             diverged_at=diverged_at)
+    return Trajectory(t=t, modes=recs["modes"], loss=recs["loss"], task=task,
+                      method="simulation", depth=len(paths[0]), stored_map=recs["map"],
+                      final_weights=final, recorded_weights=recs.get("weights"),
+                      diverged_at=diverged_at, pathways=n_pathways)
