@@ -34,14 +34,13 @@ import diffrax
 import jax
 import jax.extend
 import jax.numpy as jnp
-from diffrax._step_size_controller.pid import PIDController
 
 __all__ = ["integrate", "rms_scale"]
 
 _MIN_STEP = 1e-14  # relative to max(|t|, 1): below it the step size has collapsed
 
 
-class _ScaledPID(PIDController):
+class _ScaledPID(diffrax.PIDController):
     """PID control of `error / scale(y0, y1)` (the caller's allowance), with the step that was
     cut short to land on a record restored afterwards (kept in the controller state)."""
 

@@ -71,6 +71,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dln import _ode
+
 __all__ = ["rate", "normalized", "trajectory", "time_to_fraction", "method_name",
            "weight_decay_threshold", "weight_decay_target"]
 
@@ -777,8 +779,6 @@ def _integrate_log_mode(y0, ts, s, lam, gamma, depth, y_star, learned):
     stability limit of the explicit method, about `4/|g'(y*)|`). A lost mode is integrated in
     `y`, where `dy/dt → −Dγ` as it decays.
     """
-    import diffrax  # (imported here: only the weight-decay path needs it)
-
     D = depth
     p = 1.0 - 2.0 / D
     gap0 = y0 - y_star
@@ -788,22 +788,17 @@ def _integrate_log_mode(y0, ts, s, lam, gamma, depth, y_star, learned):
     x0 = jnp.where(learned, jnp.log(jnp.where(learned, jnp.abs(gap0), 1.0)), y0)
     a, b = s * jnp.exp(p * y_star), lam * jnp.exp((p + 1.0) * y_star)
 
-    def field(_t, x, args):
+    def field(x):
         gap = sign * jnp.exp(jnp.minimum(x, 700.0))
         toward = D * (a * p * _expm1_ratio(p * gap) - b * (p + 1.0) * _expm1_ratio((p + 1.0) * gap))
         return jnp.where(learned, toward, _log_velocity(x, s, lam, gamma, D))
 
-    t1 = jnp.maximum(ts[-1], jnp.finfo(ts.dtype).tiny)
-    controller = diffrax.ClipStepSizeController(
-        diffrax.PIDController(rtol=_WD_TOL, atol=_WD_TOL, pcoeff=0.3, icoeff=0.4), step_ts=ts)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), diffrax.Dopri8(), jnp.zeros((), ts.dtype), t1, None, x0,
-        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller, max_steps=_WD_MAX_STEPS,
-        throw=False)
-    xs = sol.ys
+    recs, _, _, failed = _ode.integrate(lambda x: field(x[0])[None], x0[None], ts,
+                                        _ode.rms_scale(_WD_TOL, _WD_TOL), _WD_MAX_STEPS)
+    xs = recs[:, 0]
     ys = jnp.where(learned, y_star + sign * jnp.exp(xs), xs)
     ys = jnp.where(settled, y_star, ys)
-    return ys, sol.result != diffrax.RESULTS.successful
+    return ys, failed
 
 
 def _decayed_deep(t, s, lam, u0, gamma, depth):
@@ -811,13 +806,13 @@ def _decayed_deep(t, s, lam, u0, gamma, depth):
 
     No closed form: each mode's ODE is integrated in `y = ln u`, where it reads
     `dy/dt = D [e^{(1−2/D)y}(s − λe^y) − γ]` — smooth at every scale of `u`, and exactly linear
-    as a lost mode decays to 0 (`dy/dt → −Dγ`). Dopri8 (order 8(7)) with PID step control at
+    as a lost mode decays to 0 (`dy/dt → −Dγ`). `dln._ode` (diffrax's Dopri8, PID control) at
     an allowance of `1e-12 (1 + |y|)` per step (so the error is relative in `u`), steps clipped
     to land on the record times (records are step ends, not interpolations); one integration
     per mode (vmapped) through all the distinct times, sorted. Arguments broadcast as in
     `trajectory`; every mode is integrated over all of `t`, so give `t` and the modes separate
-    axes (e.g. `(T, 1)` and `(K,)`). `u0 = 0` is a fixed point. Reverse-mode differentiable
-    (diffrax's checkpointed adjoint, "discretise then differentiate"); `d/dt` is the velocity
+    axes (e.g. `(T, 1)` and `(K,)`). `u0 = 0` is a fixed point. Differentiable in both modes
+    (`dln._ode`: "discretise then differentiate"); `d/dt` is the velocity
     `du/dt` at the computed `u` exactly. A learned mode is integrated in its log-distance to
     the stable point (see `_integrate_log_mode`), so times far past saturation (1e300) cost a
     few steps; a mode that would need more than `_WD_MAX_STEPS` steps gives NaN (none is
