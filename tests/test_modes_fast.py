@@ -1,4 +1,4 @@
-"""The tabulated inverse of G (depth >= 3) against the Newton reference, scipy and mpmath."""
+"""The tabulated inverse of G (depth >= 3) against the Newton reference and mpmath."""
 
 import jax
 
@@ -7,7 +7,6 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from scipy.integrate import solve_ivp  # noqa: E402
 
 from dln import modes  # noqa: E402
 
@@ -32,23 +31,29 @@ def test_table_matches_newton_reference(D):
 
 
 @pytest.mark.parametrize("D", [3, 6])
-def test_table_matches_dop853(D):
-    """Each w0 of a grid (1e-12 .. 1e4) integrated in log w by DOP853 at rtol 1e-13."""
-    w0 = np.array([1e-12, 1e-6, 1e-3, 0.1, 0.5, 0.9, 0.999, 1.001, 1.5, 10.0, 1e4])
-    tau = np.concatenate([[0.0], np.geomspace(1e-4, 1e4, 40)])
-    p = 2.0 - 2.0 / D
-
-    def rhs(_, z):  # z = ln w
-        w = np.exp(z)
-        return w ** (p - 1.0) * (1.0 - w)
-
-    sol = solve_ivp(rhs, (0.0, tau[-1]), np.log(w0), t_eval=tau, method="DOP853", rtol=1e-13,
-                    atol=1e-15)
-    ref = np.exp(sol.y.T)
-    fast = np.asarray(modes.normalized(jnp.asarray(tau)[:, None], jnp.asarray(w0), D))
-    newton = np.asarray(modes._deep_newton(jnp.asarray(tau)[:, None], jnp.asarray(w0), D))
-    np.testing.assert_allclose(fast, ref, rtol=1e-11)
-    np.testing.assert_allclose(newton, ref, rtol=1e-11)
+def test_table_matches_high_precision_quadrature(D):
+    """For w0 on a grid (1e-12 .. 1e4) and w from the first percent of the way to the target to
+    1 − 1e-12 of it, the time τ(w) = ∫ dw / (w^{2−2/D}(1 − w)) by 40-digit quadrature (in ln w);
+    the table and the Newton reference at the float τ, against w corrected to first order, within
+    the conditioning of the float64 problem (see `tests/test_solve.py`)."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    p = 2 - mp.mpf(2) / D
+    eps = np.finfo(float).eps
+    for w0 in [1e-12, 1e-6, 1e-3, 0.1, 0.5, 0.9, 0.999, 1.001, 1.5, 10.0, 1e4]:
+        for g in [0.01, 0.5, 0.99, 1 - 1e-8, 1 - 1e-12]:
+            w = w0 + g * (1.0 - w0)
+            y0, y1 = mp.log(w0), mp.log(w)
+            n = int(abs(y1 - y0) / 4) + 2
+            f = lambda y: mp.exp(y) ** (1 - p) / (1 - mp.exp(y))  # noqa: E731
+            tau_mp = mp.quad(f, [y0 + (y1 - y0) * k / n for k in range(n + 1)])
+            tau = float(tau_mp)
+            velocity = w ** (2 - 2 / D) * (1 - w)
+            ref = w + velocity * float(mp.mpf(tau) - tau_mp)
+            g0 = abs(float(modes.G_of_w(w0, D)))
+            tol = 32 * eps * (abs(ref) + abs(velocity) * (tau + g0))
+            for got in (modes.normalized(tau, w0, D), modes._deep_newton(tau, w0, D)):
+                assert abs(float(got) - ref) <= tol, (w0, w, float(got), ref)
 
 
 @pytest.mark.parametrize("D", [3, 7])
