@@ -56,11 +56,13 @@ import numpy as np
 
 import numbers
 
-from dln import _ode
+from dln import _ode, descent
 from dln._checks import (as_array, check_choice, check_depth, check_int, check_key,
                          check_on_divergence, check_real, is_concrete)
 from dln.network import loss_gradients, product
-from dln.schedule import _check_finite, gradient_step, parse_schedule, run_schedule, steps_of
+from dln.schedule import (gradient_step, parse_schedule, record_phases, run_schedule,
+                          schedule_trajectory, steps_of)
+from dln.trajectory import Trajectory
 
 __all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",
            "train_loss", "test_error", "loss_gradient", "end_to_end_velocity",
@@ -302,36 +304,10 @@ def _flow_run(data, W0, bounds, t, rtol, *, depth, max_steps):
     return out, final, failed
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class CompletionTrajectory:
-    """Matrix completion through a schedule of problems (simulated or integrated theory).
-
-    Attributes:
-      t: `(T,)` flow times of the records.
-      map: `(..., T, n, n)` the end-to-end matrix.
-      train_loss: `(..., T, n_phases)` the masked loss on each phase's problem.
-      test_error: `(..., T, n_phases)` the mean squared error on all entries of each phase's
-        target.
-      bounds: `(..., n_phases + 1)` phase starts and the end (flow time).
-      final_map: `(..., n, n)` the end-to-end matrix at the end.
-      final_weights: list of the layers at the end (the end-to-end matrix alone for `theory`).
-      method: `"simulation"` or `"end-to-end-flow"` (the integrated theory).
-    """
-
-    t: Any
-    map: Any
-    train_loss: Any
-    test_error: Any
-    bounds: Any
-    final_map: Any
-    final_weights: list
-    method: str = dataclasses.field(metadata=dict(static=True))
-
-    @property
-    def final_test_error(self):
-        """`(...)` test error of the final matrix on the last phase's target."""
-        return self.test_error[..., -1, -1]
+# The result is a `dln.Trajectory` with the schedule fields (`tasks` are the problems,
+# `phase_loss` the masked training loss, alias `train_loss`) and `test_error`;
+# `CompletionTrajectory` stays as a documented alias.
+CompletionTrajectory = Trajectory
 
 
 def _phases(schedule):
@@ -357,13 +333,13 @@ def lr_bound(problem: Problem, depth: int) -> float:
     return 2 * n_obs / (depth * s ** (2 - 2 / depth) * p)
 
 
-def _result(problems, bounds, batched, maps, final_ws, t, method):
+def _result(problems, bounds, batched, maps, final_ws, t, method, phase):
     train = jnp.stack([train_loss(maps, p) for p in problems], axis=-1)
     test = jnp.stack([test_error(maps, p.target) for p in problems], axis=-1)
-    return CompletionTrajectory(
-        t=t, map=maps, train_loss=train, test_error=test,
-        bounds=jnp.asarray(bounds if batched else bounds[0]), final_map=maps[..., -1, :, :],
-        final_weights=final_ws, method=method)
+    return schedule_trajectory(t=t, maps=maps, tasks=problems, phase=phase,
+                               bounds=bounds if batched else bounds[0], final_weights=final_ws,
+                               phase_methods=(method,) * len(problems), phase_loss=train,
+                               test_error=test)
 
 
 def simulate(schedule, weights, *, lr, every: int = 1,
@@ -399,8 +375,10 @@ def simulate(schedule, weights, *, lr, every: int = 1,
             jnp.stack([p.mask for p in problems]).astype(ws[0].dtype))
     maps, final, finite, t = run_schedule(gradient_step(_layer_gradients), data, ws, ends, lr,
                                           every, batched_w, batched_d)
-    _check_finite(finite, on_divergence, lr)
-    return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation")
+    descent.report_final_divergence(finite, lr=lr, on_divergence=on_divergence)
+    phase = record_phases(ends, np.rint(np.asarray(t) / lr), batched_d,
+                          ws[0].shape[0] if batched_w else None)
+    return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation", phase)
 
 
 def _check_layers(weights, n):
@@ -467,4 +445,5 @@ def theory(schedule, W0, depth: int, *, h, every: int = 1, rtol: float = 1e-10,
             f"the integration of the end-to-end flow failed at rtol = {rtol:.1e}: the step size "
             "collapsed, the matrix stopped being finite, or `max_steps` was reached. Try a "
             "larger `max_steps`, a looser `rtol`, or shorter phases.")
-    return _result(problems, bounds, batched_d, maps, [final], t, "end-to-end-flow")
+    phase = record_phases(ends, every * np.arange(n_blocks + 1), batched_d)
+    return _result(problems, bounds, batched_d, maps, [final], t, "end-to-end-flow", phase)

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DivergenceError", "scan", "all_finite", "first_divergence", "report_divergence"]
+__all__ = ["DivergenceError", "scan", "all_finite", "first_divergence", "report_divergence",
+           "report_final_divergence"]
 
 
 class DivergenceError(FloatingPointError):
@@ -77,3 +78,10 @@ def report_divergence(diverged_at, *, what: str, lr, advice: str, on_divergence:
     if on_divergence == "raise":
         raise DivergenceError(message)
     warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+
+
+def report_final_divergence(finite, *, lr, on_divergence: str) -> None:
+    """`report_divergence` for runs known only by whether their final weights are finite."""
+    finite = np.asarray(finite)
+    report_divergence(np.where(finite, -1, 0), what="", lr=lr, on_divergence=on_divergence,
+                      advice="Lower `lr`.", stacklevel=5, steps_known=False)

@@ -31,9 +31,7 @@ that grows like `log(1 / residual)`, i.e. with the pre-training length.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -46,61 +44,34 @@ from dln.network import check_weights, loss_gradients, product
 from dln.simulate import lr_bound
 from dln.solve import solve as _solve
 from dln.task import Task
+from dln.trajectory import Trajectory
 
-__all__ = ["ScheduleTrajectory", "solve", "simulate", "phase_bounds", "parse_schedule"]
+__all__ = ["ScheduleTrajectory", "schedule_trajectory", "solve", "simulate", "phase_bounds",
+           "parse_schedule", "record_phases", "run_schedule", "gradient_step", "steps_of"]
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class ScheduleTrajectory:
-    """The trajectory of a network through a schedule of tasks, exact or simulated.
+# The result of a schedule is a `dln.Trajectory` with its schedule fields (`tasks`, `phase`,
+# `bounds`, `phase_loss`, `phase_methods`); `ScheduleTrajectory` stays as a documented alias.
+ScheduleTrajectory = Trajectory
 
-    Arrays carry a leading batch axis `(B, ...)` when the schedule was batched (durations given
-    as `(B,)` arrays, or batched initial weights).
 
-    Attributes:
-      t: `(T,)` flow times of the records (`lr × step` for a simulation), shared by the batch.
-      map: `(..., T, No, Ni)` the network map at each record.
-      losses: `(..., T, n_phases)` the loss of the map on each phase's task (`Task.loss`).
-      phase: `(..., T)` the phase the record belongs to (the state after time in phases
-        `0..phase`; `n_phases` once the schedule is over: the weights are frozen).
-      bounds: `(..., n_phases + 1)` start of each phase and the end of the schedule.
-      final_weights: list of `depth` arrays `(..., out, in)`, the weights at the end.
-      tasks: the tasks of the phases.
-      methods: per phase, how it was obtained (`"exact-riccati"`, `"numerical-flow"`, the
-        `dln.solve` mode methods, or `"simulation"`); a phase of zero duration is `"skipped"`.
-      stalled: `(..., n_phases, K)` for `solve`: the modes of each phase that the exact Riccati
-        solution finds stalled (initial sign opposed to the phase's target); False in phases
-        without that solution. None for simulations.
-      error_estimate: `(..., T)` for `solve` with numerically integrated phases: the estimated
-        error of the map (Frobenius), accumulated over phases; 0 in exact phases. Else None.
-    """
-
-    t: Any
-    map: Any
-    losses: Any
-    phase: Any
-    bounds: Any
-    final_weights: list
-    tasks: tuple
-    methods: tuple = dataclasses.field(metadata=dict(static=True))
-    stalled: Optional[Any] = None
-    error_estimate: Optional[Any] = None
-
-    @property
-    def final_losses(self):
-        """`(..., n_phases)` the loss of the final map on every phase's task."""
-        W = product(self.final_weights)
-        return jnp.stack([task.loss(W) for task in self.tasks], axis=-1)
-
-    @property
-    def final_loss(self):
-        """`(...)` the loss of the final map on the last phase's task."""
-        return self.tasks[-1].loss(product(self.final_weights))
-
-    @property
-    def is_exact(self) -> bool:
-        return all(m.startswith("exact") or m == "skipped" for m in self.methods)
+def schedule_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_methods,
+                        phase_loss=None, **extra) -> Trajectory:
+    """The `dln.Trajectory` of a schedule: `maps (..., T, No, Ni)` recorded at `t`, the phase
+    of each record, and the losses on every phase's task (computed from the maps unless given:
+    completion passes its masked losses, and `tasks` are then its problems)."""
+    if phase_loss is None:
+        phase_loss = jnp.stack([task.loss(maps) for task in tasks], axis=-1)
+    n_phases = len(tasks)
+    own = jnp.minimum(jnp.asarray(phase), n_phases - 1)[..., None]
+    loss = jnp.take_along_axis(phase_loss, own, axis=-1)[..., 0]
+    last = tasks[-1]
+    modes = last.mode_strengths(maps) if isinstance(last, Task) else None
+    shown = tuple(dict.fromkeys(m for m in phase_methods if m != "skipped")) or ("skipped",)
+    return Trajectory(t=t, modes=modes, loss=loss, task=last, method="+".join(shown),
+                      depth=len(final_weights), stored_map=maps, final_weights=final_weights,
+                      tasks=tuple(tasks), phase=jnp.asarray(phase), bounds=jnp.asarray(bounds),
+                      phase_loss=phase_loss, phase_methods=tuple(phase_methods), **extra)
 
 
 def parse_schedule(schedule, kind=Task, kind_name: str = "dln.Task"):
@@ -172,13 +143,12 @@ def solve(schedule, *, weights, t=None, rtol: float = 1e-11) -> ScheduleTrajecto
         (lambda key: runs[0][key])
     maps = jnp.asarray(stack("map"))
     numerical = any(m == "numerical-flow" for m in methods)
-    return ScheduleTrajectory(
-        t=jnp.asarray(t), map=maps,
-        losses=jnp.stack([task.loss(maps) for task in tasks], axis=-1),
-        phase=jnp.asarray(stack("phase")), bounds=jnp.asarray(bounds if batched else bounds[0]),
+    return schedule_trajectory(
+        t=jnp.asarray(t), maps=maps, tasks=tasks, phase=stack("phase"),
+        bounds=bounds if batched else bounds[0],
         final_weights=[jnp.asarray(np.stack([r["final"][i] for r in runs]) if batched
                                    else runs[0]["final"][i]) for i in range(len(weights))],
-        tasks=tasks, methods=methods, stalled=jnp.asarray(stack("stalled")),
+        phase_methods=methods, stalled=jnp.asarray(stack("stalled")),
         error_estimate=jnp.asarray(stack("error")) if numerical else None)
 
 
@@ -264,17 +234,22 @@ def simulate(schedule, weights, *, lr, every: int = 1, check_lr: bool = True,
             jnp.stack([task.sigma_yx for task in tasks]).astype(ws[0].dtype))
     maps, final, finite, t = run_schedule(gradient_step(_regression_gradients), data, ws,
                                           ends, lr, every, batched_w, batched_d)
-    _check_finite(finite, on_divergence, lr)
-    step_t = np.asarray(t)
-    phase = np.searchsorted(ends[0], np.rint(step_t / lr)) if not batched_d else np.stack(
-        [np.searchsorted(e, np.rint(step_t / lr)) for e in ends])
-    if batched_w and not batched_d:
-        phase = np.broadcast_to(phase, (ws[0].shape[0],) + phase.shape)
+    descent.report_final_divergence(finite, lr=lr, on_divergence=on_divergence)
+    phase = record_phases(ends, np.rint(np.asarray(t) / lr), batched_d,
+                          ws[0].shape[0] if batched_w else None)
     B_bounds = bounds if batched_d else bounds[0]
-    return ScheduleTrajectory(
-        t=t, map=maps, losses=jnp.stack([task.loss(maps) for task in tasks], axis=-1),
-        phase=jnp.asarray(phase), bounds=jnp.asarray(B_bounds), final_weights=final,
-        tasks=tasks, methods=("simulation",) * len(tasks))
+    return schedule_trajectory(t=t, maps=maps, tasks=tasks, phase=phase, bounds=B_bounds,
+                               final_weights=final, phase_methods=("simulation",) * len(tasks))
+
+
+def record_phases(ends, steps, batched_d, batch=None):
+    """The phase of the state after `steps` steps (`(T,)`), for phases ending at the step
+    counts `ends` `(B, n_phases)`: `(B, T)` when the durations are batched, else `(T,)`
+    (broadcast to `(batch, T)` for a batch of weights)."""
+    if batched_d:
+        return np.stack([np.searchsorted(e, steps) for e in ends])
+    phase = np.searchsorted(ends[0], steps)
+    return phase if batch is None else np.broadcast_to(phase, (batch,) + phase.shape)
 
 
 def steps_of(times, lr):
@@ -302,14 +277,6 @@ def _gd_update(gradients, ws, data_p, lr):
 def _regression_gradients(ws, data):
     sxx, syx = data
     return loss_gradients(ws, sxx, syx)
-
-
-def _check_finite(finite, on_divergence, lr):
-    """One divergence story (`dln.descent`): the runs whose final weights are not finite."""
-    check_on_divergence(on_divergence)
-    finite = np.asarray(finite)
-    descent.report_divergence(np.where(finite, -1, 0), what="", lr=lr, on_divergence=on_divergence,
-                              advice="Lower `lr`.", stacklevel=4, steps_known=False)
 
 
 def run_schedule(update, data, weights, ends, lr, every, batched_w, batched_d):

@@ -11,7 +11,7 @@ import numpy as np
 
 from dln import modes as _modes
 from dln._checks import as_array, is_concrete
-from dln.task import Task
+from dln.network import product
 
 _time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
 
@@ -30,7 +30,7 @@ class Trajectory:
       loss: `(T,)` mean squared error `1/(2P) Σ_μ ||y_μ − ŷ_μ||²` (the excess over the minimum
         when the task does not know `sigma_yy`; see `Task.loss`).
       task: the `Task`.
-      method: how the trajectory was obtained: `"exact-exponential"` (depth 1),
+      method: how the trajectory was obtained (`dln.methods`): `"exact-exponential"` (depth 1),
         `"exact-logistic"` (depth 2), `"exact-implicit"` (depth ≥ 3, the implicit solution
         inverted to float64 precision), `"exact-riccati"` (two layers from any λ-balanced
         weights, `dln.riccati`), `"numerical-flow"` (the exact flow integrated numerically,
@@ -52,7 +52,8 @@ class Trajectory:
         longer finite, or −1 (None for exact trajectories).
       error_estimate: `(T,)` estimated error (Frobenius) of the map of a `"numerical-flow"`.
       stalled: `(K,)` booleans of an `"exact-riccati"` trajectory: modes whose initial sign
-        opposes the target, which stall at the saddle instead of being learned.
+        opposes the target, which stall at the saddle instead of being learned
+        (`(..., n_phases, K)` through a schedule: per phase, False where no Riccati solution).
       offset: `(T, No)` output offset `c` of a network with biases, `ŷ = map · x + offset`
         (`dln.simulate(..., biases=[…])`; `c = Σ_l (W_D ⋯ W_{l+1}) b_l`); None means 0 (no
         biases).
@@ -66,6 +67,24 @@ class Trajectory:
       final: `(P, K)` the limit `t → ∞` of an exact pathways trajectory (each mode's final
         split, `dln.pathways.final_split`); None otherwise.
 
+    Through a schedule of phases (`dln.schedule`, `dln.completion`: task A for a while, then B,
+    …) the trajectory also has, each with the batch axes of the schedule:
+
+      tasks: the phases' tasks (`dln.Task`, or `dln.completion.Problem`); `task` is the last.
+      phase: `(..., T)` the phase each record belongs to (`n_phases` once the schedule is over:
+        the weights are frozen).
+      bounds: `(..., n_phases + 1)` the start of each phase and the end (flow time).
+      phase_loss: `(..., T, n_phases)` the loss of each record on each phase's task (the
+        masked training loss for completion); `loss` is the one on the record's own phase.
+        Aliases: `losses`, `train_loss`.
+      phase_methods: per phase, how it was obtained (`"skipped"` for a zero duration); alias
+        `methods`. `method` joins the distinct ones with `+`.
+      test_error: `(..., T, n_phases)` matrix completion's error on all entries of each
+        phase's target; None elsewhere.
+
+    `modes` of a schedule are the strengths in the last phase's task (None for completion,
+    whose problems have no modes).
+
     Simulations batched over initial weights or learning rates carry one leading batch axis on
     every array field.
     """
@@ -73,7 +92,7 @@ class Trajectory:
     t: Any
     modes: Any
     loss: Any
-    task: Task
+    task: Any
     method: str = dataclasses.field(metadata=dict(static=True))
     depth: int = dataclasses.field(metadata=dict(static=True))
     u0: Optional[Any] = None
@@ -87,10 +106,51 @@ class Trajectory:
     final_biases: Optional[list] = None
     final: Optional[Any] = None
     pathways: Optional[int] = dataclasses.field(default=None, metadata=dict(static=True))
+    tasks: Optional[tuple] = None
+    phase: Optional[Any] = None
+    bounds: Optional[Any] = None
+    phase_loss: Optional[Any] = None
+    phase_methods: Optional[tuple] = dataclasses.field(default=None,
+                                                       metadata=dict(static=True))
+    test_error: Optional[Any] = None
 
     @property
     def is_exact(self) -> bool:
-        return self.method.startswith("exact")
+        """True when every part was obtained in closed form (phases of zero length aside)."""
+        methods = self.phase_methods if self.phase_methods is not None else (self.method,)
+        return all(m.startswith("exact") or m == "skipped" for m in methods)
+
+    # ---- schedules (aliases of the names the schedule results had)
+    @property
+    def losses(self):
+        """Alias of `phase_loss` (`dln.schedule`)."""
+        return self.phase_loss
+
+    @property
+    def train_loss(self):
+        """Alias of `phase_loss` (`dln.completion`: the masked training loss)."""
+        return self.phase_loss
+
+    @property
+    def methods(self):
+        """Alias of `phase_methods`."""
+        return self.phase_methods
+
+    @property
+    def final_losses(self):
+        """`(..., n_phases)` the loss of the final weights' map on every phase's task."""
+        W = product(self.final_weights)
+        return jnp.stack([task.loss(W) for task in self.tasks], axis=-1)
+
+    @property
+    def final_loss(self):
+        """`(...)` the loss of the final weights' map on the last phase's task."""
+        return self.tasks[-1].loss(product(self.final_weights))
+
+    @property
+    def final_test_error(self):
+        """`(...)` matrix completion: the test error of the final matrix on the last target."""
+        return self.test_error[..., -1, -1]
 
     @property
     def map(self):
