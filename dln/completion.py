@@ -387,7 +387,8 @@ def _check_layers(weights, n):
         raise TypeError(f"`weights` must be a list [W1, …, WN] of (n, n) layers, got "
                         f"{type(weights).__name__}.")
     if len(weights) == 0:
-        raise ValueError("`weights` is empty; pass at least one (n, n) layer (dln.completion.init).")
+        raise ValueError("`weights` is empty; pass at least one (n, n) layer "
+                         "(dln.completion.init).")
     ws = [as_array(W, f"weights[{i}]", ndim=(2, 3)) for i, W in enumerate(weights)]
     batch = ws[0].shape[:-2]
     for i, W in enumerate(ws):

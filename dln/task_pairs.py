@@ -24,7 +24,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from dln._checks import as_array, check_choice, check_int, check_key, check_real
+from dln._checks import as_array, check_int, check_key, check_real
 from dln.task import Task
 
 __all__ = ["rotated_pair", "reversal", "principal_angles", "alignment", "singular_value_overlap",

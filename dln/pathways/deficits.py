@@ -42,7 +42,6 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array, is_concrete

@@ -346,8 +346,8 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
       max_steps: most Dopri8 steps of one reduced integration.
 
     Returns:
-      A `dln.Trajectory` with `pathways = P`, `modes (T, P, K)`, `map (T, P, No, Ni)`, `loss (T,)`, the
-      `method` and `final (P, K)`, the limit `t → ∞` (the final split).
+      A `dln.Trajectory` with `pathways = P`, `modes (T, P, K)`, `map (T, P, No, Ni)`,
+      `loss (T,)`, the `method` and `final (P, K)`, the limit `t → ∞` (the final split).
 
     Works under `jax.jit` and `jax.vmap` (over `u0`, `t`, deficit windows and task arrays),
     with `depth` static. Raises `FloatingPointError` (concrete inputs) if a reduced integration

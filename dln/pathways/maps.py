@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_depth, check_real, check_times
+from dln._checks import as_array, check_depth, check_times
 from dln.pathways import measures
 from dln.pathways.deficits import _check_index
 from dln.pathways.deficits import Freeze

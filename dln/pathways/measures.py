@@ -38,6 +38,7 @@ import numpy as np
 from dln._checks import as_array, check_int, check_key, check_real
 from dln.init import aligned_from_strengths
 from dln.network import product
+from dln.pathways.sources import check_sources
 from dln.task import Task
 from dln.trajectory import Trajectory
 
@@ -70,18 +71,6 @@ def _check_task(task, name="task"):
 def _check_noise(noise_variance):
     return check_real(noise_variance, "noise_variance", low=0.0, strict=True,
                       what=" (the output noise variance σ²)")
-
-
-def _check_sources(task, sources, n):
-    if not isinstance(sources, (list, tuple)) or len(sources) != n:
-        raise ValueError(f"`sources` must list one (start, stop) input block per pathway ({n}), "
-                         f"got {sources!r}.")
-    for j, blk in enumerate(sources):
-        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
-                and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
-                        for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
-            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
-                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
 
 
 def _check_traj(traj):
@@ -133,7 +122,7 @@ def source_variances(task: Task, pathways, sources):
         raise TypeError(f"`pathways` must be a list with one weight list per pathway, got "
                         f"{type(pathways).__name__}.")
     pathways = [_check_weights(ws, f"pathways[{p}]") for p, ws in enumerate(pathways)]
-    _check_sources(task, sources, len(pathways))
+    check_sources(task, sources, len(pathways))
     out = []
     for ws, C in zip(pathways, _blocks(task, sources)):
         Om = product(list(ws))

@@ -50,6 +50,7 @@ from dln.descent import all_finite, first_divergence, report_divergence, scan
 from dln.network import loss_gradients, product
 from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, active,
                                    as_schedule)
+from dln.pathways.sources import check_sources
 from dln.task import Task
 from dln.trajectory import Trajectory
 
@@ -57,25 +58,6 @@ __all__ = ["simulate", "aligned", "selectors", "pad_depth"]
 
 
 # ------------------------------------------------------------------------------------ inputs
-def _check_sources(task, sources, n_pathways):
-    if sources is None:
-        return None
-    if not isinstance(sources, (list, tuple)) or len(sources) != n_pathways:
-        raise ValueError(f"`sources` must list one (start, stop) input block per pathway "
-                         f"({n_pathways}), got {sources!r}.")
-    out, taken = [], np.zeros(task.n_in, bool)
-    for j, blk in enumerate(sources):
-        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
-                and all(isinstance(b, int) for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
-            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
-                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
-        if taken[blk[0]:blk[1]].any():
-            raise ValueError(f"`sources[{j}]` = {tuple(blk)} overlaps another source.")
-        taken[blk[0]:blk[1]] = True
-        out.append((int(blk[0]), int(blk[1])))
-    return tuple(out)
-
-
 def selectors(task: Task, n_pathways: int, sources=None, lesions=()):
     """The input maps `S_p` (list of `(n_p, Ni)`) of each pathway: identity (shared input) or
     the block of its source, times `I − Σ v_α v_αᵀ` over the modes lesioned in that pathway."""
@@ -413,7 +395,8 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
         the first non-finite record step (−1 where finite), as `dln.simulate`.
 
     Returns:
-      A `dln.Trajectory` with `pathways = P`, method `"simulation"`: `t = lr × step` `(T,)`, `map (T, P, No, Ni)`
+      A `dln.Trajectory` with `pathways = P`, method `"simulation"`: `t = lr × step` `(T,)`,
+      `map (T, P, No, Ni)`
       (each pathway's contribution `C_p`), `modes (T, P, K)`, `loss (T,)` (on the task),
       `final_weights = (pathways, shared, decoders)`, `diverged_at`; with leading batch axes
       for batches.
@@ -431,7 +414,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
     lr = check_real(lr, "lr", low=0.0, strict=True, what=" (the learning rate)")
     n_pathways = len(weights) if isinstance(weights, (list, tuple)) else 0
     schedule = as_schedule(deficit, n_pathways=n_pathways or None)
-    sources = _check_sources(task, sources, n_pathways)
+    sources = None if sources is None else check_sources(task, sources, n_pathways)
     lesions = tuple(d for d in schedule if isinstance(d, Lesion))
     for d in lesions:
         if d.mode >= task.n_modes:

@@ -23,8 +23,29 @@ from dln import init as _init
 from dln._checks import as_array, check_bool, check_depth, check_int, check_key, check_real
 from dln.task import Task
 
-__all__ = ["views", "init"]
+__all__ = ["views", "init", "check_sources"]
 
+
+
+def check_sources(task: Task, sources, n=None) -> tuple:
+    """The input blocks `[(start, stop), …]` of the sources, checked: pairs of ints with
+    `0 <= start < stop <= Ni`, not overlapping, and `n` of them when `n` is given."""
+    if not isinstance(sources, (list, tuple)) or (n is not None and len(sources) != n):
+        want = f"one (start, stop) input block per pathway ({n})" if n is not None else \
+            "(start, stop) input blocks"
+        raise ValueError(f"`sources` must list {want}, got {sources!r}.")
+    out, taken = [], np.zeros(task.n_in, bool)
+    for j, blk in enumerate(sources):
+        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
+                and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
+                        for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
+            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
+                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
+        if taken[blk[0]:blk[1]].any():
+            raise ValueError(f"`sources[{j}]` = {tuple(blk)} overlaps another source.")
+        taken[blk[0]:blk[1]] = True
+        out.append((int(blk[0]), int(blk[1])))
+    return tuple(out)
 
 def views(A, latent_variance, noise_variance: float, n_views: int = 2):
     """The task of `n_views` noisy views of one latent, and its source blocks.
@@ -81,12 +102,7 @@ def init(key, task: Task, sources, *, depth: int, width: int, shared_depth: int 
     if not isinstance(sources, (list, tuple)) or not sources:
         raise TypeError(f"`sources` must be a list of (start, stop) input blocks, got "
                         f"{sources!r}.")
-    for j, blk in enumerate(sources):
-        if not (isinstance(blk, (tuple, list)) and len(blk) == 2
-                and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
-                        for b in blk) and 0 <= blk[0] < blk[1] <= task.n_in):
-            raise ValueError(f"`sources[{j}]` must be a pair of ints (start, stop) with "
-                             f"0 <= start < stop <= {task.n_in}, got {blk!r}.")
+    check_sources(task, sources)
     if batch is not None:
         batch = check_int(batch, "batch", 1, what=" (the number of independent draws)")
         keys = jax.random.split(key, batch)
