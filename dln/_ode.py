@@ -17,8 +17,8 @@ interpolations). What it adds to diffrax:
   transpose; differentiated, a `jax.custom_jvp` rule runs it with `diffrax.DirectAdjoint`,
   whose loops (bounded by `max_steps`) JAX can both push tangents through (`jax.jvp`,
   `jax.jacfwd`) and transpose (`jax.grad`). Derivatives are those of the discrete solution
-  ("discretise, then differentiate") with the step-size decisions held fixed, with respect to `y0`, the record
-  times and whatever `f` closes over. The failure flag comes back instead of an exception
+  ("discretise, then differentiate") with the step-size decisions held fixed, with respect to
+  `y0`, the record times and whatever `f` closes over. The failure flag comes back instead of an exception
   (`throw=False`), so callers decide what to raise.
 
 Users: `dln.numerical_flow` (weight flows; per-layer tolerances), `dln.biases` (through it),
