@@ -44,7 +44,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from dln._checks import as_array, is_concrete
+from dln._checks import as_array, check_int, is_concrete
 
 __all__ = ["Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "as_schedule", "active",
            "WINDOWED"]
@@ -67,12 +67,7 @@ def _check_window(onset, length, kind="deficit"):
 
 
 def _check_index(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int >= 0 (an index), got "
-                        f"{type(value).__name__} {value!r}.")
-    if value < 0:
-        raise ValueError(f"`{name}` must be an int >= 0 (an index), got {value!r}.")
-    return int(value)
+    return check_int(value, name, 0, what=" (an index)")
 
 
 def _is_value(x) -> bool:

@@ -72,7 +72,7 @@ _BISECTIONS = 80
 
 
 # ------------------------------------------------------------------------------ argument checks
-def _check_u0(task, u0, depth):
+def check_u0(task, u0, depth):
     if not isinstance(u0, (tuple, list)) or len(u0) < 1:
         raise TypeError(
             "`u0` must be a tuple with one entry per pathway (each a scalar or one value per "
@@ -362,7 +362,7 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
             "pathways.solve(): the exact mode solution needs `sigma_xx` diagonal in the task's "
             "right singular basis V (whitened input, one-hot items); this task's sigma_xx "
             "couples the modes. Whiten the inputs or use dln.pathways.simulate.")
-    u0 = _check_u0(task, u0, depth)
+    u0 = check_u0(task, u0, depth)
     n_pathways, K = u0.shape
     schedule = as_schedule(deficit, n_pathways=n_pathways)
     freezes, lesioned = _split_schedule(schedule, n_pathways, K)

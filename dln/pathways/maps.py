@@ -21,11 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_depth, check_times
+from dln._checks import as_array, check_depth, check_int, check_times
 from dln.pathways import measures
-from dln.pathways.deficits import _check_index
 from dln.pathways.deficits import Freeze
-from dln.pathways.exact import _check_u0, solve
+from dln.pathways.exact import check_u0, solve
 from dln.pathways.simulate import simulate
 from dln.task import Task
 
@@ -74,13 +73,13 @@ def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, path
         raise ValueError("`t` must be a single flow time (a scalar).")
     t = float(t[0])
     depth = check_depth(depth)
-    pathway = _check_index(pathway, "pathway")
+    pathway = check_int(pathway, "pathway", 0, what=" (an index)")
     if isinstance(u0, (tuple, list)) and pathway >= len(u0):
         raise ValueError(f"`pathway` = {pathway} names no pathway: `u0` has {len(u0)} entries "
                          f"(indices 0..{len(u0) - 1}).")
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
-    _check_u0(task, u0, depth)  # before the vmapped call, with concrete values
+    check_u0(task, u0, depth)  # before the vmapped call, with concrete values
 
     def one(o, ell):
         return solve(task, depth=depth, u0=u0, t=t, deficit=Freeze(pathway, o, ell)).modes[-1]
