@@ -124,7 +124,8 @@ def completion_map(key, *, n: int, rank_b: int, pretrain, post: float, lr: float
         return dict(final_test_error=np.stack(errors), final_train_loss=np.stack(losses))
 
     grid = dict(depth=depths, rank_a=ranks_a, n_obs=n_obs, scale=np.asarray(scales, float))
-    out = sweep.run(fn, grid, chunk=1, path=path,
+    # (fn loops over its point in Python: one point per call, on one device)
+    out = sweep.run(fn, grid, chunk=1, path=path, devices=1,
                     progress="completion transfer map" if progress is True else progress)
     return dict(out, pretrain=pretrain, **grid)
 
@@ -179,6 +180,6 @@ def two_layer_map(key, *, n: int, s_a, s_b, angles, pretrain, post: float, scale
             stalled.append(np.asarray(traj.stalled[:, 1]).sum(axis=-1))
         return dict(final_loss=np.stack(losses), stalled_modes=np.stack(stalled))
 
-    out = sweep.run(fn, dict(angle=angles), chunk=1, path=path,
+    out = sweep.run(fn, dict(angle=angles), chunk=1, path=path, devices=1,
                     progress="two-layer transfer map" if progress is True else progress)
     return dict(out, angles=angles, pretrain=pretrain)
