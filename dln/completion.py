@@ -333,13 +333,13 @@ def lr_bound(problem: Problem, depth: int) -> float:
     return 2 * n_obs / (depth * s ** (2 - 2 / depth) * p)
 
 
-def _result(problems, bounds, batched, maps, final_ws, t, method, phase):
+def _result(problems, bounds, batched, maps, final_ws, t, method, phase, depth):
     train = jnp.stack([train_loss(maps, p) for p in problems], axis=-1)
     test = jnp.stack([test_error(maps, p.target) for p in problems], axis=-1)
     return schedule_trajectory(t=t, maps=maps, tasks=problems, phase=phase,
                                bounds=bounds if batched else bounds[0], final_weights=final_ws,
                                phase_methods=(method,) * len(problems), phase_loss=train,
-                               test_error=test)
+                               test_error=test, depth=depth)
 
 
 def simulate(schedule, weights, *, lr, every: int = 1,
@@ -378,7 +378,8 @@ def simulate(schedule, weights, *, lr, every: int = 1,
     descent.report_final_divergence(finite, lr=lr, on_divergence=on_divergence)
     phase = record_phases(ends, np.rint(np.asarray(t) / lr), batched_d,
                           ws[0].shape[0] if batched_w else None)
-    return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation", phase)
+    return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation", phase,
+                   len(ws))
 
 
 def _check_layers(weights, n):
@@ -447,4 +448,5 @@ def theory(schedule, W0, depth: int, *, h, every: int = 1, rtol: float = 1e-10,
             "collapsed, the matrix stopped being finite, or `max_steps` was reached. Try a "
             "larger `max_steps`, a looser `rtol`, or shorter phases.")
     phase = record_phases(ends, every * np.arange(n_blocks + 1), batched_d)
-    return _result(problems, bounds, batched_d, maps, [final], t, "end-to-end-flow", phase)
+    return _result(problems, bounds, batched_d, maps, [final], t, "end-to-end-flow", phase,
+                   depth)

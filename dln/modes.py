@@ -602,11 +602,15 @@ def trajectory(t, s, lam, u0, depth: int, *, weight_decay=0.0):
         u = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
     else:
         u = _deep_trajectory(t, s, lam, u0, D)
-    u = jnp.broadcast_to(u, shape).astype(dtype)
-    # t = 0 gives u0 exactly, whatever the rounding of the formulas; derivatives are those of
-    # the formulas (d/dt at t = 0 is the velocity, d/du0 is 1).
-    u0_b = jnp.broadcast_to(u0, shape)
-    return jnp.where(t == 0.0, jax.lax.stop_gradient(u0_b) + (u - jax.lax.stop_gradient(u)), u)
+    return _exact_start(t, u0, jnp.broadcast_to(u, shape).astype(dtype))
+
+
+def _exact_start(t, u0, u):
+    """`u` with `t = 0` giving `u0` exactly, whatever the rounding of the formulas; derivatives
+    stay those of the formula (d/dt at t = 0 is the velocity, d/du0 is 1)."""
+    u0 = jnp.broadcast_to(u0, u.shape)
+    slope = jnp.where(jnp.isfinite(u), u - jax.lax.stop_gradient(u), 0.0)
+    return jnp.where(t == 0.0, jax.lax.stop_gradient(u0) + slope, u)
 
 
 def _decay_time(x, t):
@@ -747,9 +751,7 @@ def _trajectory_decayed(t, s, lam, u0, depth, gamma):
         u = _decayed_deep(t, s, lam, u0, gamma, D)
         if not _static_positive(gamma):
             u = jnp.where(gamma == 0.0, trajectory(t, s, lam, u0, D), u)
-    u = jnp.broadcast_to(u, shape).astype(dtype)
-    u0_b = jnp.broadcast_to(u0, shape)
-    return jnp.where(t == 0.0, jax.lax.stop_gradient(u0_b) + (u - jax.lax.stop_gradient(u)), u)
+    return _exact_start(t, u0, jnp.broadcast_to(u, shape).astype(dtype))
 
 
 # The integration of the deep mode ODE with weight decay (in y = ln u).
@@ -772,31 +774,49 @@ def _expm1_ratio(v):
 def _integrate_log_mode(y0, ts, s, lam, gamma, depth, y_star, learned):
     """`ln u` of one mode at the sorted times `ts >= 0` (repeats allowed), and a failure flag.
 
-    A mode that is learned (started above the threshold) is integrated in `x = ln|y − y*|`, the
-    log-distance to its stable point `y* = ln u*`: `dx/dt = (g(y) − g(y*))/(y − y*)`, written
-    with `expm1` so that it stays exact as `y → y*`, tends to the constant `g'(y*) < 0`, and
-    steps grow without bound once the mode has settled (in `y` itself they would be held to the
-    stability limit of the explicit method, about `4/|g'(y*)|`). A lost mode is integrated in
-    `y`, where `dy/dt → −Dγ` as it decays.
+    A mode that is learned from below its stable point `u*` (started between the threshold and
+    `u*`) is integrated in `x = ln|y − y*|`, the log-distance to `y* = ln u*`:
+    `dx/dt = (g(y) − g(y*))/(y − y*)`, written with `expm1` so that it stays exact as `y → y*`,
+    tends to the constant `g'(y*) < 0`, and steps grow without bound once the mode has settled
+    (in `y` itself they would be held to the stability limit of the explicit method). A mode
+    that comes down to `u*` from above is integrated in `x = ln(v* − v)`, `v = u^{−q}`,
+    `q = 2 − 2/D`, where `dv/dt = qD(λ + γv − s v^{1/q})` has no stiffness however large `u0`
+    (in `ln u` its first steps would be as short as `u0^{−q}`):
+    `dx/dt = qD(γ − s v*^{1/q−1} expm1(r/q)/expm1(r))`, `r = ln(v/v*)`. Far above `u*` the state
+    holds `v` to an absolute `ε v*`, so `u` is accurate to about `ε (u/u*)^q` relative there
+    (1e-8 at `u = 10⁴ u*`, D = 3), and to rounding once near `u*`; beyond `w = 2^60` the closed
+    form of `_decayed_deep` takes over. A lost mode is integrated in `y`, where `dy/dt → −Dγ`
+    as it decays.
     """
     D = depth
-    p = 1.0 - 2.0 / D
+    p, q = 1.0 - 2.0 / D, 2.0 - 2.0 / D
     gap0 = y0 - y_star
-    sign = jnp.where(gap0 > 0.0, 1.0, -1.0)
     settled = learned & (gap0 == 0.0)
-    learned = learned & ~settled
-    x0 = jnp.where(learned, jnp.log(jnp.where(learned, jnp.abs(gap0), 1.0)), y0)
+    above = learned & (gap0 > 0.0)
+    below = learned & (gap0 < 0.0)
+    log_v_star = -q * y_star
+    x0 = jnp.where(below, jnp.log(jnp.where(below, -gap0, 1.0)), y0)
+    x0 = jnp.where(above, log_v_star + jnp.log(-jnp.expm1(-q * jnp.where(above, gap0, 1.0))), x0)
     a, b = s * jnp.exp(p * y_star), lam * jnp.exp((p + 1.0) * y_star)
+    c = s * jnp.exp(log_v_star * (1.0 / q - 1.0))
 
     def field(x):
-        gap = sign * jnp.exp(jnp.minimum(x, 700.0))
-        toward = D * (a * p * _expm1_ratio(p * gap) - b * (p + 1.0) * _expm1_ratio((p + 1.0) * gap))
-        return jnp.where(learned, toward, _log_velocity(x, s, lam, gamma, D))
+        gap = -jnp.exp(jnp.minimum(x, 700.0))  # (below: y − y* < 0)
+        up = D * (a * p * _expm1_ratio(p * gap) - b * (p + 1.0) * _expm1_ratio((p + 1.0) * gap))
+        x_above = jnp.where(above, x, log_v_star - 1.0)  # (other branches: no NaN under grad)
+        r = jnp.log1p(-jnp.minimum(jnp.exp(x_above - log_v_star), 1.0 - 2.0**-53))  # ln(v/v*)
+        r_safe = jnp.where(r < 0.0, r, -1.0)
+        ratio = jnp.where(r < -1e-8, jnp.expm1(r_safe / q) / jnp.expm1(r_safe), 1.0 / q)
+        down = q * D * (gamma - c * ratio)
+        return jnp.where(above, down, jnp.where(below, up, _log_velocity(x, s, lam, gamma, D)))
 
     recs, _, _, failed = _ode.integrate(lambda x: field(x[0])[None], x0[None], ts,
                                         _ode.rms_scale(_WD_TOL, _WD_TOL), _WD_MAX_STEPS)
     xs = recs[:, 0]
-    ys = jnp.where(learned, y_star + sign * jnp.exp(xs), xs)
+    ys = jnp.where(below, y_star - jnp.exp(xs), xs)
+    xs_above = jnp.where(above, xs, log_v_star - 1.0)
+    r = jnp.log1p(-jnp.minimum(jnp.exp(xs_above - log_v_star), 1.0 - 2.0**-53))
+    ys = jnp.where(above, y_star - r / q, ys)
     ys = jnp.where(settled, y_star, ys)
     return ys, failed
 
@@ -826,21 +846,39 @@ def _decayed_deep(t, s, lam, u0, gamma, depth):
     order = jnp.argsort(ts)
     ts_sorted, inverse = ts[order], jnp.argsort(order)
     positive = u0 > 0.0
-    y0 = jnp.log(jnp.where(positive, u0, 1.0))
+    u0_safe = jnp.where(positive, u0, 1.0)
+    lam_safe = jnp.where(lam > 0.0, lam, 1.0)
+    # Far above the target (w = λu/s > 2^_FAR) the s-term is below rounding and the mode obeys
+    # du/dt = −D u (λ u^{2−2/D} + γ): v = u^{−(2−2/D)} is linear, v' = (2D−2)(λ + γ v), so
+    # v(t) = v0 e^{x} + (2D−2) λ t φ(x), x = (2D−2)γt. A mode that starts there follows this
+    # closed form until w = 2^_FAR, at t_far, and is integrated from there (stiff to integrate).
+    p = 2.0 - 2.0 / D
+    u_far = jnp.exp2(_FAR) * s / lam_safe
+    start_far = positive & (u0 > u_far) & (s > 0.0)
+    v0, v_far = u0_safe ** -p, jnp.where(start_far, u_far, 1.0) ** -p
+    rate = (2.0 * D - 2.0) * gamma
+    t_far = jnp.where(start_far, jnp.log1p((v_far - v0) / (v0 + lam_safe / gamma)) / rate, 0.0)
+    y0 = jnp.where(start_far, jnp.log(jnp.where(start_far, u_far, 1.0)), jnp.log(u0_safe))
     # the fixed points: the threshold and the stable point, in y = ln u
     z_small, zeta, exists = _deep_roots(s, lam, gamma, D)
-    log_target = jnp.log(jnp.where(s > 0.0, s, 1.0)) - jnp.log(jnp.where(lam > 0.0, lam, 1.0))
+    log_target = jnp.log(jnp.where(s > 0.0, s, 1.0)) - jnp.log(lam_safe)
     y_threshold, y_star = log_target + z_small, log_target + jnp.log(-jnp.expm1(zeta))
     learned = exists & (y0 > y_threshold)
 
-    def one(y0, s, lam, gamma, y_star, learned):
-        ys, failed = _integrate_log_mode(y0, ts_sorted, s, lam, gamma, D, y_star, learned)
+    def one(y0, s, lam, gamma, y_star, learned, t_far):
+        times = jnp.maximum(ts_sorted - t_far, 0.0)  # (sorted still)
+        ys, failed = _integrate_log_mode(y0, times, s, lam, gamma, D, y_star, learned)
         return jnp.where(failed, jnp.nan, ys)
 
-    Y = jax.vmap(one)(*(a.ravel() for a in (y0, s, lam, gamma, y_star, learned)))[:, inverse]
+    Y = jax.vmap(one)(*(a.ravel() for a in (y0, s, lam, gamma, y_star, learned, t_far)))
+    Y = Y[:, inverse]
     m_idx = jnp.broadcast_to(jnp.arange(s.size).reshape(mode_shape), out_shape)
     t_idx = jnp.broadcast_to(jnp.arange(ts.size).reshape(t.shape), out_shape)
     y = Y[m_idx, t_idx]
+    # before t_far: the closed form far above the target
+    x = rate * t
+    v = v0 * jnp.exp(x) + (2.0 * D - 2.0) * lam * _decay_time(x, t)
+    y = jnp.where(start_far & (t < t_far), -jnp.log(v) / p, y)
     # d/dt exactly the velocity (the primal is unchanged: t − stop_gradient(t) = 0)
     y = y + _log_velocity(y, s, lam, gamma, D) * (t - jax.lax.stop_gradient(t))
     return jnp.where(positive, jnp.exp(y), 0.0)
@@ -912,7 +950,7 @@ def weight_decay_target(s, lam, gamma, depth: int):
 
     The stable nonzero fixed point of `du/dt = D u^{2−2/D}(s − λu) − Dγu`: `s/(λ+γ)` at depth 1,
     `max(s − γ, 0)/λ` at depth 2, and at depth `D >= 3` the larger root of
-    `u^{1−2/D}(s − λu) = γ` (`≈ (s − γ(s/λ)^{2/D})/λ` for small `γ`, always below `s/λ`), or 0
+    `u^{1−2/D}(s − λu) = γ` (`≈ (s − γ(λ/s)^{1−2/D})/λ` for small `γ`, always below `s/λ`), or 0
     where there is none (`γ` above the maximum of the left side: every mode is lost). Only modes
     started above `weight_decay_threshold` reach it. Broadcasts; `λ > 0`.
     """

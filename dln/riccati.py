@@ -481,7 +481,8 @@ def _evaluate(sol: TwoLayerSolution, t):
     # t = 0 is the initial condition exactly, by construction.
     start = (t == 0.0)[:, None, None]
     Q0 = jnp.concatenate([sol.initial[0].T, sol.initial[1]], 0).astype(Q.dtype)
-    Q = jnp.where(start, Q0 + (Q - jax.lax.stop_gradient(Q)), Q)  # (derivatives of the formula)
+    # the value is Q0; the derivatives are those of the formula
+    Q = jnp.where(start, jax.lax.stop_gradient(Q0) + (Q - jax.lax.stop_gradient(Q)), Q)
     Ni = sol.n_in
     W1t, W2 = Q[:, :Ni, :], Q[:, Ni:, :]
     W = W2 @ jnp.swapaxes(W1t, -1, -2)

@@ -56,7 +56,7 @@ ScheduleTrajectory = Trajectory
 
 
 def schedule_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_methods,
-                        phase_loss=None, **extra) -> Trajectory:
+                        phase_loss=None, depth=None, **extra) -> Trajectory:
     """The `dln.Trajectory` of a schedule: `maps (..., T, No, Ni)` recorded at `t`, the phase
     of each record, and the losses on every phase's task (computed from the maps unless given:
     completion passes its masked losses, and `tasks` are then its problems)."""
@@ -69,7 +69,8 @@ def schedule_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_m
     modes = last.mode_strengths(maps) if isinstance(last, Task) else None
     shown = tuple(dict.fromkeys(m for m in phase_methods if m != "skipped")) or ("skipped",)
     return Trajectory(t=t, modes=modes, loss=loss, task=last, method="+".join(shown),
-                      depth=len(final_weights), stored_map=maps, final_weights=final_weights,
+                      depth=len(final_weights) if depth is None else depth, stored_map=maps,
+                      final_weights=final_weights,
                       tasks=tuple(tasks), phase=jnp.asarray(phase), bounds=jnp.asarray(bounds),
                       phase_loss=phase_loss, phase_methods=tuple(phase_methods), **extra)
 

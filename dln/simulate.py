@@ -165,7 +165,7 @@ def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, b
     return final, recs
 
 
-def _schedule_values(schedule, steps, dtype):
+def _schedule_values(schedule, steps):
     """The learning rates `schedule(k)` of steps `k = 0 … steps−1`, checked (concrete)."""
     try:
         values = jax.jit(jax.vmap(schedule))(jnp.arange(max(steps, 1)))
@@ -241,7 +241,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     schedule = lr if callable(lr) else None
     if schedule is not None:
         # a concrete stand-in for the checks below: the largest rate of the run
-        lr = _schedule_values(schedule, steps, dtype).max()
+        lr = _schedule_values(schedule, steps).max()
     lr = as_array(lr, "lr", ndim=(0, 1)).astype(dtype)
     batch_lr = lr.ndim == 1
     gamma = as_array(weight_decay, "weight_decay", ndim=0).astype(dtype)

@@ -170,6 +170,7 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
     return Trajectory(
         t=t, modes=m, loss=task.loss_of_modes(m), task=task,
         method=_modes.method_name(depth, weight_decay=decay is not None), depth=depth, u0=u0,
+        weight_decay=decay,
     )
 
 

@@ -81,6 +81,7 @@ class Trajectory:
         `methods`. `method` joins the distinct ones with `+`.
       test_error: `(..., T, n_phases)` matrix completion's error on all entries of each
         phase's target; None elsewhere.
+      weight_decay: γ of an exact trajectory solved with weight decay (None without).
 
     `modes` of a schedule are the strengths in the last phase's task (None for completion,
     whose problems have no modes).
@@ -113,6 +114,7 @@ class Trajectory:
     phase_methods: Optional[tuple] = dataclasses.field(default=None,
                                                        metadata=dict(static=True))
     test_error: Optional[Any] = None
+    weight_decay: Optional[Any] = None
 
     @property
     def is_exact(self) -> bool:
@@ -138,14 +140,17 @@ class Trajectory:
 
     @property
     def final_losses(self):
-        """`(..., n_phases)` the loss of the final weights' map on every phase's task."""
+        """`(..., n_phases)` the loss of the final weights' map on every phase's task (for
+        matrix completion, whose records reach the end, the last record's training losses)."""
+        if not all(hasattr(task, "loss") for task in self.tasks):
+            return self.phase_loss[..., -1, :]
         W = product(self.final_weights)
         return jnp.stack([task.loss(W) for task in self.tasks], axis=-1)
 
     @property
     def final_loss(self):
         """`(...)` the loss of the final weights' map on the last phase's task."""
-        return self.tasks[-1].loss(product(self.final_weights))
+        return self.final_losses[..., -1]
 
     @property
     def final_test_error(self):
@@ -186,8 +191,9 @@ class Trajectory:
         Below the target (`fraction < 1`) the first time with `u >= fraction·s/λ`, above it the
         first time with `u <= fraction·s/λ`: 0 if a mode starts there or beyond, `inf` if it
         never gets there. Exact trajectories answer in closed form
-        (`dln.modes.time_to_fraction`); simulations by linear interpolation between the two
-        records around the first crossing.
+        (`dln.modes.time_to_fraction`); simulations, and trajectories with weight decay (whose
+        modes do not settle at `s/λ`), by linear interpolation between the two records around
+        the first crossing.
 
         `fraction` is a scalar or one value per mode `(K,)`, each `> 0` and finite: below 1 for
         modes rising to their target, above 1 for modes approaching it from above (e.g. 1.1 for
@@ -208,7 +214,7 @@ class Trajectory:
                              f"{self.pathways} pathways (modes (T, P, K)). Use "
                              "`traj.total_modes` or `dln.pathways.measures`.")
         targets = self.task.mode_targets
-        if self.is_exact and self.u0 is not None:
+        if self.is_exact and self.u0 is not None and self.weight_decay is None:
             return _time_to_fraction(fraction, self.task.s, self.task.input_variance,
                                      self.u0, depth=self.depth)
         level = fraction * targets

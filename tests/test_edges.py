@@ -117,3 +117,19 @@ def test_tiny_balanced_init_is_learned_not_stalled(getkey):
     assert not np.any(traj.stalled)
     assert np.linalg.matrix_rank(np.asarray(traj.map[-1]), tol=1e-6) == 2
     np.testing.assert_allclose(traj.map[-1], task.lstsq_map, atol=1e-9)
+
+
+def test_two_layer_derivatives_at_t0_are_those_of_the_flow(getkey):
+    """At t = 0 the value is the given weights exactly, and the derivative with respect to them
+    is the identity (once, not twice)."""
+    from dln import riccati
+
+    task = dln.Task(np.eye(3), np.diag([2.0, 1.0, 0.5]))
+    W1 = np.asarray(dln.init.balanced(getkey(), [3, 3, 3], 0.5, lam=0.0)[0])
+
+    def first_layer_sum(w1, t):
+        return jnp.sum(riccati.two_layer_solution(task, [w1, w1.T]).weights(jnp.array([t]))[0])
+
+    for t in (0.0, 1e-12):
+        g = np.asarray(jax.grad(first_layer_sum)(jnp.asarray(W1), t))
+        np.testing.assert_allclose(g, np.ones_like(W1), rtol=1e-6)

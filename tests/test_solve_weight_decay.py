@@ -54,3 +54,40 @@ def test_methods_that_have_no_weight_decay_say_so(getkey):
     decayed = dln.solve(task, weights=ws, t=T, weight_decay=0.1)
     assert decayed.method == "numerical-flow"  # auto: the closed form has no decay
     assert dln.solve(task, weights=ws, t=T).method == "exact-riccati"
+
+
+def test_time_to_with_weight_decay_reads_the_records():
+    """With weight decay a mode does not settle at s/λ: time_to interpolates the records (the
+    closed-form time of the undecayed mode would be wrong), and a level above the decayed
+    target is never reached."""
+    task = dln.Task(np.eye(2), np.diag([2.0, 1.0]))
+    t = np.linspace(0.0, 6.0, 6001)
+    for depth in (1, 2):
+        traj = dln.solve(task, depth=depth, u0=0.01, t=t, weight_decay=0.5)
+        half = np.asarray(traj.time_to(0.5))
+        target = np.asarray(dln.modes.weight_decay_target(task.s, 1.0, 0.5, depth))
+        for k in range(2):
+            if target[k] > 0.5 * task.s[k] * (1 + 1e-6):
+                crossed = t[np.argmax(np.asarray(traj.modes[:, k]) >= 0.5 * task.s[k])]
+                assert abs(half[k] - crossed) <= 1e-3
+            else:
+                assert half[k] == np.inf
+
+
+@pytest.mark.parametrize("depth", [3, 5])
+def test_huge_initial_strengths_with_weight_decay_are_finite(depth):
+    """A mode started far above its stable point (u0 up to 1e300) comes down without NaN: in
+    v = u^{−(2−2/D)} its flow has no stiffness; against a stiff integrator (Radau) of ln u."""
+    from scipy.integrate import solve_ivp
+
+    gamma = 0.01
+    for u0 in (1e3, 1e10, 1e100, 1e300):
+        t = np.array([0.0, 1e-3, 1.0, 100.0, 1e300])
+        u = np.asarray(dln.modes.trajectory(t, 1.0, 1.0, u0, depth, weight_decay=gamma))
+        assert np.all(np.isfinite(u)) and u[0] == u0
+    f = lambda _, y: depth * (np.exp((1 - 2 / depth) * y) * (1 - np.exp(y)) - gamma)  # noqa: E731
+    ts = np.array([1e-3, 1.0, 100.0])
+    ref = np.exp(solve_ivp(f, (0, 100), [np.log(1e3)], t_eval=ts, method="Radau", rtol=1e-12,
+                           atol=1e-12).y[0])
+    got = np.asarray(dln.modes.trajectory(ts, 1.0, 1.0, 1e3, depth, weight_decay=gamma))
+    np.testing.assert_allclose(got, ref, rtol=1e-7)
