@@ -64,6 +64,7 @@ def test_numerical_flow_of_three_layers():
     _check(loss, ws[0])
 
 
+@pytest.mark.slow  # the same path (the numerical flow) as test_numerical_flow_of_three_layers
 def test_unbalanced_two_layers():
     task = _task(seed=2)
     ws = dln.init.gaussian(jax.random.key(2), [3, 3, 3], 0.5)
@@ -76,7 +77,8 @@ def test_unbalanced_two_layers():
     _check(loss, ws[0])
 
 
-@pytest.mark.parametrize("pattern", ["all", "output"])
+@pytest.mark.parametrize("pattern", [
+    "all", pytest.param("output", marks=pytest.mark.slow)])  # (one reduced flow, two patterns)
 def test_biases_reduced_integration(pattern):
     task = datasets.hierarchy(2)
     t = jnp.array([1.0, 6.0])
