@@ -49,7 +49,8 @@ def _expand_entries(m):
 def derive() -> Derivation:
     d = Derivation(
         NAME, "Weight decay: the mode ODE, its closed forms and the threshold of deep modes",
-        sources="THEORY.md §1.2, §1.4 (the mode ODE); the L2 penalty $\\tfrac12\\gamma\\sum_l"
+        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120 (the mode ODE; see the "
+                "page `mode_ode`); the L2 penalty $\\tfrac12\\gamma\\sum_l"
                 "\\lVert W_l\\rVert^2$ added to the loss.",
         statement=r"With weight decay $\gamma$ the flow is $\dot W_l = -\partial L/\partial W_l "
                   r"- \gamma W_l$; aligned balanced layers stay so, and each mode obeys "
