@@ -51,3 +51,24 @@ def flow(weights: Sequence, sxx, syx, identity_in, identity_of) -> list:
         below = product(weights[: l - 1], identity_in)
         out.append(above.T * error * below.T)
     return out
+
+
+def diagonal_mode_flows(depths, modes: int, gamma=0):
+    """The aligned ansatz in symbols: for each depth, diagonal layers `diag(a_{l,α})` with
+    `diag(λ_α)`, `diag(s_α)` as the statistics. Yields `(depth, l, flow, expected)` per layer
+    (0-based `l`): the matrix flow of layer `l` (with the weight decay `−γ W_l`) and the diagonal
+    its entries should have, `Π_{k≠l} a_k (s − λ Π_k a_k) − γ a_l` per mode."""
+    s_m = sp.symbols(f"s_1:{modes + 1}", positive=True)
+    lam_m = sp.symbols(f"lambda_1:{modes + 1}", positive=True)
+    for depth in depths:
+        amp = [[sp.Symbol(f"a_{{{l + 1}{m + 1}}}", real=True) for m in range(modes)]
+               for l in range(depth)]
+        weights = [sp.diag(*row) for row in amp]
+        flows = flow(weights, sp.diag(*lam_m), sp.diag(*s_m), sp.eye(modes),
+                     lambda l: sp.eye(modes))
+        for l in range(depth):
+            expected = sp.diag(*[
+                sp.Mul(*[amp[k][m] for k in range(depth) if k != l])
+                * (s_m[m] - lam_m[m] * sp.Mul(*[amp[k][m] for k in range(depth)]))
+                - gamma * amp[l][m] for m in range(modes)])
+            yield depth, l, flows[l] - gamma * weights[l], expected

@@ -177,19 +177,10 @@ def _aligned(d: Derivation) -> None:
     s_m = sp.symbols(f"s_1:{modes + 1}", positive=True)
     lam_m = sp.symbols(f"lambda_1:{modes + 1}", positive=True)
     cases = []
-    for depth in (1, 2, 3, 4):
-        amp = [[sp.Symbol(f"a_{{{l + 1}{m + 1}}}", real=True) for m in range(modes)]
-               for l in range(depth)]
-        weights = [_diag(row) for row in amp]
-        flows = mx.flow(weights, _diag(lam_m), _diag(s_m), sp.eye(modes), lambda l: sp.eye(modes))
-        for l in range(depth):
-            expected = _diag([
-                sp.Mul(*[amp[k][m] for k in range(depth) if k != l])
-                * (s_m[m] - lam_m[m] * sp.Mul(*[amp[k][m] for k in range(depth)]))
-                for m in range(modes)])
-            if depth == 2:
-                d.show(rf"\dot{{\bar W}}_{l + 1}", flows[l])
-            cases.append((f"$D = {depth}$, layer {l + 1}", flows[l], expected))
+    for depth, l, flow_l, expected in mx.diagonal_mode_flows((1, 2, 3, 4), modes):
+        if depth == 2:
+            d.show(rf"\dot{{\bar W}}_{l + 1}", flow_l)
+        cases.append((f"$D = {depth}$, layer {l + 1}", flow_l, expected))
     d.check_cases(f"The matrix flow of symbolic diagonal layers ({modes} modes, shown above for "
                   "$D = 2$) is diagonal with the entries of the mode equation", cases,
                   reduce=_entrywise_expand, how="`expand`")

@@ -103,22 +103,9 @@ def _modes(d: Derivation) -> None:
     d.show(r"\dot a_{l,\alpha}", r"\Big(\prod_{k\neq l}a_{k,\alpha}\Big)\Big(s_\alpha - "
                                 r"\lambda_\alpha\prod_{k=1}^{D}a_{k,\alpha}\Big) - \gamma a_{l,\alpha}")
     modes = 2
-    s_m = sp.symbols(f"s_1:{modes + 1}", positive=True)
-    lam_m = sp.symbols(f"lambda_1:{modes + 1}", positive=True)
-    cases = []
-    for depth in (1, 2, 3, 4):
-        amp = [[sp.Symbol(f"a_{{{l + 1}{m + 1}}}", real=True) for m in range(modes)]
-               for l in range(depth)]
-        weights = [sp.diag(*row) for row in amp]
-        flows = mx.flow(weights, sp.diag(*lam_m), sp.diag(*s_m), sp.eye(modes),
-                        lambda l: sp.eye(modes))
-        for l in range(depth):
-            expected = sp.diag(*[
-                sp.Mul(*[amp[k][m] for k in range(depth) if k != l])
-                * (s_m[m] - lam_m[m] * sp.Mul(*[amp[k][m] for k in range(depth)]))
-                - gamma * amp[l][m] for m in range(modes)])
-            cases.append((f"$D = {depth}$, layer {l + 1}", flows[l] - gamma * weights[l],
-                          expected))
+    flows = mx.diagonal_mode_flows((1, 2, 3, 4), modes, gamma)
+    cases = [(f"$D = {depth}$, layer {l + 1}", flow_l, expected)
+             for depth, l, flow_l, expected in flows]
     d.check_cases(f"The flow of symbolic diagonal layers ({modes} modes) with weight decay is "
                   "diagonal with these entries", cases, reduce=_expand_entries, how="`expand`")
 
