@@ -596,13 +596,32 @@ def trajectory(t, s, lam, u0, depth: int, *, weight_decay=0.0):
     t, s, lam, u0 = (jnp.asarray(a, dtype) for a in (t, s, lam, u0))
     shape = jnp.broadcast_shapes(t.shape, s.shape)
     if D == 1:
-        u = u0 * jnp.exp(-lam * t) + s * _decay_time(lam * t, t)
+        u = _exponential(t, s, lam, u0)
     elif D == 2:
-        denominator = jnp.exp(-2.0 * s * t) + 2.0 * lam * u0 * _decay_time(2.0 * s * t, t)
-        u = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
+        u = _logistic(t, s, lam, u0)
     else:
         u = _deep_trajectory(t, s, lam, u0, D)
     return _exact_start(t, u0, jnp.broadcast_to(u, shape).astype(dtype))
+
+
+def _exponential(t, s, k, u0):
+    """Depth 1: `du/dt = s − k u`, `u = u0 e^{−kt} + s t φ(kt)` (`k = λ`, or `λ + γ` with weight
+    decay): a sum of non-negative terms, exact from `s = 0` to saturation."""
+    return u0 * jnp.exp(-k * t) + s * _decay_time(k * t, t)
+
+
+def _logistic(t, r, lam, u0):
+    """Depth 2: `du/dt = 2u(r − λu)` (`r = s`, or `s − γ` with weight decay). `1/u` obeys a
+    linear ODE: for `r >= 0`, `u = u0 / (e^{−2rt} + 2λu0 t φ(2rt))`; for `r < 0` (a lost mode)
+    the same multiplied through by `e^{−x}`, `x = 2|r|t`: `u = u0 e^{−x} / (1 + 2λu0 t φ(x))`.
+    Ratios of non-negative terms (no cancellation, no overflow), continuous at `r = 0`."""
+    grows = r >= 0.0
+    x_up = 2.0 * jnp.where(grows, r, 0.0) * t  # (each branch sees only its own sign)
+    x_down = -2.0 * jnp.where(grows, 0.0, r) * t
+    denominator = jnp.exp(-x_up) + 2.0 * lam * u0 * _decay_time(x_up, t)
+    up = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
+    down = u0 * jnp.exp(-x_down) / (1.0 + 2.0 * lam * u0 * _decay_time(x_down, t))
+    return jnp.where(grows, up, down)
 
 
 def _exact_start(t, u0, u):
@@ -718,13 +737,9 @@ def _static_positive(gamma) -> bool:
 def _trajectory_decayed(t, s, lam, u0, depth, gamma):
     """`trajectory(t, s, lam, u0, depth, weight_decay=gamma)`: `du/dt = D u^{2−2/D}(s − λu) − Dγu`.
 
-    - `D = 1`: `du/dt = s − (λ+γ)u`, the existing closed form with `λ → λ + γ`:
-      `u = u0 e^{−(λ+γ)t} + s t φ((λ+γ)t)`, target `s/(λ+γ)`.
-    - `D = 2`: `du/dt = 2u(r − λu)`, `r = s − γ`. For `r >= 0` the existing logistic with
-      `s → r`, `u = u0 / (e^{−2rt} + 2λu0 t φ(2rt))`; for `r < 0` (the mode is lost) the same
-      multiplied through by `e^{−x}`, `x = −2rt = 2|r|t`: `u = u0 e^{−x} / (1 + 2λu0 t φ(x))`.
-      Both are ratios of non-negative terms (no cancellation, no overflow), continuous at `r = 0`
-      (`u0 / (1 + 2λu0 t)`, algebraic decay).
+    - `D = 1`: `du/dt = s − (λ+γ)u`, `_exponential` with `λ → λ + γ`, target `s/(λ+γ)`.
+    - `D = 2`: `du/dt = 2u(r − λu)`, `r = s − γ`: `_logistic` with `s → r` (a mode with
+      `r < 0` is lost; `r = 0` decays algebraically, `u0 / (1 + 2λu0 t)`).
     - `D >= 3`: no closed form; `_decayed_deep` integrates it (modes with `γ = 0` take the exact
       solution, so that a traced `γ` that is 0 gives the same numbers as no weight decay).
 
@@ -736,17 +751,9 @@ def _trajectory_decayed(t, s, lam, u0, depth, gamma):
     t, s, lam, u0, gamma = (jnp.asarray(a, dtype) for a in (t, s, lam, u0, gamma))
     shape = jnp.broadcast_shapes(t.shape, s.shape)
     if D == 1:
-        k = lam + gamma
-        u = u0 * jnp.exp(-k * t) + s * _decay_time(k * t, t)
+        u = _exponential(t, s, lam + gamma, u0)
     elif D == 2:
-        r = s - gamma
-        grows = r >= 0.0
-        x_up = 2.0 * jnp.where(grows, r, 0.0) * t  # (each branch sees only its own sign)
-        x_down = -2.0 * jnp.where(grows, 0.0, r) * t
-        denominator = jnp.exp(-x_up) + 2.0 * lam * u0 * _decay_time(x_up, t)
-        up = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
-        down = u0 * jnp.exp(-x_down) / (1.0 + 2.0 * lam * u0 * _decay_time(x_down, t))
-        u = jnp.where(grows, up, down)
+        u = _logistic(t, s - gamma, lam, u0)
     else:
         u = _decayed_deep(t, s, lam, u0, gamma, D)
         if not _static_positive(gamma):
