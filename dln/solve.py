@@ -233,20 +233,19 @@ def _solve_with_biases(task, depth, u0, pattern, t, method, name, decay):
     return traj
 
 
-def _riccati(task, weights, t, method, traced_check=False):
+def _riccati(task, weights, t, method):
     """The two-layer closed form, with its assumptions checked: eagerly (raising), or inside the
     computation (NaN where they fail) when the values are traced."""
-    if is_concrete(task, weights):
-        reason = riccati.inapplicable_reason(task, weights, balance_rtol=method.balance_rtol)
-        if reason is not None:
-            raise ValueError(f"`method` 'exact-riccati' does not apply: {reason} Use "
-                             "method='auto' or 'numerical-flow'.")
-        solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
-                                              balance_rtol=method.balance_rtol)
-        return dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
+    concrete = is_concrete(task, weights)
+    if concrete and (reason := riccati.inapplicable_reason(
+            task, weights, balance_rtol=method.balance_rtol)) is not None:
+        raise ValueError(f"`method` 'exact-riccati' does not apply: {reason} Use "
+                         "method='auto' or 'numerical-flow'.")
     solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
                                           balance_rtol=method.balance_rtol)
     traj = dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
+    if concrete:
+        return traj
     bad = ~riccati.applies(task, weights, balance_rtol=method.balance_rtol)
     poison = lambda a: jnp.where(bad, jnp.nan, a)  # noqa: E731
     return dataclasses.replace(traj, modes=poison(traj.modes), loss=poison(traj.loss),
