@@ -1,40 +1,79 @@
 """dln: exact learning dynamics of deep linear networks, checked against JAX simulation.
 
-The public names:
+The entry points and the shared vocabulary, at the top of the package:
 
 - `Task`: a regression task through its correlations and their SVD modes.
-- `solve`: the exact gradient-flow trajectory (closed forms, `dln.modes`).
-- `methods`: how `solve` computes it (`"auto"` or a method object with its options).
+- `solve`: the exact gradient-flow trajectory, by an explicit method (`dln.methods`).
 - `simulate`: full-batch gradient descent in JAX on real networks (schedules of the learning
-  rate, weight decay), on the one gradient-descent engine `descent` that every simulation uses.
-- `Trajectory`: the one result type of every solve and simulate (pathways, schedules and
-  matrix completion included).
-- `datasets`: hierarchical tasks (Saxe et al. 2019; Rubruck et al. 2024).
-- `ocs`: the optimal constant solution and its hallmarks (Rubruck et al. 2024).
-- `biases`: the mode reduction behind `solve(..., biases=...)` (Rubruck et al. 2024).
-- `init`: initial weights (`aligned`, `balanced`, `gaussian`, `orthogonal`).
-- `pathways`: competing pathways and separate sources, deficits and critical learning periods
-  (exact per-mode competition through deficit windows; simulation; Fisher information, relative
-  source variance; Kleinman et al. 2023, 2024; Achille et al. 2019).
-- `schedule`, `task_pairs`, `completion`, `transfer`, `sweep`: task switches and curricula (exact
-  chained two-layer solution; one batched gradient-descent loop), related task pairs, matrix
-  completion with Arora et al.'s end-to-end theory, transfer maps (Kleinman et al. 2024), and
-  chunked, resumable parameter sweeps with a progress bar, spread over the local devices.
-- `riccati`, `numerical_flow`, `regime`: the exact two-layer flow from λ-balanced weights, the
-  numerically integrated flow where no closed form exists, and lazy/rich regime measures.
+  rate, weight decay); `lr_bound`, the largest stable learning rate.
+- `Trajectory`: the one result type of every solve and simulate.
+- `network`: the network's map, loss and gradients; `init`: initial weights.
+- `sweep`: chunked, resumable parameter sweeps with a progress bar, spread over the devices.
+
+Below them the package reads as its architecture, each tier building on the ones listed
+before it (one exception: the bias reduction in `theory.biases` integrates its one mode without
+a closed form through `methods.numerical_flow`):
+
+    dln/tasks/        1. what is learned: Task, datasets, related task pairs
+    dln/protocol/     2. what happens during training: phases, deficits, sources
+    dln/theory/       3. closed forms: aligned modes, two-layer Riccati, biases, competition
+    dln/methods/      4. how `solve` computes: method objects, the numerically integrated flow
+    dln/simulation/   5. gradient descent: the one scan, pathway networks
+    dln/measures/     6. what is read off: lazy/rich regime, OCS, pathway shares, Fisher
+    dln/phenomena/    7. the papers' experiments: pathways, critical periods, schedules,
+                         matrix completion, transfer
+
+The flat module names of earlier versions (`dln.modes`, `dln.riccati`, `dln.biases`,
+`dln.numerical_flow`, `dln.network`, `dln.descent`, `dln.regime`, `dln.ocs`, `dln.datasets`,
+`dln.task_pairs`, `dln.task`, `dln.schedule`, `dln.completion`, `dln.transfer`,
+`dln.pathways` and its submodules) are aliases of the modules above: attribute access,
+`import dln.modes` and `from dln.modes import …` all reach the same module object.
 
 dln never changes global JAX settings; turn on float64 yourself with
 `jax.config.update("jax_enable_x64", True)`.
 """
 
-from dln import (biases, completion, datasets, descent, init, methods, modes, numerical_flow, ocs,
-                 pathways, regime, riccati, schedule, sweep, task_pairs, transfer)
+import sys as _sys
+
+from dln import init, methods, network, sweep
+from dln.measures import ocs, regime
+from dln.measures import pathways as _pathway_measures
+from dln.methods import numerical_flow
+from dln.phenomena import completion, critical_periods, pathways, schedule, transfer
+from dln.protocol import deficits, sources
 from dln.simulate import DivergenceError, lr_bound, simulate
+from dln.simulation import descent
+from dln.simulation import pathways as _pathway_simulation
 from dln.solve import solve
-from dln.task import Task
+from dln.tasks import datasets
+from dln.tasks import pairs as task_pairs
+from dln.tasks import task as _task_module
+from dln.tasks.task import Task
+from dln.theory import biases, competition, modes, riccati
 from dln.trajectory import Trajectory
 
+# The flat module paths of earlier versions, kept as aliases of the same module objects.
+_ALIASES = {
+    "task": _task_module, "datasets": datasets, "task_pairs": task_pairs,
+    "modes": modes, "riccati": riccati, "biases": biases,
+    "numerical_flow": numerical_flow, "network": network, "descent": descent,
+    "regime": regime, "ocs": ocs, "schedule": schedule, "completion": completion,
+    "transfer": transfer, "pathways": pathways,
+    "pathways.exact": competition, "pathways.simulate": _pathway_simulation,
+    "pathways.measures": _pathway_measures, "pathways.deficits": deficits,
+    "pathways.sources": sources, "pathways.maps": critical_periods,
+    "pathways.trajectory": pathways,
+}
+for _name, _module in _ALIASES.items():
+    _sys.modules.setdefault(f"dln.{_name}", _module)
+    _parent, _, _leaf = _name.rpartition(".")
+    _owner = _sys.modules[f"dln.{_parent}"] if _parent else _sys.modules[__name__]
+    if not hasattr(_owner, _leaf):  # `dln.pathways.simulate` stays the function it always was
+        setattr(_owner, _leaf, _module)
+del _name, _module, _parent, _leaf, _owner
+
 __all__ = ["Task", "Trajectory", "solve", "methods", "simulate", "lr_bound", "DivergenceError",
-           "init", "datasets", "descent", "modes", "ocs", "biases", "riccati", "numerical_flow",
-           "regime", "schedule", "task_pairs", "completion", "transfer", "sweep", "pathways"]
+           "init", "sweep", "datasets", "task_pairs", "modes", "riccati", "biases",
+           "numerical_flow", "network", "descent", "regime", "ocs", "pathways", "schedule",
+           "completion", "transfer"]
 __version__ = "0.1.0"

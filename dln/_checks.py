@@ -189,3 +189,12 @@ def check_depth(depth) -> int:
     if depth < 1:
         raise ValueError(f"`depth` must be >= 1 (number of weight matrices), got {depth}.")
     return int(depth)
+
+
+def check_singular_values(s, name: str):
+    """A non-empty 1-D float array of singular values `>= 0`, all finite."""
+    s = np.asarray(as_array(s, name, ndim=(0, 1)), dtype=float)
+    if s.ndim != 1 or s.size == 0 or np.any(s < 0) or not np.all(np.isfinite(s)):
+        raise ValueError(f"`{name}` must be a non-empty 1-D array of singular values >= 0, got "
+                         f"{s!r}.")
+    return s

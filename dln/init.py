@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import (as_array, check_depth, check_int, check_key, check_real,
-                         is_concrete)
-from dln.task import Task
+from dln._checks import as_array, check_depth, check_int, check_key, check_real, is_concrete
+from dln.tasks.task import Task
 
 __all__ = ["aligned", "aligned_from_strengths", "balanced", "gaussian", "orthogonal",
            "random_orthogonal"]

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array
-from dln.task import Task
+from dln.tasks.task import Task
 
 __all__ = ["product", "loss_gradients", "check_weights", "affine_map", "affine_loss",
            "affine_loss_gradients", "check_biases"]

@@ -21,11 +21,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array, check_on_divergence, is_concrete
-from dln.descent import (DivergenceError, all_finite, first_divergence, report_divergence,
-                         scan)
-from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
-                         check_weights)
-from dln.task import Task
+from dln.network import (
+    affine_loss,
+    affine_loss_gradients,
+    affine_map,
+    check_biases,
+    check_weights,
+)
+from dln.simulation.descent import (
+    DivergenceError,
+    all_finite,
+    first_divergence,
+    report_divergence,
+    scan,
+)
+from dln.tasks.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["simulate", "DivergenceError", "lr_bound"]

@@ -6,12 +6,14 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from dln import biases as _biases
 from dln import init as _init
-from dln import methods, numerical_flow, riccati
-from dln import modes as _modes
+from dln import methods
 from dln._checks import as_array, check_depth, check_real, check_times, is_concrete
-from dln.task import Task, modes_coupled
+from dln.methods import numerical_flow
+from dln.tasks.task import Task, modes_coupled
+from dln.theory import biases as _biases
+from dln.theory import modes as _modes
+from dln.theory import riccati
 from dln.trajectory import Trajectory
 
 __all__ = ["solve"]

@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln import modes as _modes
 from dln._checks import as_array, is_concrete
 from dln.network import product
+from dln.theory import modes as _modes
 
 _time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
 

@@ -51,7 +51,7 @@ deprived pathway tested on its own.
   layer), which does not depend on the targets and, from small weights, **only grows**. Achille
   et al. sample `y` from the network's softmax; a saturating softmax makes their Fisher fall, a
   Gaussian output does not saturate, so in a linear network the rise-then-fall belongs to the
-  empirical Fisher (`dln/pathways/measures.py` explains the difference). Both are exact
+  empirical Fisher (`dln/measures/pathways.py` explains the difference). Both are exact
   functions of the weights, evaluated on the exact balanced aligned weights
   (`dln.init.aligned_from_strengths`).
 

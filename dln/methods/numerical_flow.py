@@ -36,9 +36,15 @@ import numpy as np
 
 from dln import _ode
 from dln._checks import as_array, check_times, is_concrete
-from dln.network import (affine_loss, affine_loss_gradients, affine_map, check_biases,
-                         check_weights, loss_gradients)
-from dln.task import Task
+from dln.network import (
+    affine_loss,
+    affine_loss_gradients,
+    affine_map,
+    check_biases,
+    check_weights,
+    loss_gradients,
+)
+from dln.tasks.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["FlowSolution", "integrate", "integrate_statistics", "flow_trajectory", "flow",

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array, check_real
-from dln.task import Task
+from dln.tasks.task import Task
 
 __all__ = ["ocs", "outputs", "ocs_distance", "closest_approach", "level_means", "rates"]
 

@@ -60,7 +60,7 @@ import numpy as np
 
 from dln._checks import check_times, is_concrete
 from dln.network import check_weights
-from dln.task import Task
+from dln.tasks.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["TwoLayerSolution", "Blocks", "two_layer_solution", "two_layer_trajectory",

@@ -21,7 +21,7 @@ import numpy as np
 
 from dln import init as _init
 from dln._checks import as_array, check_bool, check_depth, check_int, check_key, check_real
-from dln.task import Task
+from dln.tasks.task import Task
 
 __all__ = ["views", "init", "check_sources"]
 

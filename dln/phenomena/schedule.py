@@ -37,13 +37,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln import descent
-from dln._checks import (as_array, check_bool, check_int, check_on_divergence, check_real,
-                         check_times)
+from dln._checks import (
+    as_array,
+    check_bool,
+    check_int,
+    check_on_divergence,
+    check_real,
+    check_times,
+)
 from dln.network import check_weights, loss_gradients, product
 from dln.simulate import lr_bound
+from dln.simulation import descent
 from dln.solve import solve as _solve
-from dln.task import Task
+from dln.tasks.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["ScheduleTrajectory", "schedule_trajectory", "solve", "simulate", "phase_bounds",

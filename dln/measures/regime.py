@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array, check_real
-from dln.riccati import Blocks, TwoLayerSolution
+from dln.theory.riccati import Blocks, TwoLayerSolution
 from dln.trajectory import Trajectory
 
 __all__ = ["ntk", "kernel_distance", "ntk_movement", "convergence_time"]

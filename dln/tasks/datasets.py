@@ -62,7 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln.task import Task
+from dln.tasks.task import Task
 
 __all__ = ["hierarchy", "hierarchy_levels", "saxe2019_toy", "saxe2019_toy_names",
            "noisy_hierarchy", "offset_hierarchy"]

@@ -61,11 +61,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln import init, numerical_flow
+from dln import init
 from dln._checks import is_concrete
-from dln import modes as _modes
+from dln.methods import numerical_flow
 from dln.network import affine_loss
-from dln.task import Task
+from dln.tasks.task import Task
+from dln.theory import modes as _modes
 from dln.trajectory import Trajectory
 
 __all__ = ["PATTERNS", "REDUCED_METHOD", "bias_layers", "mode_means", "inapplicable_reason",

@@ -43,15 +43,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import init as _init
-from dln import modes as _modes
-from dln._checks import (as_array, check_bool, check_depth, check_int, check_key,
-                         check_on_divergence, check_real, is_concrete)
-from dln.descent import all_finite, first_divergence, report_divergence, scan
+from dln._checks import (
+    as_array,
+    check_bool,
+    check_depth,
+    check_int,
+    check_key,
+    check_on_divergence,
+    check_real,
+    is_concrete,
+)
 from dln.network import loss_gradients, product
-from dln.pathways.deficits import (Decorrelate, Freeze, Lesion, Noise, Remove, active,
-                                   as_schedule)
-from dln.pathways.sources import check_sources
-from dln.task import Task
+from dln.protocol.deficits import Decorrelate, Freeze, Lesion, Noise, Remove, active, as_schedule
+from dln.protocol.sources import check_sources
+from dln.simulation.descent import all_finite, first_divergence, report_divergence, scan
+from dln.tasks.task import Task
+from dln.theory import modes as _modes
 from dln.trajectory import Trajectory
 
 __all__ = ["simulate", "aligned", "selectors", "pad_depth"]

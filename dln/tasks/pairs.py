@@ -24,19 +24,11 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from dln._checks import as_array, check_int, check_key, check_real
-from dln.task import Task
+from dln._checks import check_int, check_key, check_real, check_singular_values
+from dln.tasks.task import Task
 
 __all__ = ["rotated_pair", "reversal", "principal_angles", "alignment", "singular_value_overlap",
            "rank", "relation"]
-
-
-def _values(s, name):
-    s = np.asarray(as_array(s, name, ndim=(0, 1)), dtype=float)
-    if s.ndim != 1 or s.size == 0 or np.any(s < 0) or not np.all(np.isfinite(s)):
-        raise ValueError(f"`{name}` must be a non-empty 1-D array of singular values >= 0, got "
-                         f"{s!r}.")
-    return s
 
 
 def rotated_pair(key, n: int, s_a, s_b, *, angle: float = 0.0, side: str = "both"):
@@ -58,7 +50,7 @@ def rotated_pair(key, n: int, s_a, s_b, *, angle: float = 0.0, side: str = "both
       `(task_a, task_b)`.
     """
     check_key(key)
-    s_a, s_b = _values(s_a, "s_a"), _values(s_b, "s_b")
+    s_a, s_b = check_singular_values(s_a, "s_a"), check_singular_values(s_b, "s_b")
     r = max(s_a.size, s_b.size)
     n = check_int(n, "n", what=" (inputs = outputs)")
     if n < r:

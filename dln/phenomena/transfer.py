@@ -20,10 +20,20 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from dln import completion, schedule, sweep, task_pairs
-from dln._checks import (as_array, check_bool, check_choice, check_int, check_key, check_real)
+from dln import sweep
+from dln._checks import (
+    as_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_real,
+    check_singular_values,
+)
 from dln.init import balanced
 from dln.network import product
+from dln.phenomena import completion, schedule
+from dln.tasks import pairs as task_pairs
 
 __all__ = ["completion_map", "two_layer_map"]
 
@@ -146,8 +156,8 @@ def two_layer_map(key, *, n: int, s_a, s_b, angles, pretrain, post: float, scale
     """
     check_key(key)
     n = check_int(n, "n", 1, what=" (inputs = outputs of the tasks)")
-    s_a = task_pairs._values(s_a, "s_a")
-    s_b = task_pairs._values(s_b, "s_b")
+    s_a = check_singular_values(s_a, "s_a")
+    s_b = check_singular_values(s_b, "s_b")
     r = max(s_a.size, s_b.size)
     if n < r:
         raise ValueError(f"`n` ({n}) must be >= the number of singular values in `s_a`/`s_b` "

@@ -48,20 +48,34 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import numbers
-
-from dln import _ode, descent
-from dln._checks import (as_array, check_choice, check_depth, check_int, check_key,
-                         check_on_divergence, check_real, is_concrete)
+from dln import _ode
+from dln._checks import (
+    as_array,
+    check_choice,
+    check_depth,
+    check_int,
+    check_key,
+    check_on_divergence,
+    check_real,
+    is_concrete,
+)
 from dln.network import loss_gradients, product
-from dln.schedule import (gradient_step, parse_schedule, record_phases, run_schedule,
-                          schedule_trajectory, steps_of)
+from dln.phenomena.schedule import (
+    gradient_step,
+    parse_schedule,
+    record_phases,
+    run_schedule,
+    schedule_trajectory,
+    steps_of,
+)
+from dln.simulation import descent
 from dln.trajectory import Trajectory
 
 __all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",

@@ -38,8 +38,8 @@ import numpy as np
 from dln._checks import as_array, check_int, check_key, check_real
 from dln.init import aligned_from_strengths
 from dln.network import product
-from dln.pathways.sources import check_sources
-from dln.task import Task
+from dln.protocol.sources import check_sources
+from dln.tasks.task import Task
 from dln.trajectory import Trajectory
 
 __all__ = ["shares", "pathway_loss", "excess_loss", "source_variances",

@@ -59,11 +59,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import _ode
-from dln import modes as _modes
 from dln._checks import as_array, check_depth, check_int, check_times, is_concrete
-from dln.pathways.deficits import Freeze, Lesion, active, as_schedule
+from dln.protocol.deficits import Freeze, Lesion, active, as_schedule
+from dln.tasks.task import Task
+from dln.theory import modes as _modes
 from dln.trajectory import Trajectory
-from dln.task import Task
 
 __all__ = ["solve", "final_split", "REDUCED"]
 

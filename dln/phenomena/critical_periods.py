@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array, check_depth, check_int, check_times
-from dln.pathways import measures
-from dln.pathways.deficits import Freeze
-from dln.pathways.exact import check_u0, solve
-from dln.pathways.simulate import simulate
-from dln.task import Task
+from dln.measures import pathways as measures
+from dln.protocol.deficits import Freeze
+from dln.simulation.pathways import simulate
+from dln.tasks.task import Task
+from dln.theory.competition import check_u0, solve
 
 __all__ = ["critical_period_map", "simulated_critical_period_map"]
 
