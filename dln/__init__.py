@@ -3,6 +3,8 @@
 The entry points and the shared vocabulary, at the top of the package:
 
 - `Task`: a regression task through its correlations and their SVD modes.
+- `Protocol`, `Architecture`: what happens during training (phases of tasks, deficits, the
+  network), read by `solve` and `simulate` alike (`dln.protocol`).
 - `solve`: the exact gradient-flow trajectory, by an explicit method (`dln.methods`).
 - `simulate`: full-batch gradient descent in JAX on real networks (schedules of the learning
   rate, weight decay); `lr_bound`, the largest stable learning rate.
@@ -40,7 +42,7 @@ from dln.measures import ocs, regime
 from dln.measures import pathways as _pathway_measures
 from dln.methods import numerical_flow
 from dln.phenomena import completion, critical_periods, pathways, schedule, transfer
-from dln.protocol import deficits, sources
+from dln.protocol import Architecture, Protocol, deficits, sources
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.simulation import descent
 from dln.simulation import pathways as _pathway_simulation
@@ -72,7 +74,7 @@ for _name, _module in _ALIASES.items():
         setattr(_owner, _leaf, _module)
 del _name, _module, _parent, _leaf, _owner
 
-__all__ = ["Task", "Trajectory", "solve", "methods", "simulate", "lr_bound", "DivergenceError",
+__all__ = ["Task", "Protocol", "Architecture", "Trajectory", "solve", "methods", "simulate", "lr_bound", "DivergenceError",
            "init", "sweep", "datasets", "task_pairs", "modes", "riccati", "biases",
            "numerical_flow", "network", "descent", "regime", "ocs", "pathways", "schedule",
            "completion", "transfer"]

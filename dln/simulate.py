@@ -14,13 +14,11 @@ initial weights or learning rates are one `vmap`-ed compiled call.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_on_divergence, is_concrete
+from dln._checks import as_array, check_int, check_on_divergence, is_concrete
 from dln.network import (
     affine_loss,
     affine_loss_gradients,
@@ -28,15 +26,13 @@ from dln.network import (
     check_biases,
     check_weights,
 )
-from dln.simulation.descent import (
-    DivergenceError,
-    all_finite,
-    first_divergence,
-    report_divergence,
-    scan,
-)
+from dln.protocol import Protocol
+from dln.simulation import phases
+from dln.simulation.descent import DivergenceError, report_divergence
+from dln.simulation.pathways import simulate as simulate_pathways
 from dln.tasks.task import Task
-from dln.trajectory import Trajectory
+from dln.theory.biases import bias_layers
+from dln.trajectory import Trajectory, phase_trajectory
 
 __all__ = ["simulate", "DivergenceError", "lr_bound"]
 
@@ -119,60 +115,39 @@ def lr_bound(task: Task, depth: int) -> float:
     return 2.0 / curvature if curvature > 0 else float("inf")
 
 
-def _run_one(task, state, lr, n_blocks, every, record_weights, schedule, weight_decay):
-    """Gradient descent on the state `(weights, biases)`; `biases` entries may all be None, in
-    which case `affine_loss_gradients` is exactly the bias-free gradient. The step size is `lr`,
-    or `schedule(k)` at step `k` when a schedule is given; the flow time `Σ lr` is carried."""
-    dtype = state[0][0].dtype
-    sxx, syx = task.sigma_xx.astype(dtype), task.sigma_yx.astype(dtype)
-    has_bias = any(b is not None for b in state[1])
-    xm = task.x_mean.astype(dtype) if has_bias else None
-    ym = task.y_mean.astype(dtype) if has_bias else None
-    decay = weight_decay is not None
-
-    def step(k, carry):
-        (ws, bs), t = carry
-        rate = lr if schedule is None else jnp.asarray(schedule(k), dtype)
-        gw, gb = affine_loss_gradients(ws, bs, sxx, syx, xm, ym)
-        if decay:  # the gradient of ½γ Σ (||W_l||² + ||b_l||²)
-            gw = [g + weight_decay * W for g, W in zip(gw, ws)]
-            gb = [None if g is None else g + weight_decay * b for g, b in zip(gb, bs)]
-        state = ([W - rate * g for W, g in zip(ws, gw)],
-                 [None if b is None else b - rate * g for b, g in zip(bs, gb)])
-        return state, t + rate
-
-    def record(carry):
-        (ws, bs), t = carry
-        W, c = affine_map(ws, bs)
-        rec = dict(map=W, offset=c, finite=all_finite((ws, bs)), flow_time=t)
-        if record_weights:
-            rec["weights"] = ws
-        return rec
-
-    final, recs = scan((state, jnp.zeros((), dtype)), step, record, n_blocks, every)
-    return final[0], recs
+def _regression_gradients(state, data_p):
+    """The gradients of the (affine) regression loss of a phase, from its statistics."""
+    ws, bs = state
+    sxx, syx, xm, ym = data_p
+    return affine_loss_gradients(ws, bs, sxx, syx, xm, ym)
 
 
-@functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_weights",
-                                             "batch_lr", "schedule"))
-def _run(task, weights, lr, every, *, n_blocks, record_weights, batch_weights, batch_lr,
-         biases=None, schedule=None, weight_decay=None):
-    # `biases` None: no biases (the same path, every entry None); else [b1, …, bD]
+def _record_map(state):
+    W, c = affine_map(*state)
+    return dict(map=W, offset=c)
+
+
+def _record_map_and_weights(state):
+    return dict(_record_map(state), weights=state[0])
+
+
+def _phase_data(tasks, dtype, with_means):
+    """The phases' statistics stacked along a leading phase axis (means only with biases)."""
+    stack = lambda name: jnp.stack([getattr(task, name) for task in tasks]).astype(dtype)
+    means = (stack("x_mean"), stack("y_mean")) if with_means else (None, None)
+    return (stack("sigma_xx"), stack("sigma_yx")) + means
+
+
+def _run(tasks, weights, biases, lr, ends, every, *, n_blocks, record_weights, batch, schedule,
+         weight_decay, freeze):
+    """The gradient-descent loop (`dln.simulation.phases.run`) on `(weights, biases)`; `biases`
+    entries may all be None, in which case the gradient is exactly the bias-free one."""
+    dtype = weights[0].dtype
     state = (list(weights), [None] * len(weights) if biases is None else list(biases))
-    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks, record_weights=record_weights,
-                           schedule=schedule, weight_decay=weight_decay)
-    if batch_weights or batch_lr:
-        fn = jax.vmap(fn, in_axes=(None, 0 if batch_weights else None, 0 if batch_lr else None))
-    final, recs = fn(task, state, lr)
-    recs["modes"] = task.mode_strengths(recs["map"])
-    recs["loss"] = affine_loss(task, recs["map"], recs["offset"])
-    step_numbers = jnp.arange(n_blocks + 1) * every
-    flow_time = recs.pop("flow_time")
-    if schedule is None:  # t = lr × steps, exactly
-        flow_time = (lr[..., None] if batch_lr else lr) * step_numbers.astype(lr.dtype)
-    recs["t"] = jnp.broadcast_to(flow_time, recs["loss"].shape)
-    recs["diverged_at"] = first_divergence(recs.pop("finite"), step_numbers)
-    return final, recs
+    data = _phase_data(tasks, dtype, any(b is not None for b in state[1]))
+    record = _record_map_and_weights if record_weights else _record_map
+    return phases.run(_regression_gradients, record, data, state, lr, ends, every, weight_decay,
+                      n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch)
 
 
 def _schedule_values(schedule, steps):
@@ -196,7 +171,7 @@ def _schedule_values(schedule, steps):
     return values
 
 
-def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None,
+def simulate(task, weights, *, lr, steps: int | None = None, every: int = 1, biases=None,
              weight_decay=0.0, record_weights: bool = False, check_lr: bool = True,
              on_divergence: str = "raise") -> Trajectory:
     """Full-batch gradient descent `W_l ← W_l − lr ∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`.
@@ -205,7 +180,13 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
     biases): `W_l ← W_l − lr (∂L/∂W_l + γ W_l)`. The recorded `loss` stays the data loss `L`.
 
     Args:
-      task: the `dln.Task` (only its correlations, and with biases its means, enter a step).
+      task: the `dln.Task` (only its correlations, and with biases its means, enter a step), or
+        a `dln.Protocol` (phases of tasks, deficits, the architecture; `dln.protocol`). With
+        several phases, step k trains on the task of the phase that flow time `Σ_{j<k} lr_j`
+        is in; records after the protocol's end hold its final state. A protocol with pathways,
+        sources, shared layers or deficits runs the pathway network
+        (`dln.simulation.pathways`, with `weights` one list per pathway, then the shared
+        layers).
       weights: `[W1, …, WD]`, `W_l` of shape `(out, in)`, any depth and widths; give every
         matrix a leading batch axis `(B, out, in)` to run an ensemble of `B` networks.
       biases: optional `[b1, …, bD]`, each None (no bias in that layer) or an `(out,)` vector
@@ -213,21 +194,25 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
         `ŷ = M x + c` with map `M = W_D ⋯ W_1` and offset `c = Σ_l (W_D ⋯ W_{l+1}) b_l`, and
         the biases descend too (`b_l ← b_l − lr ∂L/∂b_l`, `dln.network.affine_loss_gradients`).
         Needs a task that knows the means `x̄`, `ȳ` (`Task.from_data`). All None is the same as
-        no biases.
+        no biases. A protocol whose architecture has `biases=` starts them at 0.
       lr: learning rate: a number; `(B,)` to batch over learning rates (with batched weights
         the two batches are zipped, so B must agree); or a schedule, a JAX-traceable callable
         from the step index `k = 0, 1, …` to the learning rate of step k (optax's convention:
         its schedules work as they are). The flow time recorded is `t = Σ_{j<k} lr_j`, so
         `dln.solve(..., t=sim.t)` is the theory of an annealed run.
       weight_decay: `γ >= 0`, the L2 penalty on every weight (and bias); default 0.
-      steps: number of gradient steps; a multiple of `every`.
-      every: record the state every `every` steps (records at steps 0, every, …, steps).
+      steps: number of gradient steps; a multiple of `every`. A protocol whose phases all end
+        sets it (durations are flow time: `duration / lr` steps, each a whole number; under a
+        schedule a phase ends at the first step whose flow time reaches its end, and `steps`
+        must be given).
+      every: record the state every `every` steps (records at steps 0, every, …, steps; for
+        a protocol, up to its end rounded up).
       record_weights: also record every layer's weights (`Trajectory.weights()`).
       check_lr: raise before running if `lr >= dln.lr_bound(task, depth)` (for a schedule:
-        its largest value over the run), where the balanced
-        global minimum (the one descent from small or balanced weights approaches) is unstable
-        (the bound is exact there; pass False to study unstable runs). Skipped when `lr` or the
-        task is traced.
+        its largest value over the run; for a protocol: the smallest bound of its tasks), where
+        the balanced global minimum (the one descent from small or balanced weights
+        approaches) is unstable (the bound is exact there; pass False to study unstable runs).
+        Skipped when `lr` or the task is traced.
       on_divergence: `"raise"` (default) raises `DivergenceError` if the weights stop being
         finite; `"warn"` warns and returns, with `Trajectory.diverged_at` marking the first
         non-finite record step (−1 where finite).
@@ -236,22 +221,51 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
       A `Trajectory` with `t = lr × step` (`Σ lr` for a schedule) `(T,)`, `modes (T, K)` (of
       the map), `map (T, No, Ni)`,
       `loss (T,)` (with the offset), `final_weights`; with biases also `offset (T, No)` and
-      `final_biases`; and a leading batch axis on all of them for ensembles.
-      Computation follows the weights' dtype (float32 or float64).
+      `final_biases`; and a leading batch axis on all of them for ensembles. A protocol of
+      several phases (or one that ends) adds `tasks`, `phase`, `bounds`, `phase_loss` (the loss
+      on every phase's task) and `phase_methods`; `loss` is then the loss on the task being
+      trained at each record. Computation follows the weights' dtype (float32 or float64).
     """
-    if not isinstance(task, Task):
-        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
-    weights = check_weights(task, weights)
+    protocol = None
+    if isinstance(task, Protocol):
+        protocol = task
+        if not protocol.plain:
+            return _simulate_pathways(protocol, weights, lr=lr, steps=steps, every=every,
+                                      biases=biases, weight_decay=weight_decay,
+                                      record_weights=record_weights, check_lr=check_lr,
+                                      on_divergence=on_divergence)
+        tasks = protocol.tasks
+        if protocol.n_phases == 1 and protocol.open_ended:
+            protocol = None  # one phase without end: the plain run, as for its task
+    elif isinstance(task, Task):
+        tasks = (task,)
+        if steps is None:
+            raise TypeError("simulate() needs `steps` (the number of gradient steps) for a "
+                            "dln.Task; pass e.g. steps=1000 (or a dln.Protocol whose phases end).")
+    else:
+        raise TypeError(f"`task` must be a dln.Task or a dln.Protocol, got {type(task).__name__};"
+                        " build one with dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y).")
+    weights = check_weights(tasks[0], weights)
+    if biases is None and isinstance(task, Protocol) and task.architecture.biases is not None:
+        biases = _zero_biases(weights, task.architecture.biases)
     if biases is not None:
-        biases = check_biases(task, weights, biases)
+        biases = check_biases(tasks[0], weights, biases)
     depth = len(weights)
     batch_weights = weights[0].ndim == 3
     dtype = weights[0].dtype
-    steps, every = _check_steps(steps, every)
+    if protocol is None:
+        steps, every = _check_steps(steps, every)
+    else:
+        every = check_int(every, "every", 1, what=" (record every `every` steps)")
+        if steps is not None:
+            steps = check_int(steps, "steps", 0, what=" (gradient steps)")
     schedule = lr if callable(lr) else None
     if schedule is not None:
-        # a concrete stand-in for the checks below: the largest rate of the run
-        lr = _schedule_values(schedule, steps).max()
+        if steps is None:
+            raise TypeError("with a learning-rate schedule `lr`, pass `steps`: the number of "
+                            "steps a protocol's flow-time durations take depends on it.")
+        values = _schedule_values(schedule, steps)
+        lr = values.max()  # a concrete stand-in for the checks below: the largest rate
     lr = as_array(lr, "lr", ndim=(0, 1)).astype(dtype)
     batch_lr = lr.ndim == 1
     gamma = as_array(weight_decay, "weight_decay", ndim=0).astype(dtype)
@@ -265,8 +279,8 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
         )
     if is_concrete(lr) and np.any(np.asarray(lr) <= 0):
         raise ValueError(f"`lr` must be > 0, got {np.asarray(lr)!r}.")
-    if check_lr and is_concrete(lr) and is_concrete(task):
-        bound = lr_bound(task, depth)
+    if check_lr and is_concrete(lr) and all(is_concrete(t) for t in tasks):
+        bound = min(lr_bound(t, depth) for t in tasks)
         if (largest := float(np.max(np.asarray(lr)))) >= bound:
             raise ValueError(
                 f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on this "
@@ -277,23 +291,135 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, biases=None
             )
     check_on_divergence(on_divergence)
 
+    if protocol is None:
+        ends, batch_ends, freeze = np.array([steps]), False, False
+        n_blocks = steps // every
+    else:
+        if not is_concrete(lr):
+            raise TypeError("`lr` must be concrete with a dln.Protocol: it sets how many steps "
+                            "each phase takes.")
+        ends, steps = _protocol_ends(protocol, lr, values if schedule is not None else None,
+                                     steps, batch_weights and weights[0].shape[0])
+        batch_ends = ends.shape[0] > 1 or protocol.batched or batch_lr
+        n_blocks = -(-steps // every)
+        freeze = True
+        ends = ends if batch_ends else ends[0]
     decay = None if (is_concrete(gamma) and float(gamma) == 0.0) else gamma
-    final, recs = _run(task, weights, lr, jnp.asarray(every), n_blocks=steps // every,
-                       record_weights=record_weights, batch_weights=batch_weights,
-                       batch_lr=batch_lr, biases=biases, schedule=schedule, weight_decay=decay)
+    final, recs = _run(tasks, weights, biases, lr, jnp.asarray(ends), jnp.asarray(every),
+                       n_blocks=n_blocks, record_weights=record_weights,
+                       batch=(batch_weights, batch_lr, batch_ends), schedule=schedule,
+                       weight_decay=decay, freeze=freeze)
     final, final_biases = final
     if biases is None:
         final_biases = None
+    step_numbers = np.arange(n_blocks + 1) * every
+    flow_time = recs.pop("flow_time")
+    if schedule is None:  # t = lr × steps, exactly
+        flow_time = (lr[..., None] if batch_lr else lr) * jnp.asarray(step_numbers, lr.dtype)
     diverged_at = recs["diverged_at"]
     report_divergence(diverged_at, what="", lr=np.asarray(lr) if is_concrete(lr) else lr,
                       advice="Lower `lr` (dln.lr_bound gives the stability limit at the minimum; "
                       "large initial weights need less).", on_divergence=on_divergence)
-    return Trajectory(
-        t=recs["t"], modes=recs["modes"], loss=recs["loss"], task=task, method="simulation",
-        depth=depth, stored_map=recs["map"], final_weights=final,
-        recorded_weights=recs.get("weights"), diverged_at=diverged_at,
-        offset=recs.get("offset"), final_biases=final_biases,
-    )
+    maps, offset = recs["map"], recs.get("offset")
+    common = dict(final_weights=final, recorded_weights=recs.get("weights"),
+                  diverged_at=diverged_at, offset=offset, final_biases=final_biases)
+    if protocol is None:
+        loss = affine_loss(tasks[0], maps, offset)
+        return Trajectory(t=jnp.broadcast_to(flow_time, loss.shape), loss=loss, task=tasks[0],
+                          modes=tasks[0].mode_strengths(maps), method="simulation",
+                          depth=depth, stored_map=maps, **common)
+    phase_loss = jnp.stack([affine_loss(t, maps, offset) for t in tasks], axis=-1)
+    batch = weights[0].shape[0] if batch_weights else (lr.shape[0] if batch_lr else None)
+    phase = phases.record_phases(np.atleast_2d(ends), step_numbers, batch_ends, batch)
+    final_weights = common.pop("final_weights")
+    return phase_trajectory(
+        t=flow_time, maps=maps, tasks=tasks,  # (T,): batches share the record times
+        phase=phase, bounds=protocol.bounds if protocol.batched else protocol.bounds[0],
+        final_weights=final_weights, phase_methods=("simulation",) * len(tasks),
+        phase_loss=phase_loss, depth=depth, **common)
+
+
+def _protocol_ends(protocol, lr, values, steps, weight_batch):
+    """The step counts `(B, n_phases)` at which a protocol's phases end, and the steps of the
+    run (default: the protocol's end). Each phase ends where the flow time reaches its boundary
+    (`phases.phase_ends`: from the learning rate, or from the schedule's `values` of every
+    step); an open last phase ends at `steps`. `B` zips batched durations with batched learning
+    rates (and with the `weight_batch`, when given)."""
+    bounds, open_end = protocol.bounds, protocol.open_ended
+    lrs = None if values is not None else np.atleast_1d(np.asarray(lr, dtype=float))
+    n_d = bounds.shape[0] if protocol.batched else 1
+    n_lr = 1 if lrs is None or np.ndim(lr) == 0 else lrs.shape[0]
+    if n_d > 1 and n_lr > 1 and n_d != n_lr:
+        raise ValueError(f"batched durations ({n_d}) and batched `lr` ({n_lr}) are zipped; pass "
+                         "equal batch sizes.")
+    B = max(n_d, n_lr)
+    if weight_batch and B > 1 and weight_batch != B:
+        raise ValueError(f"batched durations or `lr` ({B}) and batched weights ({weight_batch}) "
+                         "are zipped; pass equal batch sizes.")
+    if open_end and steps is None:
+        raise TypeError("the protocol's last phase has no end: pass `steps` (the length of the "
+                        "run), or give the last phase a duration.")
+    rows = []
+    for b in range(B):
+        row = bounds[b if n_d > 1 else 0]
+        rate = values if lrs is None else lrs[b if n_lr > 1 else 0]
+        kept = row[:-1] if open_end else row
+        ends = phases.phase_ends(kept[None], rate)[0]
+        rows.append(np.append(ends, steps) if open_end else ends)
+    ends = np.stack(rows)
+    if steps is None:
+        steps = int(ends[:, -1].max())
+    return np.minimum(ends, steps), steps
+
+
+def _zero_biases(weights, pattern):
+    """Zero initial biases `[b1, …, bD]` on the layers that `pattern` names (None elsewhere)."""
+    has = bias_layers(pattern, len(weights))
+    return [jnp.zeros(W.shape[:-1], W.dtype) if h else None for W, h in zip(weights, has)]
+
+
+def _simulate_pathways(protocol, weights, *, lr, steps, every, biases, weight_decay,
+                       record_weights, check_lr, on_divergence):
+    """A protocol with pathways, sources, shared layers or deficits: the pathway network."""
+    arch = protocol.architecture
+    if biases is not None:
+        raise ValueError("`biases` are not part of pathway networks; pass biases=None (a "
+                         "protocol with biases has one pathway and no deficits).")
+    if np.any(np.asarray(weight_decay) != 0):
+        raise ValueError("`weight_decay` is not implemented for networks of pathways or with "
+                         "deficits; pass weight_decay=0.")
+    if callable(lr):
+        raise ValueError("a learning-rate schedule is not implemented for networks of pathways "
+                         "or with deficits; pass a number.")
+    n = arch.pathways + (1 if arch.shared else 0)
+    if not isinstance(weights, (list, tuple)) or len(weights) != n:
+        shared = ", then the shared layers" if arch.shared else ""
+        raise ValueError(f"`weights` must list one weight list per pathway ({arch.pathways}"
+                         f"{shared}) for this protocol, got "
+                         f"{len(weights) if isinstance(weights, (list, tuple)) else weights!r}.")
+    paths, shared = list(weights[:arch.pathways]), (weights[-1] if arch.shared else None)
+    for p, path in enumerate(paths):
+        if not isinstance(path, (list, tuple)) or len(path) != arch.depth:
+            raise ValueError(f"`weights[{p}]` must be pathway {p}'s {arch.depth} weight matrices "
+                             f"(the architecture's depth), got {path!r:.80}.")
+    if shared is not None and (not isinstance(shared, (list, tuple))
+                               or len(shared) != arch.shared):
+        raise ValueError(f"`weights[{arch.pathways}]` must be the {arch.shared} shared layers, "
+                         f"got {shared!r:.80}.")
+    if steps is None:
+        duration = protocol.phases[0][1]
+        if protocol.open_ended:
+            raise TypeError("the protocol's phase has no end: pass `steps` (the length of the "
+                            "run), or give the phase a duration.")
+        steps = int(phases.steps_of(np.asarray([duration], dtype=float), float(lr))[0])
+        if steps % every:
+            raise ValueError(f"the protocol's duration is {steps} steps of lr = {lr!r}, not a "
+                             f"multiple of `every` = {every}; pick `every` dividing it.")
+    return simulate_pathways(protocol.task, paths, lr=lr, steps=steps, every=every,
+                             deficit=list(protocol.deficits) or None,
+                             sources=list(arch.sources) if arch.sources else None,
+                             shared=shared, record_weights=record_weights, check_lr=check_lr,
+                             on_divergence=on_divergence)
 
 
 def _check_steps(steps, every):

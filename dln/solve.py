@@ -5,21 +5,24 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 
 from dln import init as _init
 from dln import methods
 from dln._checks import as_array, check_depth, check_real, check_times, is_concrete
 from dln.methods import numerical_flow
+from dln.network import check_weights, product
+from dln.protocol import Protocol
 from dln.tasks.task import Task, modes_coupled
 from dln.theory import biases as _biases
+from dln.theory import competition, riccati
 from dln.theory import modes as _modes
-from dln.theory import riccati
-from dln.trajectory import Trajectory
+from dln.trajectory import Trajectory, phase_trajectory
 
 __all__ = ["solve"]
 
 
-def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, biases=None,
+def solve(task, *, depth: int | None = None, u0=None, t=None, weights=None, biases=None,
           weight_decay=0.0, method="auto", rtol: float | None = None) -> Trajectory:
     """Exact learning trajectory of a deep linear network under gradient flow.
 
@@ -48,7 +51,13 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
 
     Args:
       task: a `dln.Task` whose `sigma_xx` is diagonal in its right singular basis (whitened
-        input, one-hot items, ...). Other inputs couple the modes and raise an error.
+        input, one-hot items, ...). Other inputs couple the modes and raise an error (or take
+        `method="numerical-flow"`). Or a `dln.Protocol` (`dln.protocol`): its architecture
+        gives `depth` (and `biases`); one phase is solved as its task, with records after the
+        phase's end holding the final state; several phases are chained, each phase solved by
+        the methods below from the final weights of the one before (eagerly, with concrete
+        `t`; default `t`: the phase boundaries); pathways and deficits are solved by the exact
+        competition (`dln.theory.competition`, `u0` one entry per pathway).
       depth: number of weight matrices, `>= 1` (a Python int).
       u0: initial strength of each mode in the map: a scalar or shape `(K,)`; `>= 0` for
         `depth >= 2` (layers `a = u0^{1/D}`). `u0` may exceed the target `s/λ`.
@@ -98,10 +107,13 @@ def solve(task: Task, *, depth: int | None = None, u0=None, t, weights=None, bia
     and returns NaN where they fail (the eager call raises). `t = 0` returns the initial
     condition exactly for every method.
     """
+    if isinstance(task, Protocol):
+        return _solve_protocol(task, depth=depth, u0=u0, t=t, weights=weights, biases=biases,
+                               weight_decay=weight_decay, method=method, rtol=rtol)
     if not isinstance(task, Task):
         raise TypeError(
-            f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
-            "dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
+            f"`task` must be a dln.Task or a dln.Protocol, got {type(task).__name__}; build one "
+            "with dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
         )
     method, name = methods.resolve(method, rtol)
     decay = _decay(weight_decay)
@@ -291,3 +303,144 @@ def _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay
             and riccati.inapplicable_reason(task, weights) is None:
         return _riccati(task, weights, check_times(t), methods.Riccati())
     return numerical_flow.flow_trajectory(task, weights, t, rtol=rtol, weight_decay=gamma)
+
+
+# ------------------------------------------------------------------------------- protocols
+def _solve_protocol(protocol, *, depth, u0, t, weights, biases, weight_decay, method, rtol):
+    """`dln.solve` of a `dln.Protocol`: one phase by the methods above (records after a
+    phase's end hold its final state), several phases chained through their final weights,
+    pathways and deficits by the exact competition."""
+    arch = protocol.architecture
+    if depth is not None and check_depth(depth) != arch.depth:
+        raise ValueError(f"`depth` = {depth!r} disagrees with the protocol's depth {arch.depth}; "
+                         "leave `depth` out when solving a protocol.")
+    if biases is not None and arch.biases is not None:
+        raise ValueError("give `biases` in the protocol's architecture or to solve(), not both.")
+    biases = arch.biases if biases is None else biases
+    if weights is not None and isinstance(weights, (list, tuple)) and protocol.plain \
+            and len(weights) != arch.depth:
+        raise ValueError(f"`weights` holds {len(weights)} matrices but the protocol's depth is "
+                         f"{arch.depth}.")
+    if not protocol.plain:
+        return _solve_competition(protocol, u0, t, weights, biases, weight_decay, method, rtol)
+    options = dict(biases=biases, weight_decay=weight_decay, method=method, rtol=rtol)
+    if protocol.n_phases == 1 and protocol.open_ended:  # one phase without end: its task
+        return solve(protocol.task, depth=None if weights is not None else arch.depth, u0=u0,
+                     t=t, weights=weights, **options)
+    if biases is not None:
+        raise ValueError("`biases` in a protocol whose phases end have no exact engine: phases "
+                         "are chained through their final weights only. Use one phase without "
+                         "end, or simulate it with dln.simulate(protocol, weights, lr=...).")
+    if (weights is None) == (u0 is None):
+        raise TypeError("solve() needs either `u0` (aligned small init, from the first phase's "
+                        "task) or `weights=[W1, …, WD]` to start a protocol, not both.")
+    if weights is None:  # the first phase from its mode solution; its final weights aligned
+        weights = _init.aligned(protocol.task, arch.depth, u0=u0)
+    weights = check_weights(protocol.task, weights, allow_batch=False)
+    bounds = protocol.bounds
+    if t is None:
+        if protocol.open_ended:
+            raise TypeError("the protocol's last phase has no end: pass the record times `t`.")
+        t = np.unique(bounds)
+    t = check_times(t)
+    if not is_concrete(t):
+        raise TypeError("solving several phases chains them eagerly: pass concrete `t`.")
+    t = np.asarray(t, dtype=float)
+    tasks = protocol.tasks
+    first = None if u0 is None else (arch.depth, u0)
+    runs = [_solve_phases(tasks, b, list(weights), t, options, first) for b in bounds]
+    phase_methods = tuple(_merge(ms) for ms in zip(*[r["methods"] for r in runs]))
+    batched = protocol.batched
+    stack = (lambda key: np.stack([r[key] for r in runs])) if batched else \
+        (lambda key: runs[0][key])
+    numerical = any("numerical-flow" in m or "reduced-integration" in m for m in phase_methods)
+    return phase_trajectory(
+        t=jnp.asarray(t), maps=jnp.asarray(stack("map")), tasks=tasks, phase=stack("phase"),
+        bounds=bounds if batched else bounds[0],
+        final_weights=[jnp.asarray(np.stack([r["final"][i] for r in runs]) if batched
+                                   else runs[0]["final"][i]) for i in range(len(weights))],
+        phase_methods=phase_methods, stalled=jnp.asarray(stack("stalled")),
+        error_estimate=jnp.asarray(stack("error")) if numerical else None)
+
+
+def _merge(methods):
+    """One phase's method over a batch of protocols."""
+    kinds = sorted(set(methods) - {"skipped"}) or ["skipped"]
+    return kinds[0] if len(kinds) == 1 else "+".join(kinds)
+
+
+def _solve_phases(tasks, bounds, weights, t, options, first=None):
+    """The flow through phases ending at `bounds[1:]`, each phase solved by `solve` from the
+    final weights of the one before; records `t` (numpy), after the end the final map.
+    `first = (depth, u0)`: the first phase from the aligned init by its mode solution, its
+    final weights the balanced aligned ones of its final mode strengths (`weights` are then
+    `dln.init.aligned` of the same `u0`: the same network)."""
+    n_out, n_in = tasks[0].n_out, tasks[0].n_in
+    maps = np.zeros((len(t), n_out, n_in))
+    error = np.zeros(len(t))
+    stalled = np.zeros((len(tasks), tasks[0].n_modes), bool)
+    methods_used, carried = [], 0.0
+    phase = np.searchsorted(bounds[1:], t, side="left")
+    for p, task in enumerate(tasks):
+        start, end = bounds[p], bounds[p + 1]
+        if end <= start:
+            methods_used.append("skipped")
+            if p == 0:
+                maps[t <= 0] = np.asarray(product(weights))
+            continue
+        sel = (t <= end) & ((t >= start) if p == 0 else (t > start))
+        ends = np.isfinite(end)  # an open last phase needs no final state
+        times = np.concatenate([t[sel] - start, [end - start] if ends else []])
+        if p == 0 and first is not None:
+            traj = solve(task, depth=first[0], u0=first[1], t=times, **options)
+        else:
+            traj = solve(task, weights=weights, t=times, **options)
+        methods_used.append(traj.method)
+        recorded = slice(None, -1) if ends else slice(None)
+        maps[sel] = np.asarray(traj.map)[recorded]
+        if traj.stalled is not None:
+            stalled[p] = np.asarray(traj.stalled)
+        if traj.error_estimate is not None:
+            err = np.asarray(traj.error_estimate)
+            error[sel] = carried + err[recorded]
+            carried += float(err[-1]) if ends else 0.0
+        if ends and traj.final_weights is None:  # the mode solution: balanced, aligned
+            weights = _init.aligned_from_strengths(task, len(weights), traj.modes[-1])
+        elif ends:
+            weights = [jnp.asarray(w) for w in traj.final_weights]
+    after = t > bounds[-1]
+    maps[after] = np.asarray(product(weights))
+    error[after] = carried
+    return dict(map=maps, phase=phase, final=[np.asarray(w) for w in weights],
+                methods=methods_used, stalled=stalled, error=error)
+
+
+def _solve_competition(protocol, u0, t, weights, biases, weight_decay, method, rtol):
+    """Pathways and deficits: the exact competition (`dln.theory.competition`)."""
+    arch = protocol.architecture
+    if arch.sources is not None or arch.shared:
+        raise ValueError("the exact competition is for parallel pathways that share the input, "
+                         "without shared layers; this protocol has sources or shared layers. "
+                         "Simulate it with dln.simulate(protocol, weights, lr=...).")
+    if weights is not None:
+        raise ValueError("the exact competition starts from balanced weights aligned with the "
+                         "task: pass `u0`, one entry per pathway, not `weights`.")
+    if biases is not None or _decay(weight_decay) is not None:
+        raise ValueError("the exact competition has no biases or weight decay; simulate with "
+                         "dln.simulate(protocol, weights, lr=...).")
+    if not (isinstance(method, str) and method == "auto"):
+        raise ValueError(f"`method` {method!r}: the exact competition chooses its own method "
+                         "(reported in Trajectory.method); pass method='auto'.")
+    if u0 is None:
+        raise TypeError(f"solve() needs `u0` for a protocol with pathways: one initial strength "
+                        f"(a scalar or (K,)) per pathway ({arch.pathways}).")
+    if isinstance(u0, (list, tuple)) and len(u0) != arch.pathways:
+        raise ValueError(f"`u0` has {len(u0)} entries but the protocol has {arch.pathways} "
+                         "pathways; give one per pathway.")
+    t = check_times(t)
+    duration = protocol.phases[0][1]
+    clipped = t if protocol.open_ended else jnp.minimum(t, float(duration))
+    options = {} if rtol is None else {"rtol": rtol}
+    traj = competition.solve(protocol.task, depth=arch.depth, u0=u0, t=clipped,
+                             deficit=list(protocol.deficits) or None, **options)
+    return traj if clipped is t else dataclasses.replace(traj, t=t)

@@ -11,6 +11,7 @@ import numpy as np
 
 from dln._checks import as_array, is_concrete
 from dln.network import product
+from dln.tasks.task import Task
 from dln.theory import modes as _modes
 
 _time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
@@ -252,3 +253,23 @@ class Trajectory:
         from dln.init import aligned_from_strengths  # local: init depends on this module's peers
 
         return aligned_from_strengths(self.task, self.depth, self.modes, bases)
+
+
+def phase_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_methods,
+                     phase_loss=None, depth=None, **extra) -> Trajectory:
+    """The `dln.Trajectory` of a protocol with phases: `maps (..., T, No, Ni)` recorded at `t`,
+    the phase of each record, and the losses on every phase's task (computed from the maps
+    unless given: completion passes its masked losses, and `tasks` are then its problems)."""
+    if phase_loss is None:
+        phase_loss = jnp.stack([task.loss(maps) for task in tasks], axis=-1)
+    n_phases = len(tasks)
+    own = jnp.minimum(jnp.asarray(phase), n_phases - 1)[..., None]
+    loss = jnp.take_along_axis(phase_loss, own, axis=-1)[..., 0]
+    last = tasks[-1]
+    modes = last.mode_strengths(maps) if isinstance(last, Task) else None
+    shown = tuple(dict.fromkeys(m for m in phase_methods if m != "skipped")) or ("skipped",)
+    return Trajectory(t=t, modes=modes, loss=loss, task=last, method="+".join(shown),
+                      depth=len(final_weights) if depth is None else depth, stored_map=maps,
+                      final_weights=final_weights,
+                      tasks=tuple(tasks), phase=jnp.asarray(phase), bounds=jnp.asarray(bounds),
+                      phase_loss=phase_loss, phase_methods=tuple(phase_methods), **extra)

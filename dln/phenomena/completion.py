@@ -67,16 +67,11 @@ from dln._checks import (
     is_concrete,
 )
 from dln.network import loss_gradients, product
-from dln.phenomena.schedule import (
-    gradient_step,
-    parse_schedule,
-    record_phases,
-    run_schedule,
-    schedule_trajectory,
-    steps_of,
-)
-from dln.simulation import descent
-from dln.trajectory import Trajectory
+from dln.protocol import parse_phases
+from dln.simulation import phases as _phases_loop
+from dln.simulation.descent import report_divergence
+from dln.simulation.phases import record_phases, steps_of
+from dln.trajectory import Trajectory, phase_trajectory
 
 __all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",
            "train_loss", "test_error", "loss_gradient", "end_to_end_velocity",
@@ -246,6 +241,10 @@ def _check_square(W, G, depth):
     return W, G, check_depth(depth)
 
 
+def _record_product(ws):
+    return dict(map=product(ws))
+
+
 def _layer_gradients(ws, data):
     target, mask = data
     W = product(ws)
@@ -325,7 +324,7 @@ CompletionTrajectory = Trajectory
 
 
 def _phases(schedule):
-    problems, bounds, batched = parse_schedule(schedule, Problem, "dln.completion.Problem")
+    problems, bounds, batched = parse_phases(schedule, Problem, "dln.completion.Problem")
     if len({p.n for p in problems}) > 1:
         raise ValueError("all problems of a schedule must have the same n.")
     return list(problems), bounds, batched
@@ -350,7 +349,7 @@ def lr_bound(problem: Problem, depth: int) -> float:
 def _result(problems, bounds, batched, maps, final_ws, t, method, phase, depth):
     train = jnp.stack([train_loss(maps, p) for p in problems], axis=-1)
     test = jnp.stack([test_error(maps, p.target) for p in problems], axis=-1)
-    return schedule_trajectory(t=t, maps=maps, tasks=problems, phase=phase,
+    return phase_trajectory(t=t, maps=maps, tasks=problems, phase=phase,
                                bounds=bounds if batched else bounds[0], final_weights=final_ws,
                                phase_methods=(method,) * len(problems), phase_loss=train,
                                test_error=test, depth=depth)
@@ -359,7 +358,7 @@ def _result(problems, bounds, batched, maps, final_ws, t, method, phase, depth):
 def simulate(schedule, weights, *, lr, every: int = 1,
              on_divergence: str = "raise") -> CompletionTrajectory:
     """Gradient descent on the layers through a schedule of completion problems, one jitted
-    `lax.scan` (the loop of `dln.schedule`), batched over durations and/or initial weights.
+    `lax.scan` (the one gradient-descent loop, `dln.simulation.phases`), batched over durations and/or initial weights.
 
     Args:
       schedule: list of `(Problem, duration)` pairs; durations in flow time, multiples of `lr`,
@@ -387,11 +386,17 @@ def simulate(schedule, weights, *, lr, every: int = 1,
     ends = steps_of(bounds[:, 1:], lr)
     data = (jnp.stack([p.target for p in problems]).astype(ws[0].dtype),
             jnp.stack([p.mask for p in problems]).astype(ws[0].dtype))
-    maps, final, finite, t = run_schedule(gradient_step(_layer_gradients), data, ws, ends, lr,
-                                          every, batched_w, batched_d)
-    descent.report_final_divergence(finite, lr=lr, on_divergence=on_divergence)
-    phase = record_phases(ends, np.rint(np.asarray(t) / lr), batched_d,
-                          ws[0].shape[0] if batched_w else None)
+    n_blocks = -(-int(ends[:, -1].max()) // every)
+    final, recs = _phases_loop.run(_layer_gradients, _record_product, data, ws,
+                                   jnp.asarray(lr, ws[0].dtype),
+                                   jnp.asarray(ends if batched_d else ends[0]), every,
+                                   n_blocks=n_blocks, batch=(batched_w, False, batched_d))
+    report_divergence(recs["diverged_at"], what="", lr=lr, on_divergence=on_divergence,
+                      advice="Lower `lr` (dln.completion.lr_bound is a guide).")
+    step_numbers = every * np.arange(n_blocks + 1)
+    t = jnp.asarray(lr * step_numbers, ws[0].dtype)
+    maps = recs["map"]
+    phase = record_phases(ends, step_numbers, batched_d, ws[0].shape[0] if batched_w else None)
     return _result(problems, bounds, batched_d or batched_w, maps, final, t, "simulation", phase,
                    len(ws))
 

@@ -1,5 +1,233 @@
-"""What happens during training.
+"""What happens during training: one description read by `dln.solve` and `dln.simulate` alike.
 
-- `deficits`: deficits and lesions on sources or pathways, with their windows.
-- `sources`: input sources (noisy views of one latent) and one pathway per source.
+A `Protocol` says what the network is, what it is trained on and what is done to it:
+
+- **phases**: `[(task, duration), …]`, trained in order, each for its `duration` of flow time
+  `t = lr × steps` (`Σ lr` under a learning-rate schedule). A single `Task` is one phase with
+  no end (its length is then the `t` of `solve` or the `steps` of `simulate`). A duration may
+  be a `(B,)` array, which describes B protocols at once (e.g. every pre-training length of a
+  transfer experiment), solved or simulated in one call.
+- **deficits** (`dln.protocol.deficits`): `Freeze`, `Lesion` on pathways, `Remove`, `Noise`,
+  `Decorrelate` on sources, each on a window `[onset, onset + length)` of flow time from the
+  start of training (a `Lesion` lasts the whole run).
+- **architecture** (`Architecture`): depth (weight matrices per pathway), the number of
+  parallel pathways, the input block each pathway reads (`sources`), the number of shared layers
+  on top of the summed pathways, and where biases sit. Widths are those of the weights given.
+
+    protocol = dln.Protocol([(task_a, 10.0), (task_b, 30.0)], depth=2)
+    theory = dln.solve(protocol, weights=w0, t=ts)            # exact, phase by phase
+    sim = dln.simulate(protocol, w0, lr=0.01, every=10)        # one compiled loop
+
+    deficit = dln.Protocol(task, architecture=dln.Architecture(depth=3, pathways=2),
+                           deficits=[dln.pathways.Freeze(1, onset=0.0, length=20.0)])
+    dln.solve(deficit, u0=[1e-3, 1e-3], t=ts); dln.simulate(deficit, weights, lr=0.01,
+                                                               steps=6000)
+
+Which engine runs what (both sides say so in `Trajectory.method`):
+
+| protocol | `dln.solve` | `dln.simulate` |
+|---|---|---|
+| one phase, one pathway | `solve`'s methods (`dln.methods`) | the gradient-descent loop |
+| several phases | each phase by `solve`'s methods, chained through the final weights | the same loop, the phase's statistics picked inside it |
+| pathways or deficits | the exact competition (`dln.theory.competition`) | the pathway network (`dln.simulation.pathways`) |
+
+Combinations that no engine has (several phases together with pathways or deficits; sources,
+shared layers or biases in the exact competition) raise a `ValueError` that says so.
 """
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from dln._checks import as_array, check_depth, check_int
+from dln.protocol.deficits import as_schedule
+from dln.tasks.task import Task
+
+__all__ = ["Protocol", "Architecture", "parse_phases", "phase_bounds"]
+
+_BIAS_PATTERNS = (None, "output", "hidden", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """The network a protocol trains.
+
+    Attributes:
+      depth: weight matrices per pathway (`depth=1` is the shallow network).
+      pathways: parallel pathways whose outputs are summed (Kleinman et al. 2024); default 1.
+      sources: None (every pathway reads every input) or one `(start, stop)` input block per
+        pathway (the split architecture of Kleinman et al. 2023).
+      shared: layers on top of the summed pathways; their weights come last in `weights`.
+      biases: None, or where the layers have biases: a pattern of `dln.solve(..., biases=)`
+        (`"output"`, `"hidden"`, `"all"`), one pathway only; biases start at 0.
+    """
+
+    depth: int
+    pathways: int = 1
+    sources: tuple | None = None
+    shared: int = 0
+    biases: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", check_depth(self.depth))
+        object.__setattr__(self, "pathways", check_int(self.pathways, "pathways", 1))
+        object.__setattr__(self, "shared", check_int(self.shared, "shared", 0,
+                                                     what=" (shared layers)"))
+        if self.sources is not None:
+            if not isinstance(self.sources, (list, tuple)) or len(self.sources) != self.pathways:
+                raise ValueError(f"`sources` must give one (start, stop) input block per pathway "
+                                 f"({self.pathways}), got {self.sources!r}.")
+            object.__setattr__(self, "sources", tuple(tuple(b) for b in self.sources))
+        if self.biases not in _BIAS_PATTERNS:
+            raise ValueError(f"`biases` must be one of {_BIAS_PATTERNS}, got {self.biases!r}.")
+        if self.biases is not None and (self.pathways > 1 or self.shared):
+            raise ValueError("`biases` are supported for one pathway without shared layers; got "
+                             f"pathways={self.pathways}, shared={self.shared}.")
+
+    @property
+    def plain(self) -> bool:
+        """One pathway reading every input, no shared layers: a plain deep linear network."""
+        return self.pathways == 1 and self.sources is None and self.shared == 0
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Protocol:
+    """Phases of tasks, deficits and the architecture: what happens during training.
+
+    `Protocol(phases, *, depth=None, architecture=None, deficits=None)`:
+
+    Args:
+      phases: a `dln.Task` (one phase without end), or a non-empty list of `(task, duration)`
+        pairs, durations in flow time `>= 0` (the last may be `inf`: no end), each a number or
+        a `(B,)` array (B protocols at once).
+      depth: shorthand for `architecture=Architecture(depth)`.
+      architecture: an `Architecture` (give this or `depth`).
+      deficits: None, one deficit of `dln.protocol.deficits`, or a list of them.
+    """
+
+    phases: tuple
+    architecture: Architecture
+    deficits: tuple
+
+    def __init__(self, phases, *, depth=None, architecture=None, deficits=None):
+        if architecture is None and depth is None:
+            raise TypeError("dln.Protocol needs the network: pass `depth=` (a plain deep linear "
+                            "network) or `architecture=dln.Architecture(...)`.")
+        if architecture is not None and not isinstance(architecture, Architecture):
+            raise TypeError(f"`architecture` must be a dln.Architecture, got "
+                            f"{type(architecture).__name__}.")
+        if architecture is None:
+            architecture = Architecture(depth=depth)
+        elif depth is not None and check_depth(depth) != architecture.depth:
+            raise ValueError(f"`depth` = {depth!r} disagrees with the architecture's depth "
+                             f"{architecture.depth}; give one of them.")
+        if isinstance(phases, Task):
+            phases = ((phases, math.inf),)
+        items, _, _ = parse_phases(phases, name="phases", open_end=True)
+        shapes = {(t.n_out, t.n_in) for t in items}
+        if len(shapes) > 1:
+            raise ValueError(f"all tasks of `phases` must have the same (n_out, n_in), got "
+                             f"{sorted(shapes)}.")
+        deficits = as_schedule(deficits, n_pathways=architecture.pathways)
+        if deficits and len(items) > 1:
+            raise ValueError("a protocol with deficits has one phase: no engine runs deficit "
+                             "windows across task switches yet; got "
+                             f"{len(items)} phases and {len(deficits)} deficits.")
+        object.__setattr__(self, "phases", tuple((t, d) for t, d in phases))
+        object.__setattr__(self, "architecture", architecture)
+        object.__setattr__(self, "deficits", deficits)
+
+    @property
+    def depth(self) -> int:
+        return self.architecture.depth
+
+    @property
+    def tasks(self) -> tuple:
+        """The task of each phase."""
+        return tuple(task for task, _ in self.phases)
+
+    @property
+    def task(self) -> Task:
+        """The task of the first phase."""
+        return self.phases[0][0]
+
+    @property
+    def n_phases(self) -> int:
+        return len(self.phases)
+
+    @property
+    def open_ended(self) -> bool:
+        """Whether the last phase has no end (its length is set by `t` or `steps`)."""
+        return bool(np.any(np.isinf(np.asarray(self.phases[-1][1], dtype=float))))
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """`(B, n_phases + 1)` cumulative phase boundaries in flow time (B = 1 unless a
+        duration is an array)."""
+        return parse_phases(self.phases, name="phases", open_end=True)[1]
+
+    @property
+    def batched(self) -> bool:
+        """Whether a duration is a `(B,)` array."""
+        return parse_phases(self.phases, name="phases", open_end=True)[2]
+
+    @property
+    def plain(self) -> bool:
+        """A plain network without deficits: what `solve`'s methods and the plain loop run."""
+        return self.architecture.plain and not self.deficits
+
+    def __repr__(self):
+        phases = ", ".join(f"({type(t).__name__}{(t.n_out, t.n_in)}, {d!r})"
+                           for t, d in self.phases)
+        extra = f", deficits={list(self.deficits)!r}" if self.deficits else ""
+        return f"Protocol([{phases}], architecture={self.architecture!r}{extra})"
+
+
+def parse_phases(phases, kind=Task, kind_name: str = "dln.Task", *, name: str = "schedule",
+                 open_end: bool = False):
+    """`(items, bounds, batched)` of a list of `(item, duration)` pairs, items of type `kind`:
+    the items, the `(B, n_phases + 1)` cumulative phase boundaries (flow time), durations
+    broadcast over the batch (`B = 1` if none is batched), and whether any duration was
+    batched. Validates the pairs and the durations; `open_end` allows an infinite last one.
+    `name` is the argument as the user wrote it."""
+    if not isinstance(phases, (list, tuple)) or len(phases) == 0:
+        raise TypeError(f"`{name}` must be a non-empty list of ({kind_name}, duration) pairs, "
+                        f"got {type(phases).__name__}.")
+    items, durations = [], []
+    for i, item in enumerate(phases):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            raise TypeError(f"`{name}[{i}]` must be a ({kind_name}, duration) pair, got "
+                            f"{item!r}.")
+        obj, d = item
+        if not isinstance(obj, kind):
+            raise TypeError(f"`{name}[{i}]` must start with a {kind_name}, got "
+                            f"{type(obj).__name__}.")
+        last = open_end and i == len(phases) - 1
+        d = np.asarray(as_array(d, f"{name}[{i}] duration", ndim=(0, 1), finite=not last),
+                       dtype=float)
+        if np.any(d < 0) or np.any(np.isnan(d)):
+            raise ValueError(f"`{name}[{i}]` duration must be >= 0 (flow time), got {d!r}.")
+        items.append(obj)
+        durations.append(d)
+    sizes = {d.shape[0] for d in durations if d.ndim == 1}
+    if len(sizes) > 1:
+        raise ValueError(f"batched durations must all have the same length, got {sorted(sizes)}.")
+    batched = bool(sizes)
+    B = sizes.pop() if sizes else 1
+    d = np.stack([np.broadcast_to(d, (B,)) for d in durations], axis=1)
+    bounds = np.concatenate([np.zeros((B, 1)), np.cumsum(d, axis=1)], axis=1)
+    return tuple(items), bounds, batched
+
+
+def phase_bounds(schedule):
+    """`(tasks, bounds, batched)` of a schedule of `(task, duration)` pairs (`parse_phases`);
+    all tasks must have the same shape."""
+    tasks, bounds, batched = parse_phases(schedule)
+    shapes = {(t.n_out, t.n_in) for t in tasks}
+    if len(shapes) > 1:
+        raise ValueError(f"all tasks of a schedule must have the same (n_out, n_in), got "
+                         f"{sorted(shapes)}.")
+    return tasks, bounds, batched

@@ -1,0 +1,136 @@
+"""The one gradient-descent loop: steps through the phases of a protocol, inside `jit`.
+
+Every simulator of a network trained on phases of data drives this loop by supplying its
+gradient and its records: `dln.simulate` (weights and biases on task statistics, one phase or
+several), `dln.schedule.simulate` (through `dln.simulate`) and `dln.completion.simulate`
+(masked matrix-completion losses). At step `k` the loop
+
+1. finds the phase `p = #{q : k >= ends_q}` (phases end at the step counts `ends`),
+2. takes the phase's slice `data_p` of the stacked phase data,
+3. makes the step `θ ← θ − lr_k (∇L_p(θ) + γ θ)` (`lr_k` a number or `schedule(k)`, `γ` the
+   weight decay), and
+4. past the end of the last phase leaves the state as it is (`freeze`), so a batch of
+   protocols of different lengths shares one loop and one time axis.
+
+It carries the time `Σ lr_k` (flow time; past the end, the shared record axis of a batch)
+and records `record(θ)` every `every`
+steps, with whether the state is still finite (`dln.simulation.descent`). Batches of initial
+states, learning rates and phase ends are one `vmap`-ed compiled call.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dln.simulation.descent import all_finite, first_divergence, scan
+
+__all__ = ["run", "steps_of", "record_phases", "phase_ends"]
+
+
+@functools.partial(jax.jit, static_argnames=("gradients", "record", "n_blocks", "schedule",
+                                             "freeze", "batch"))
+def run(gradients, record, data, state, rate, ends, every, weight_decay=None, *, n_blocks: int,
+        schedule=None, freeze: bool = True, batch=(False, False, False)):
+    """Gradient descent through phases; returns `(final state, records)`.
+
+    Args:
+      gradients: `gradients(state, data_p)`, the gradient of phase p's loss, a pytree like
+        `state` (None where `state` has None). Static: pass a module-level function.
+      record: `record(state)`, a dict of arrays recorded every `every` steps. Static.
+      data: a pytree of arrays with a leading phase axis.
+      state: the initial state, a pytree (e.g. `[W1, …, WD]`).
+      rate: the learning rate, a scalar (ignored under a `schedule`).
+      ends: `(n_phases,)` ints, the step count at which each phase ends.
+      every: steps between records (may be traced).
+      weight_decay: None or `γ`, adding `γ θ` to every gradient.
+      n_blocks: records after the first (static); the loop makes `n_blocks · every` steps.
+      schedule: None or a callable `k → lr_k` (static).
+      freeze: whether steps past the last phase's end are skipped (static; False when the loop
+        never passes it).
+      batch: which of `(state, rate, ends)` carry a leading batch axis (zipped).
+
+    The records gain `finite` (whether the state was finite), `flow_time` (the `Σ lr` so far)
+    and `diverged_at` (the step of the first non-finite record, −1 where none), and have the
+    batch axis first.
+    """
+    n_phases = jax.tree_util.tree_leaves(data)[0].shape[0]
+
+    def one_run(state, rate, ends):
+        dtype = jax.tree_util.tree_leaves(state)[0].dtype
+        stepper = _stepper(gradients, data, n_phases, schedule, weight_decay, freeze, rate, ends,
+                           dtype)
+
+        def rec(carry):
+            state, t = carry
+            return dict(record(state), finite=all_finite(state), flow_time=t)
+
+        (final, _), recs = scan((state, jnp.zeros((), dtype)), stepper, rec, n_blocks, every)
+        return final, recs
+
+    fn = one_run
+    if any(batch):
+        fn = jax.vmap(fn, in_axes=tuple(0 if b else None for b in batch))
+    final, recs = fn(state, rate, ends)
+    recs["diverged_at"] = first_divergence(recs.pop("finite"), jnp.arange(n_blocks + 1) * every)
+    return final, recs
+
+
+def _stepper(gradients, data, n_phases, schedule, weight_decay, freeze, rate, ends, dtype):
+    """`step(k, (state, t))` of the loop for one run (see `run`)."""
+
+    def step(k, carry):
+        state, t = carry
+        phase = jnp.sum(k >= ends)
+        if n_phases == 1:
+            data_p = jax.tree_util.tree_map(lambda a: a[0], data)
+        else:
+            data_p = jax.tree_util.tree_map(lambda a: a[jnp.minimum(phase, n_phases - 1)], data)
+        lr = rate if schedule is None else jnp.asarray(schedule(k), dtype)
+        grads = gradients(state, data_p)
+        if weight_decay is not None:  # the gradient of ½γ||θ||²
+            grads = jax.tree_util.tree_map(lambda g, w: g + weight_decay * w, grads, state)
+        new = jax.tree_util.tree_map(lambda w, g: w - lr * g, state, grads)
+        if freeze:  # past the last phase the state stays where it is (the clock runs on)
+            live = phase < n_phases
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(live, a, b), new, state)
+        return new, t + lr
+
+    return step
+
+
+def steps_of(times, lr):
+    """Flow times → integer numbers of steps of size `lr` (raises unless each is a multiple)."""
+    steps = np.rint(np.asarray(times) / lr)
+    if np.any(np.abs(steps * lr - times) > 1e-9 * np.maximum(1.0, np.abs(times))):
+        raise ValueError(f"schedule durations must be whole numbers of steps of size lr = {lr!r} "
+                         f"(flow time = lr × steps); got phase ends {np.asarray(times)!r}.")
+    return steps.astype(np.int64)
+
+
+def phase_ends(bounds, rates):
+    """The step counts `(B, n_phases)` at which phases end, from their flow-time boundaries
+    `bounds` `(B, n_phases + 1)` and the flow time `rates` gives per step: a number (each end a
+    whole number of steps, `steps_of`), or the `(steps,)` learning rates of a schedule, where a
+    phase ends at the first step whose flow time `Σ lr` reaches its boundary (to 1e-9 relative;
+    boundaries the run does not reach end at its last step)."""
+    rates = np.asarray(rates, dtype=float)
+    if rates.ndim == 0:
+        return steps_of(bounds[:, 1:], float(rates))
+    flow = np.concatenate([[0.0], np.cumsum(rates)])
+    ends = bounds[:, 1:]
+    tol = 1e-9 * np.maximum(1.0, np.abs(ends))
+    return np.searchsorted(flow, ends - tol, side="left").astype(np.int64)
+
+
+def record_phases(ends, steps, batched_d, batch=None):
+    """The phase of the state after `steps` steps (`(T,)`), for phases ending at the step
+    counts `ends` `(B, n_phases)`: `(B, T)` when the durations are batched, else `(T,)`
+    (broadcast to `(batch, T)` for a batch of weights)."""
+    if batched_d:
+        return np.stack([np.searchsorted(e, steps) for e in ends])
+    phase = np.searchsorted(ends[0], steps)
+    return phase if batch is None else np.broadcast_to(phase, (batch,) + phase.shape)
