@@ -13,8 +13,10 @@ The entry points and the shared vocabulary, at the top of the package:
 - `sweep`: chunked, resumable parameter sweeps with a progress bar, spread over the devices.
 
 Below them the package reads as its architecture, each tier building on the ones listed
-before it (one exception: the bias reduction in `theory.biases` integrates its one mode without
-a closed form through `methods.numerical_flow`):
+before it and on the shared vocabulary (`network`, `init`, `Trajectory`); the phenomena drive
+the entry points `solve` and `simulate`. One exception: the bias reduction in `theory.biases`
+integrates its one mode without a closed form through `methods.numerical_flow`
+(`tests/test_layout.py` checks these rules):
 
     dln/tasks/        1. what is learned: Task, datasets, related task pairs
     dln/protocol/     2. what happens during training: phases, deficits, sources

@@ -51,7 +51,12 @@ class Trajectory:
         `record_weights=True`, `"exact-riccati"`, `"numerical-flow"`), else None.
       diverged_at: for a simulation, the first recorded step at which the weights were no
         longer finite, or −1 (None for exact trajectories).
-      error_estimate: `(T,)` estimated error (Frobenius) of the map of a `"numerical-flow"`.
+      error_estimate: `(T,)` estimated error (Frobenius) of the map of a `"numerical-flow"`
+        (see `relative_error_estimate`).
+      n_steps, n_rejected: the accepted and rejected steps of a `"numerical-flow"`
+        integration (`dln.numerical_flow.integrate`); None elsewhere.
+      recorded_biases: list of `(T, out)` bias records of a `"numerical-flow"` with biases
+        (None entries for layers without bias); None elsewhere.
       stalled: `(K,)` booleans of an `"exact-riccati"` trajectory: modes whose initial sign
         opposes the target, which stall at the saddle instead of being learned
         (`(..., n_phases, K)` through a schedule: per phase, False where no Riccati solution).
@@ -116,6 +121,16 @@ class Trajectory:
                                                        metadata=dict(static=True))
     test_error: Optional[Any] = None
     weight_decay: Optional[Any] = None
+    n_steps: Optional[Any] = None
+    n_rejected: Optional[Any] = None
+    recorded_biases: Optional[list] = None
+
+    @property
+    def relative_error_estimate(self):
+        """`(T,)` `error_estimate / ||map||_F` (0 where the estimate is 0, inf where only the
+        map is)."""
+        norm = jnp.linalg.norm(self.map, axis=(-2, -1))
+        return jnp.where(self.error_estimate == 0, 0.0, self.error_estimate / norm)
 
     @property
     def is_exact(self) -> bool:

@@ -114,7 +114,7 @@ def test_deep_non_aligned_weights_and_correlated_input():
     assert np.all(np.linalg.norm(np.asarray(sol.map) - ref_map, axis=(-2, -1))
                   <= 10 * np.asarray(sol.error_estimate) + 1e-13)
     # the layer imbalances are conserved by the flow, and by the integration
-    W = sol.weights
+    W = sol.weights()
     for l in range(2):
         imbalance = jnp.swapaxes(W[l + 1], -1, -2) @ W[l + 1] - W[l] @ jnp.swapaxes(W[l], -1, -2)
         np.testing.assert_allclose(imbalance, np.broadcast_to(imbalance[0], imbalance.shape),

@@ -25,10 +25,8 @@ estimate of the error of the returned (tight) run, typically by one to two order
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -55,60 +53,10 @@ METHOD = "numerical-flow"
 LOOSE_FACTOR = 100.0
 
 
-# ---------------------------------------------------------------------------------- results
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class FlowSolution:
-    """A numerically integrated gradient flow.
-
-    Attributes:
-      t: `(T,)` flow times, in the order asked for.
-      weights: list of the `depth` weight records `(T, out, in)`.
-      map: `(T, No, Ni)` the network map `W_D ⋯ W_1`.
-      error_estimate: `(T,)` estimated absolute error of `map` and `offset` (Frobenius norm of
-        both together): their distance to a run at `LOOSE_FACTOR` × `rtol` (an upper estimate;
-        NaN if not estimated).
-      n_steps: accepted steps of the returned run.
-      n_rejected: rejected steps.
-      task: the `Task`.
-      rtol: the relative tolerance of the returned run.
-      biases: list of the `depth` bias records `(T, out)` (None entries for layers without
-        bias), or None for a network without biases.
-      offset: `(T, No)` the output offset `c = Σ_l (W_D ⋯ W_{l+1}) b_l`, or None.
-    """
-
-    t: Any
-    weights: list
-    map: Any
-    error_estimate: Any
-    n_steps: Any
-    n_rejected: Any
-    task: Task
-    rtol: float = dataclasses.field(metadata=dict(static=True))
-    biases: Any = None
-    offset: Any = None
-
-    @property
-    def depth(self) -> int:
-        return len(self.weights)
-
-    @property
-    def relative_error_estimate(self):
-        """`(T,)` `error_estimate / ||map||_F` (inf where the map is 0 and the estimate is not)."""
-        norm = jnp.linalg.norm(self.map, axis=(-2, -1))
-        return jnp.where(self.error_estimate == 0, 0.0, self.error_estimate / norm)
-
-    def to_trajectory(self) -> Trajectory:
-        """A `dln.Trajectory` with method `"numerical-flow"`: the map, modes and loss at every
-        record, the weight records and the weights at `t[-1]` (`final_weights`)."""
-        final_biases = None if self.biases is None else [
-            None if b is None else b[-1] for b in self.biases]
-        return Trajectory(t=self.t, modes=self.task.mode_strengths(self.map),
-                          loss=affine_loss(self.task, self.map, self.offset), task=self.task,
-                          method=METHOD, depth=self.depth, stored_map=self.map,
-                          final_weights=[w[-1] for w in self.weights],
-                          recorded_weights=list(self.weights), offset=self.offset,
-                          final_biases=final_biases, error_estimate=self.error_estimate)
+# The result is a `dln.Trajectory` (method `"numerical-flow"`, with `error_estimate`,
+# `n_steps`, `n_rejected`, the weight and bias records); `FlowSolution` stays as a documented
+# alias of the type it used to be.
+FlowSolution = Trajectory
 
 
 # -------------------------------------------------------------------------------- the flow
@@ -236,7 +184,7 @@ def integrate_statistics(weights, biases, t, stats, *, rtol: float = 1e-11, atol
 
 def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=None,
               estimate_error: bool = True, max_steps: int = 2_000_000,
-              weight_decay=0.0) -> FlowSolution:
+              weight_decay=0.0) -> Trajectory:
     """Integrate the gradient flow `dW_l/dt = −∂L/∂W_l − γW_l` from `weights` to the times `t`.
 
     Args:
@@ -253,8 +201,11 @@ def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=
       weight_decay: `γ >= 0`, the L2 penalty `½γ Σ ||θ||²` on every weight and bias.
 
     Returns:
-      A `FlowSolution` (`to_trajectory()` gives the `dln.Trajectory`, method
-      `"numerical-flow"`).
+      A `dln.Trajectory` with method `"numerical-flow"`: the map, modes and loss at every
+      record, `recorded_weights` (`weights()`), `final_weights` (at `t[-1]`), `error_estimate`
+      (the distance of `map` and `offset`, in Frobenius norm together, to a run at
+      `LOOSE_FACTOR × rtol`: an upper estimate; NaN if not estimated), `n_steps` and
+      `n_rejected`; with biases also `offset`, `recorded_biases` and `final_biases`.
 
     Raises `FloatingPointError` (concrete inputs) if a run fails: the step size collapses, the
     weights leave the floats, or `max_steps` is reached first.
@@ -271,13 +222,17 @@ def integrate(task: Task, weights, t, *, biases=None, rtol: float = 1e-11, atol=
     recs, brecs, W, c, error, n_acc, n_rej = integrate_statistics(
         ws, bs, t, stats, rtol=rtol, atol=atol, estimate_error=estimate_error,
         max_steps=max_steps, weight_decay=gamma)
-    return FlowSolution(t=t, weights=recs, map=W, error_estimate=error, n_steps=n_acc,
-                        n_rejected=n_rej, task=task, rtol=float(rtol), biases=brecs, offset=c)
+    final_biases = None if brecs is None else [None if b is None else b[-1] for b in brecs]
+    return Trajectory(t=t, modes=task.mode_strengths(W), loss=affine_loss(task, W, c),
+                      task=task, method=METHOD, depth=len(recs), stored_map=W,
+                      final_weights=[w[-1] for w in recs], recorded_weights=list(recs),
+                      offset=c, final_biases=final_biases, error_estimate=error, n_steps=n_acc,
+                      n_rejected=n_rej, recorded_biases=brecs)
 
 
 def flow_trajectory(task: Task, weights, t, *, biases=None, rtol: float = 1e-11,
                     atol=None, max_steps: int = 2_000_000, weight_decay=0.0) -> Trajectory:
-    """`integrate(...).to_trajectory()`: the numerically integrated flow as a `dln.Trajectory`
-    (method `"numerical-flow"`, with `error_estimate`)."""
+    """`integrate(...)`: the numerically integrated flow as a `dln.Trajectory` (method
+    `"numerical-flow"`, with `error_estimate`)."""
     return integrate(task, weights, t, biases=biases, rtol=rtol, atol=atol,
-                     max_steps=max_steps, weight_decay=weight_decay).to_trajectory()
+                     max_steps=max_steps, weight_decay=weight_decay)

@@ -258,5 +258,5 @@ def _full_flow(task, depth, u0, layers, t, rtol, weight_decay=0.0):
     dtype = weights[0].dtype
     biases = [jnp.zeros((W.shape[0],), dtype) if h else None for W, h in zip(weights, layers)]
     traj = numerical_flow.integrate(task, weights, t, biases=biases, rtol=rtol,
-                                    weight_decay=weight_decay).to_trajectory()
+                                    weight_decay=weight_decay)
     return dataclasses.replace(traj, u0=u0)
