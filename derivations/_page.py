@@ -76,7 +76,7 @@ class Derivation:
     Args:
         name: module name; the page is `docs/derivations/<name>.md`.
         title: page title.
-        sources: where the result comes from (papers, THEORY.md sections).
+        sources: where the result comes from (papers, and the theory pages in `docs/theory/`).
         statement: what is derived, in one paragraph of Markdown (LaTeX allowed in `$…$`).
     """
 

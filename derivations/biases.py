@@ -1,6 +1,6 @@
 """Deep linear networks with biases: the mode reduction and the early optimal constant solution.
 
-Rubruck, Bauer, Saxe & Summerfield (2024), arXiv:2406.17467; THEORY.md §5.3. `dln.biases`
+Rubruck, Bauer, Saxe & Summerfield (2024), arXiv:2406.17467; docs/theory/biases.md. `dln.biases`
 implements it. Steps:
 
 1. the loss of the affine network `ŷ = Mx + c` from the data moments (exact, from the sum over
@@ -44,7 +44,8 @@ def _expect(expr, samples):
 def derive() -> Derivation:
     d = Derivation(
         NAME, "Biases: the mode reduction and the optimal constant solution",
-        sources="Rubruck, Bauer, Saxe & Summerfield (2024), arXiv:2406.17467; THEORY.md §5.",
+        sources="Rubruck, Bauer, Saxe & Summerfield (2024), arXiv:2406.17467; theory page "
+                "[biases](../theory/biases.md).",
         statement=r"For the affine network $h_l = W_l h_{l-1} + b_l$ with aligned, balanced "
                   r"weights and zero biases, if the input mean lies along one mode's input "
                   r"direction, $\bar x = \xi V_0$, and the target mean along the same mode's "

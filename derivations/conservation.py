@@ -1,7 +1,7 @@
 """Conserved quantities of gradient flow on a product of matrices: the layer imbalances.
 
-THEORY.md §0.3 (standard; e.g. Arora, Cohen & Hazan 2018, Du, Hu & Lee 2018); used by Saxe et al.
-(2014) for balanced init and by Dominé et al. (2025) for λ-balanced init. Steps:
+docs/theory/setting.md (standard; e.g. Arora, Cohen & Hazan 2018, Du, Hu & Lee 2018); used by Saxe
+et al. (2014) for balanced init and by Dominé et al. (2025) for λ-balanced init. Steps:
 
 1. for any loss of the product `W = W_D⋯W_1` the flow is `Ẇ_l = (W_D⋯W_{l+1})ᵀ E (W_{l−1}⋯W_1)ᵀ`
    for some matrix `E` (for the squared error, `E = Σyx − WΣxx`), and then
@@ -28,8 +28,11 @@ NAME = "conservation"
 def derive() -> Derivation:
     d = Derivation(
         NAME, "Conserved layer imbalances",
-        sources="THEORY.md §0.3, §1.4 (balanced init), §4.1 (λ-balanced init, Dominé et al. "
-                "2025, arXiv:2409.14623).",
+        sources="Standard (e.g. Arora, Cohen & Hazan 2018, arXiv:1802.06509); theory pages "
+                "[setting](../theory/setting.md#conserved-layer-imbalances), "
+                "[modes](../theory/modes.md) (balanced init, Saxe et al. 2014) and "
+                "[two layers](../theory/two_layer.md) (λ-balanced init, Dominé et al. 2025, "
+                "arXiv:2409.14623).",
         statement=r"Under gradient flow on any loss of the product $W_D\cdots W_1$, every layer "
                   r"imbalance $W_{l+1}^\top W_{l+1} - W_l W_l^\top$ is constant in time. For "
                   r"aligned modes this says $a_{l+1}^2 - a_l^2$ is conserved: balanced layers stay "

@@ -1,7 +1,8 @@
 """Depth D ≥ 3: the implicit mode solution t(u), its antiderivative G, escape time and decay.
 
 Saxe, McClelland & Ganguli (2014), arXiv:1312.6120 (deep networks, the depth dependence of the
-plateau); THEORY.md §1.4 (the ₂F₁ form, the escape-time asymptotics). With `w = λu/s`, `τ = κt` the
+plateau); docs/theory/modes.md (the ₂F₁ form, the escape-time asymptotics). With `w = λu/s`,
+`τ = κt` the
 mode obeys `dw/dτ = w^p (1 − w)`, `p = 2 − 2/D`, so `τ = G(w) − G(w0)` with `G' = 1/(w^p(1 − w))`.
 Steps:
 
@@ -129,7 +130,8 @@ def _rational_zero(expr):
 def derive() -> Derivation:
     d = Derivation(
         NAME, "Deep modes (D ≥ 3): the implicit solution",
-        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120; THEORY.md §1.4.",
+        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120; theory page "
+                "[modes](../theory/modes.md).",
         statement=r"For $D \ge 3$ a mode reaches $u = (s/\lambda)w$ at "
                   r"$t = [G(w) - G(w_0)]/\kappa$ with $G(w) = \int dw/(w^{2-2/D}(1-w))$, written "
                   r"in $a = w^{1/D}$ with partial fractions over the $D$-th roots of unity and "

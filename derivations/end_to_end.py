@@ -2,8 +2,9 @@
 
 Arora, Cohen & Hazan (2018, ICML, arXiv:1802.06509) for the end-to-end flow; Arora, Cohen, Hu &
 Luo (2019, NeurIPS, arXiv:1905.13655, Theorem 3 and Lemma 2) for the singular values and vectors;
-Kleinman, Achille & Soatto (2024, arXiv:2308.12221) for the matrix-completion deficit; THEORY.md
-§0.3, §6.2, §9. `dln.completion` and `dln.schedule` implement it. Steps:
+Kleinman, Achille & Soatto (2024, arXiv:2308.12221) for the matrix-completion deficit;
+docs/theory/setting.md and docs/theory/completion.md. `dln.completion` and `dln.schedule`
+implement it. Steps:
 
 1. the masked completion loss, its gradient `∇L = P_Ω(W − M)/|Ω|` and the layer gradients
    `(W_D⋯W_{l+1})ᵀ ∇L (W_{l−1}⋯W_1)ᵀ` (explicit symbolic matrices and masks);
@@ -191,7 +192,8 @@ def derive() -> Derivation:
         sources="Arora, Cohen & Hazan (2018), arXiv:1802.06509 (end-to-end dynamics); Arora, "
                 "Cohen, Hu & Luo (2019), arXiv:1905.13655 (Theorem 3, Lemma 2); Kleinman, "
                 "Achille & Soatto (2024), arXiv:2308.12221 (matrix completion, deficits); "
-                "THEORY.md §0.3, §6.2, §9.",
+                "theory pages [setting](../theory/setting.md#conserved-layer-imbalances) and "
+                "[completion](../theory/completion.md).",
         statement=r"For balanced layers ($W_{l+1}^\top W_{l+1} = W_l W_l^\top$) and any loss "
                   r"$L(W)$ of the product $W = W_D\cdots W_1$, the product follows "
                   r"$\dot W = -\sum_{j=1}^D (WW^\top)^{(D-j)/D}\,\nabla L(W)\,"
@@ -505,7 +507,8 @@ def _singular_values(d: Derivation) -> None:
                       2 * (sv[0] * rates[0] + sv[1] * rates[1])))
         cases.append((f"$D = {depth}$, $\\det W$", ddet, rates[0] * sv[1] + sv[0] * rates[1]))
     d.check_cases(r"the rates of the invariants", cases, reduce=reduce, how=CIRCLE)
-    d.say(r"The factor is $(\sigma^2)^{1-1/D}$, not $\sigma^{1-1/D}$ (THEORY.md §9): for "
+    d.say(r"The factor is $(\sigma^2)^{1-1/D}$, not $\sigma^{1-1/D}$ (theory page "
+          r"[completion](../theory/completion.md#the-end-to-end-flow)): for "
           r"$D \ge 2$ small singular values grow slowly and large ones fast, the low-rank bias "
           r"that matrix completion relies on; $D = 1$ gives $\dot\sigma_r = -g_r$, no bias.")
 
@@ -562,8 +565,9 @@ def _singular_vectors(d: Derivation) -> None:
                   r"$V^\top\dot V = -F\circ(S\Gamma + \Gamma^\top S)$, $\Gamma = U^\top\nabla LV$ "
                   r"($r \ne r'$; $F_{rr} = 0$)",
              code="central differences of the SVD along `dln.completion.end_to_end_velocity`")
-    d.say(r"THEORY.md writes the same matrix as $F_{r'r} = (\sigma_r^{2/N} - "
-          r"\sigma_{r'}^{2/N})^{-1}$. For $n = 5$ and general position:")
+    d.say(r"With the two indices named the other way round the same entry reads "
+          r"$F_{r'r} = (\sigma_r^{2/D} - \sigma_{r'}^{2/D})^{-1}$. For $n = 5$ and general "
+          r"position:")
     d.check_numeric(r"$\dot\sigma_r$, $U^\top\dot U$ and $V^\top\dot V$ from the formulas "
                     r"equal central differences $[X(W + h\dot W) - X(W - h\dot W)]/2h$ of the "
                     r"SVD of a random $5\times5$ $W$ along the end-to-end velocity "

@@ -1,8 +1,8 @@
 """The reduced ODE of one SVD mode, derived from the matrix gradient flow.
 
 Saxe, McClelland & Ganguli (2014), "Exact solutions to the nonlinear dynamics of learning in deep
-linear neural networks" (arXiv:1312.6120); THEORY.md §0.1 (loss, flow, time), §0.2 (bases), §1.2
-and §1.4 (the mode equations). Steps:
+linear neural networks" (arXiv:1312.6120); docs/theory/setting.md (loss, flow, time, bases) and
+docs/theory/modes.md (the mode equations). Steps:
 
 1. the loss in correlations, and its gradient `−∂L/∂W_l = (W_D⋯W_{l+1})ᵀ(Σyx − WΣxx)(W_{l−1}⋯W_1)ᵀ`
    (entrywise against `sympy.diff`, explicit symbolic matrices, D = 1, 2, 3, rectangular);
@@ -43,8 +43,8 @@ def _entrywise_expand(m):
 def derive() -> Derivation:
     d = Derivation(
         NAME, "The reduced ODE of one SVD mode",
-        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120; THEORY.md §0.1, §0.2, §1.2, "
-                "§1.4.",
+        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120; theory pages "
+                "[setting](../theory/setting.md) and [modes](../theory/modes.md).",
         statement=r"For a deep linear network $W_D\cdots W_1$ trained by gradient flow on the "
                   r"mean squared error, with aligned, balanced layers and input covariance "
                   r"diagonal in the task's right singular basis, every SVD mode $\alpha$ evolves "

@@ -2,7 +2,7 @@
 split, deficit windows and the Fisher information of a layer.
 
 Kleinman, Achille & Soatto (2024), arXiv:2308.12221; Shi, Shea-Brown & Buice (2022);
-THEORY.md §6.1, §8.2. Steps:
+docs/theory/pathways.md, docs/theory/fisher.md. Steps:
 
 1. a balanced aligned pathway of depth D: `K_p = a_p^D`, `da_p/dt = a_p^{D−1} e` with the shared
    error `e = s − λ Σ_q K_q`, so `dK_p/dt = D K_p^{2−2/D} e` (general D);
@@ -69,7 +69,8 @@ def derive() -> Derivation:
     d = Derivation(
         NAME, "Competing pathways: conserved competition and final split",
         sources="Kleinman, Achille & Soatto (2024), arXiv:2308.12221; Shi, Shea-Brown & Buice "
-                "(2022); THEORY.md §6.1 and §8.2.",
+                "(2022); theory pages [pathways](../theory/pathways.md) and "
+                "[Fisher information](../theory/fisher.md).",
         statement=r"For parallel pathways summed at the output, each mode of each pathway obeys "
                   r"$\dot K_p = D K_p^{2-2/D}(s - \lambda\sum_q K_q)$. The quantity "
                   r"$\varphi(K_a) - \varphi(K_b)$ with $\varphi' = 1/(D K^{2-2/D})$ is conserved "

@@ -1,7 +1,7 @@
 """The exact two-layer flow from λ-balanced weights: the matrix Riccati equation and its solution.
 
 Fukumizu (1998); Braun, Dominé, Fitzgerald & Saxe (2022), arXiv/OpenReview lJx2vng-KiC; Dominé et
-al. (2025), arXiv:2409.14623; THEORY.md §3–4. `dln.riccati` implements it. Steps:
+al. (2025), arXiv:2409.14623; docs/theory/two_layer.md. `dln.riccati` implements it. Steps:
 
 1. with whitened input and `W2ᵀW2 − W1W1ᵀ = λI`, `Q = [W1ᵀ; W2]` obeys `Q̇ = FQ − ½QQᵀQ`
    (entrywise from `sympy.diff` of the mean loss, explicit rectangular matrices; the residual is
@@ -52,7 +52,8 @@ def derive() -> Derivation:
     d = Derivation(
         NAME, "Two layers from λ-balanced weights: the matrix Riccati solution",
         sources="Fukumizu (1998); Braun, Dominé, Fitzgerald & Saxe (2022), OpenReview "
-                "lJx2vng-KiC; Dominé et al. (2025), arXiv:2409.14623; THEORY.md §3–4.",
+                "lJx2vng-KiC; Dominé et al. (2025), arXiv:2409.14623; theory page "
+                "[two layers](../theory/two_layer.md).",
         statement=r"For a two-layer network with whitened input and $\lambda$-balanced weights, "
                   r"$W_2^\top W_2 - W_1W_1^\top = \lambda I$, the stacked weights "
                   r"$Q = [W_1^\top; W_2]$ obey $\dot Q = FQ - \tfrac12 QQ^\top Q$ with "
@@ -215,7 +216,7 @@ def _one_unit(d: Derivation) -> None:
                             order="lex")
         return sp.expand(rem)
 
-    # The unbalanced page's explicit solution: u = A B / D_n (THEORY.md §1.3).
+    # The unbalanced page's explicit solution: u = A B / D_n (docs/theory/two_layer.md).
     A = C * a0 + S / omega * (s * b0 - lam * a0 / 2)
     B = C * b0 + S / omega * (s * a0 + lam * b0 / 2)
     Dn = 1 + (2 * S * C) / (2 * omega) * (a0**2 + b0**2) + (2 * C**2 - 2) / (2 * omega**2) * (
@@ -355,7 +356,9 @@ def _fixed_points(d: Derivation) -> None:
     d.result("converged_input", (root - lam) / 2, (s, lam),
              lhs=r"\lim_{t\to\infty} v^\top W_1^\top W_1 v",
              text=r"input-side representation of a learned mode, times $v v^\top$ "
-                  r"(THEORY §4.3; $\lambda = 0$: $s$)",
+                  r"(theory page "
+                  r"[two layers](../theory/two_layer.md#converged-representations-lazy-and-rich);"
+                  r" $\lambda = 0$: $s$)",
              code="`dln.riccati.converged_representations`, `TwoLayerSolution.limit`")
     d.result("converged_output", (root + lam) / 2, (s, lam),
              lhs=r"\lim_{t\to\infty} u^\top W_2W_2^\top u",
@@ -376,8 +379,10 @@ def _fixed_points(d: Derivation) -> None:
           r"no component along it beyond those of faster directions (it is then not a pivot of "
           r"the echelon form). For an aligned mode at $\lambda = 0$, $(a, b) = (a, -a)$ "
           r"(initial sign opposed to $s > 0$) is orthogonal to $e_+ = (1, 1)/\sqrt2$: the mode "
-          r"stays on the stable manifold of the saddle and decays, $u \to 0$ (THEORY §3.3: "
-          r"$B$ singular). For $\lambda \ne 0$ no direction stalls: with "
+          r"stays on the stable manifold of the saddle and decays, $u \to 0$ (the matrix $B$ of "
+          r"Braun et al.'s SVD-basis form is then singular: theory page "
+          r"[two layers](../theory/two_layer.md#stalled-modes)). For $\lambda \ne 0$ no "
+          r"direction stalls: with "
           r"$J = \operatorname{diag}(-I, I)$ the weights have $Q^\top JQ = \lambda I$, while "
           r"on the non-growing eigenvectors")
     d.check_equal(r"$x^\top Jx$ on $e_-$", -sp.cos(phi) ** 2 + sp.sin(phi) ** 2,
@@ -397,7 +402,9 @@ def _ntk(d: Derivation) -> None:
     d.say(r"For $\hat y = W_2W_1x$, $\Theta(x, x')_{jk} = \sum_\theta \partial\hat y_j(x)/"
           r"\partial\theta\;\partial\hat y_k(x')/\partial\theta = \delta_{jk}\,x^\top W_1^\top "
           r"W_1x' + (W_2W_2^\top)_{jk}\,x^\top x'$, read off the diagonal blocks of $QQ^\top$ "
-          r"(THEORY §3.4). Explicitly, for $(N_i, N_h, N_o) = (2, 2, 2)$:")
+          r"(theory page "
+          r"[two layers](../theory/two_layer.md#converged-representations-lazy-and-rich)). "
+          r"Explicitly, for $(N_i, N_h, N_o) = (2, 2, 2)$:")
     w1, w2 = mx.general("a", 2, 2), mx.general("b", 2, 2)
     x, xp = mx.general("x", 2, 1), mx.general("y", 2, 1)
     f, fp = w2 * w1 * x, w2 * w1 * xp

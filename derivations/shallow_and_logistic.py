@@ -1,7 +1,8 @@
 """Depth 1 (exponential) and depth 2 (logistic) mode solutions and their learning times.
 
 Saxe, McClelland & Ganguli (2014), arXiv:1312.6120 (the logistic solution and its time scale
-`1/s`); THEORY.md §1.2 (with `τ = 1` and input variance `λ`). Steps, for `D = 1` and `D = 2`:
+`1/s`); docs/theory/modes.md (with `τ = 1` and input variance `λ`). Steps, for `D = 1` and
+`D = 2`:
 
 1. solve the reduced ODE `du/dt = D u^{2−2/D}(s − λu)` with `dsolve` from `u(0) = u0`, and check the
    solution by substitution (residual exactly 0, initial value `u0`);
@@ -39,7 +40,8 @@ def _ode(depth: int, signal=s):
 def derive() -> Derivation:
     d = Derivation(
         NAME, "Depth 1 and depth 2: exponential and logistic modes",
-        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120; THEORY.md §1.2, §0.1 "
+        sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120; theory pages "
+                "[modes](../theory/modes.md) and [setting](../theory/setting.md#modes) "
                 "(non-white input).",
         statement=r"For $D = 1$ a mode relaxes exponentially, "
                   r"$u = s/\lambda + (u_0 - s/\lambda)e^{-\lambda t}$; for $D = 2$ it follows the "

@@ -2,12 +2,12 @@
 
 Saxe, McClelland & Ganguli (2014), supplementary part A ("arbitrary initial mode strengths"), and
 Dominé et al. (2025), "From lazy to rich", arXiv:2409.14623 (λ-balanced init, lazy and rich
-regimes); THEORY.md §1.3 (the formula used here, derived in THEORY), §4.3 (the per-mode ODE).
-Steps:
+regimes); docs/theory/two_layer.md (the explicit solution and the per-mode ODE). Steps:
 
 1. the mode equations `ȧ = b(s − ab)`, `ḃ = a(s − ab)` (whitened input; mode-ODE page at D = 2)
    conserve `λ = b² − a²`;
-2. the explicit `a = A/√Dn`, `b = B/√Dn` (THEORY §1.3) solves them: substituted, the residuals
+2. the explicit `a = A/√Dn`, `b = B/√Dn` (docs/theory/two_layer.md) solves them: substituted,
+   the residuals
    reduce to exactly 0 modulo `cosh² − sinh² = 1`, `ω² = s² + λ²/4`, `λ = b0² − a0²`; `Dn ≥ 1`;
 3. `u = ab` obeys `u̇ = √(λ² + 4u²)(s − u)`;
 4. limits: `λ = 0` gives the logistic (rich), `|λ| → ∞` at fixed `u0` the exponential
@@ -39,7 +39,7 @@ eps, theta = sp.symbols("epsilon theta", positive=True)
 
 
 def _pieces(lam_=lam, omega_=omega):
-    """A(t), B(t), Dn(t) of THEORY.md §1.3 (τ = 1)."""
+    """A(t), B(t), Dn(t) of the explicit solution (docs/theory/two_layer.md; τ = 1)."""
     ch, sh = sp.cosh(omega_ * T), sp.sinh(omega_ * T)
     A = ch * a0 + sh / omega_ * (s * b0 - lam_ * a0 / 2)
     B = ch * b0 + sh / omega_ * (s * a0 + lam_ * b0 / 2)
@@ -65,7 +65,7 @@ def derive() -> Derivation:
     d = Derivation(
         NAME, "Two-layer modes from unbalanced init: explicit solution, lazy and rich limits",
         sources="Saxe, McClelland & Ganguli (2014), arXiv:1312.6120 (supplement A); Dominé et "
-                "al. (2025), arXiv:2409.14623; THEORY.md §1.3, §4.3.",
+                "al. (2025), arXiv:2409.14623; theory page [two layers](../theory/two_layer.md).",
         statement=r"An aligned two-layer mode with input-side strength $a$ and output-side "
                   r"strength $b$ (whitened input) conserves $\lambda = b^2 - a^2$ and has the "
                   r"explicit solution $a = A/\sqrt{D_n}$, $b = B/\sqrt{D_n}$, $u = ab = "
@@ -101,7 +101,7 @@ def _equations(d: Derivation) -> None:
 def _solution(d: Derivation) -> None:
     d.section("The explicit solution")
     A, B, Dn = _pieces()
-    d.say(r"With $\omega = \sqrt{s^2 + \lambda^2/4}$ (THEORY.md §1.3, $\tau = 1$):")
+    d.say(r"With $\omega = \sqrt{s^2 + \lambda^2/4}$ ($\tau = 1$):")
     d.show(r"A(t)", A)
     d.show(r"B(t)", B)
     d.show(r"D_n(t)", Dn)

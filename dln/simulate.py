@@ -14,9 +14,13 @@ initial weights or learning rates are one `vmap`-ed compiled call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from dln._checks import as_array, check_int, check_on_divergence, is_concrete
 from dln.network import (
@@ -115,20 +119,20 @@ def lr_bound(task: Task, depth: int) -> float:
     return 2.0 / curvature if curvature > 0 else float("inf")
 
 
-def _regression_gradients(state, data_p):
+def _regression_gradients(state, data_p, consts, now):
     """The gradients of the (affine) regression loss of a phase, from its statistics."""
     ws, bs = state
     sxx, syx, xm, ym = data_p
     return affine_loss_gradients(ws, bs, sxx, syx, xm, ym)
 
 
-def _record_map(state):
+def _record_map(state, consts):
     W, c = affine_map(*state)
     return dict(map=W, offset=c)
 
 
-def _record_map_and_weights(state):
-    return dict(_record_map(state), weights=state[0])
+def _record_map_and_weights(state, consts):
+    return dict(_record_map(state, consts), weights=state[0])
 
 
 def _phase_data(tasks, dtype, with_means):
@@ -147,7 +151,7 @@ def _run(tasks, weights, biases, lr, ends, every, *, n_blocks, record_weights, b
     data = _phase_data(tasks, dtype, any(b is not None for b in state[1]))
     record = _record_map_and_weights if record_weights else _record_map
     return phases.run(_regression_gradients, record, data, state, lr, ends, every, weight_decay,
-                      n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch)
+                      n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch + (False,))
 
 
 def _schedule_values(schedule, steps):
@@ -171,9 +175,11 @@ def _schedule_values(schedule, steps):
     return values
 
 
-def simulate(task, weights, *, lr, steps: int | None = None, every: int = 1, biases=None,
-             weight_decay=0.0, record_weights: bool = False, check_lr: bool = True,
-             on_divergence: str = "raise") -> Trajectory:
+def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[ArrayLike]], *,
+             lr: ArrayLike | Callable[[jax.Array], ArrayLike], steps: int | None = None,
+             every: int = 1, biases: Sequence[ArrayLike | None] | None = None,
+             weight_decay: ArrayLike = 0.0, record_weights: bool = False, check_lr: bool = True,
+             on_divergence: Literal["raise", "warn"] = "raise") -> Trajectory:
     """Full-batch gradient descent `W_l ← W_l − lr ∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`.
 
     With `weight_decay = γ > 0` the loss gains `½γ Σ_l ||W_l||²` (and `½γ ||b_l||²` for the
@@ -305,7 +311,7 @@ def simulate(task, weights, *, lr, steps: int | None = None, every: int = 1, bia
         freeze = True
         ends = ends if batch_ends else ends[0]
     decay = None if (is_concrete(gamma) and float(gamma) == 0.0) else gamma
-    final, recs = _run(tasks, weights, biases, lr, jnp.asarray(ends), jnp.asarray(every),
+    final, recs = _run(tasks, weights, biases, lr, jnp.asarray(ends), int(every),
                        n_blocks=n_blocks, record_weights=record_weights,
                        batch=(batch_weights, batch_lr, batch_ends), schedule=schedule,
                        weight_decay=decay, freeze=freeze)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from dln import init as _init
 from dln import methods
@@ -22,8 +24,10 @@ from dln.trajectory import Trajectory, phase_trajectory
 __all__ = ["solve"]
 
 
-def solve(task, *, depth: int | None = None, u0=None, t=None, weights=None, biases=None,
-          weight_decay=0.0, method="auto", rtol: float | None = None) -> Trajectory:
+def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | None = None,
+          t: ArrayLike | None = None, weights: Sequence[ArrayLike] | None = None,
+          biases: str | Sequence[ArrayLike | None] | None = None, weight_decay: ArrayLike = 0.0,
+          method: str | methods.Method = "auto", rtol: float | None = None) -> Trajectory:
     """Exact learning trajectory of a deep linear network under gradient flow.
 
     Two kinds of initial condition:
@@ -41,7 +45,7 @@ def solve(task, *, depth: int | None = None, u0=None, t=None, weights=None, bias
     weights aligned with the task's modes (`dln.init.aligned(task, depth, u0=u0)`), and follows
     `dW_l/dt = −∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`; flow time is `t = lr × steps` of
     gradient descent. Then every mode α evolves on its own (Saxe, McClelland & Ganguli 2014;
-    THEORY.md §1.2 and §1.4),
+    docs/theory/modes.md),
 
         du_α/dt = D u_α^{2 − 2/D} (s_α − λ_α u_α),
 

@@ -1,4 +1,4 @@
-"""Chunked, batched parameter sweeps with a progress bar, saved after every chunk and resumable.
+"""Chunked, batched parameter sweeps with a tqdm progress bar, saved after every chunk, resumable.
 
 A sweep evaluates one batched function on every point of a grid of parameters. The points are
 cut into chunks of a fixed size (the last one is padded by repeating its final point, so a
@@ -97,8 +97,10 @@ writes its own `path`. For example, two hosts with the coordinator on host0::
 Every host prints the same `out["loss"]`, computed over the devices of both hosts; host0 alone
 writes `/shared/lr.npz`.
 
-The progress bar is a plain line on stderr (chunks done, points done, elapsed time and an
-estimate of the time left); dln adds no dependency for it.
+The progress bar is tqdm's (`tqdm.auto`: a widget in a Jupyter notebook, a line on stderr in a
+terminal): points done of all points, chunks done, elapsed time and an estimate of the time
+left from the rate of the points computed in this run (a resumed run starts from the points
+already in the file). `progress=False` shows none.
 """
 
 from __future__ import annotations
@@ -109,13 +111,16 @@ import json
 import os
 import re
 import sys
-import time
 import types
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.typing import ArrayLike
+from tqdm.auto import tqdm
 
 __all__ = ["SweepFileError", "points", "run"]
 
@@ -126,7 +131,8 @@ class SweepFileError(ValueError):
     """A sweep file that `run` cannot resume: unreadable, or of another grid or function."""
 
 
-def points(grid, *, product: bool = True) -> dict[str, np.ndarray]:
+def points(grid: dict[str, ArrayLike | Sequence[float]], *,
+           product: bool = True) -> dict[str, np.ndarray]:
     """The flat list of points of `grid`: a dict name → 1-D array, all of the same length.
 
     With `product=True` (default) the points are the Cartesian product of the grid entries, the
@@ -141,8 +147,10 @@ def points(grid, *, product: bool = True) -> dict[str, np.ndarray]:
     return dict(grid)
 
 
-def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str = True,
-        product: bool = True, key: str | None = None, devices=None):
+def run(fn: Callable[[dict[str, Any]], Any], grid: dict[str, ArrayLike | Sequence[float]], *,
+        chunk: int | None = None, path: str | os.PathLike[str] | None = None,
+        progress: bool | str = True, product: bool = True, key: str | None = None,
+        devices: int | Sequence[jax.Device] | None = None) -> Any:
     """Evaluate the batched `fn` on every point of `grid`, chunk by chunk.
 
     Args:
@@ -162,7 +170,8 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
         finds the file resumes after the points it holds; see the module docstring for what
         is stored and when a file is refused (`SweepFileError`, a `ValueError`). A file that
         cannot be read is never overwritten.
-      progress: bool, show a progress bar on stderr; or a str, its label (shown).
+      progress: bool, show a progress bar (`tqdm.auto`: on stderr in a terminal, a widget in
+        a notebook; label "sweep"); or a str, the bar's label.
       product: bool, Cartesian product of the grid entries (default) or zipped entries.
       key: None or a non-empty str naming what `fn` computes (e.g. "v2 of my experiment").
         Its hash is the fingerprint stored in the file and checked on resume, instead of the
@@ -234,38 +243,40 @@ def run(fn, grid, *, chunk: int | None = None, path=None, progress: bool | str =
     if multi_host:
         _check_same_start(done, path)
 
-    bar = _Bar(label, n_chunks, n, enabled=bool(progress))
-    bar.update(-(-done // chunk) if done < n else n_chunks, done)
-    start = done
-    while done < n:
-        take = min(chunk, n - done)
-        idx = np.arange(done, done + chunk).clip(max=n - 1)  # pad with the final point
-        batch = {k: v[idx] for k, v in flat.items()}
-        out = fn(batch if put is None else put(batch))
-        leaves, struct = _flatten(out)
-        leaves = [_to_numpy(a) for a in leaves]
-        for i, a in enumerate(leaves):
-            if a.ndim == 0 or a.shape[0] != chunk:
+    bar = _progress_bar(label, n, n_chunks, chunk, done, enabled=bool(progress))
+    try:
+        while done < n:
+            take = min(chunk, n - done)
+            idx = np.arange(done, done + chunk).clip(max=n - 1)  # pad with the final point
+            batch = {k: v[idx] for k, v in flat.items()}
+            out = fn(batch if put is None else put(batch))
+            leaves, struct = _flatten(out)
+            leaves = [_to_numpy(a) for a in leaves]
+            for i, a in enumerate(leaves):
+                if a.ndim == 0 or a.shape[0] != chunk:
+                    raise ValueError(
+                        f"`fn` must return arrays with a leading batch axis of length {chunk} "
+                        f"(one result per point of the chunk); output leaf {i} has shape "
+                        f"{a.shape}."
+                    )
+            if store is None:
+                structure = struct
+                store = [np.zeros((n,) + a.shape[1:], a.dtype) for a in leaves]
+            elif struct != structure or len(leaves) != len(store) or any(
+                    a.shape[1:] != s.shape[1:] for a, s in zip(leaves, store)):
                 raise ValueError(
-                    f"`fn` must return arrays with a leading batch axis of length {chunk} (one "
-                    f"result per point of the chunk); output leaf {i} has shape {a.shape}."
+                    f"`fn` returned results of another structure or shape than those saved in "
+                    f"{path!r}; delete the file or pass another `path`."
                 )
-        if store is None:
-            structure = struct
-            store = [np.zeros((n,) + a.shape[1:], a.dtype) for a in leaves]
-        elif struct != structure or len(leaves) != len(store) or any(
-                a.shape[1:] != s.shape[1:] for a, s in zip(leaves, store)):
-            raise ValueError(
-                f"`fn` returned results of another structure or shape than those saved in "
-                f"{path!r}; delete the file or pass another `path`."
-            )
-        for s, a in zip(store, leaves):
-            s[done:done + take] = a[:take]
-        done += take
-        if path is not None and writer:
-            _save(path, grid, product, done, structure, store, fp, desc, key)
-        bar.update(-(-done // chunk) if done < n else n_chunks, done, start)
-    bar.close()
+            for s, a in zip(store, leaves):
+                s[done:done + take] = a[:take]
+            done += take
+            if path is not None and writer:
+                _save(path, grid, product, done, structure, store, fp, desc, key)
+            bar.set_postfix_str(_chunks_done(done, chunk, n, n_chunks), refresh=False)
+            bar.update(take)
+    finally:
+        bar.close()
     return _unflatten(structure, [s.reshape(shape + s.shape[1:]) for s in store])
 
 
@@ -707,27 +718,13 @@ def _count_leaves(structure):
     return sum(_count_leaves(s[1] if kind == "dict" else s) for s in items)
 
 
-class _Bar:
-    """`label: [#####.....] 3/10 chunks, 30/100 points, 12s elapsed, ~28s left` on stderr."""
+def _chunks_done(done, chunk, n, n_chunks):
+    return f"{-(-done // chunk) if done < n else n_chunks}/{n_chunks} chunks"
 
-    def __init__(self, label, n_chunks, n, *, enabled, width=24):
-        self.label, self.n_chunks, self.n, self.enabled, self.width = (label, n_chunks, n,
-                                                                       enabled, width)
-        self.t0 = time.perf_counter()
 
-    def update(self, chunks, done, start=None):
-        if not self.enabled:
-            return
-        filled = int(self.width * done / self.n)
-        elapsed = time.perf_counter() - self.t0
-        line = (f"\r{self.label}: [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"{chunks}/{self.n_chunks} chunks, {done}/{self.n} points, {elapsed:.0f}s elapsed")
-        if start is not None and done > start and done < self.n:
-            line += f", ~{elapsed * (self.n - done) / (done - start):.0f}s left"
-        sys.stderr.write(line + "   ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+def _progress_bar(label, n, n_chunks, chunk, done, *, enabled):
+    """`label:  50%|#####     | 3/6 points, 1/2 chunks [00:12<00:12, 0.25 points/s]` (tqdm)."""
+    return tqdm(total=n, initial=done, desc=label, unit=" points", disable=not enabled,
+                postfix=_chunks_done(done, chunk, n, n_chunks),
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} points"
+                           "{postfix} [{elapsed}<{remaining}, {rate_fmt}]")

@@ -5,7 +5,7 @@ Reproduces, in the exactly solvable setting of Kleinman, Achille & Soatto (2024)
 diagnostics of
 
     Achille, Rovere and Soatto, "Critical Learning Periods in Deep Networks", ICLR 2019,
-    arXiv:1711.08856 (THEORY.md §8),
+    arXiv:1711.08856 (docs/theory/fisher.md),
 
 namely the final performance against the onset of a short, fixed-length deficit (their Fig. 1C:
 "the most sensitive epochs correspond to the early rapid learning phase … afterwards, the network
@@ -14,8 +14,8 @@ during the rapid learning phase and then falls. Exact curves from `dln.pathways.
 from gradient descent (`dln.pathways.simulate`).
 
 **The network, the task and the deficit.** Two pathways a and b of depth D share the input and
-are summed at the output (`dln.pathways`; THEORY.md §6.1), trained on the 8-item, 15-feature
-hierarchy (`dln.datasets.hierarchy(3)`, one-hot items) from Kleinman's Fig. 2 init
+are summed at the output (`dln.pathways`; docs/theory/pathways.md), trained on the 8-item,
+15-feature hierarchy (`dln.datasets.hierarchy(3)`, one-hot items) from Kleinman's Fig. 2 init
 (`K_α(0) = 0.01(1 + 0.1 ξ_α)`, sorted descending, seed 0, the same in both pathways). The
 deficit freezes pathway b's plasticity (`pathways.Freeze(1, onset, 8)`) for 8 units of flow time
 — 100 epochs of the paper's code, where one epoch is `0.08` flow time (one gradient step at

@@ -5,7 +5,7 @@ Reproduces, in linear form, the source-sensitivity histograms and the reconstruc
 of
 
     Kleinman, Achille and Soatto, "Critical Learning Periods for Multisensory Integration in Deep
-    Networks", CVPR 2023, arXiv:2210.04643 (THEORY.md §7),
+    Networks", CVPR 2023, arXiv:2210.04643 (docs/theory/sources.md),
 
 with the separate-sources networks of `dln.pathways.simulate(..., sources=..., shared=...)`
 (gradient descent, every run of a sweep in one `vmap`-ed compiled call).

@@ -4,7 +4,7 @@ ability to complete another, and depth 1 is immune (Kleinman, Achille & Soatto 2
 Reproduces, at laptop size, the matrix-completion figures of
 
     Kleinman, Achille and Soatto, "Critical Learning Periods Emerge Even in Deep Linear
-    Networks", ICLR 2024, arXiv:2308.12221 (THEORY.md §6.2),
+    Networks", ICLR 2024, arXiv:2308.12221 (docs/theory/completion.md),
 
 with `dln.completion` (masked-loss deep linear networks, gradient descent in one jitted loop
 batched over the pre-training length) and `dln.transfer.completion_map` (the sweep, with a

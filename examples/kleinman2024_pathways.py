@@ -3,7 +3,7 @@
 Reproduces the pathway-competition figures of
 
     Kleinman, Achille and Soatto, "Critical Learning Periods Emerge Even in Deep Linear
-    Networks", ICLR 2024, arXiv:2308.12221 (THEORY.md §6.1),
+    Networks", ICLR 2024, arXiv:2308.12221 (docs/theory/pathways.md),
 
 with the exact piecewise solution of `dln.pathways.solve` (derivation page
 `docs/derivations/pathways.md`) checked against gradient descent (`dln.pathways.simulate`).

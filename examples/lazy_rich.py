@@ -7,7 +7,8 @@ Reproduces the lazy-versus-rich picture of
     dynamics in deep linear networks", ICLR 2025, arXiv:2409.14623,
 
 with the exact two-layer solution of `dln.riccati` (`dln.solve(task, weights=...)`, method
-`"exact-riccati"`) checked against gradient descent from `dln.simulate` (THEORY.md §4.3).
+`"exact-riccati"`) checked against gradient descent from `dln.simulate`
+(docs/theory/two_layer.md).
 
 **The network and the task.** A two-layer linear network `ŷ = W2 W1 x` with 5 inputs, 5 hidden
 units and 5 outputs learns a whitened regression task (`Σxx = I`) whose input-output

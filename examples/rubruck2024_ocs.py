@@ -3,7 +3,7 @@
 Reproduces the deep-linear-network part of
 
     Rubruck, Bauer, Saxe and Summerfield, "Early learning of the optimal constant solution in
-    neural networks and humans", arXiv:2406.17467 (THEORY.md §5),
+    neural networks and humans", arXiv:2406.17467 (docs/theory/biases.md),
 
 with the exact bias dynamics of `dln.solve(..., biases=...)` (`dln.biases`; derivation page
 `docs/derivations/biases.md`) checked against gradient descent with biases (`dln.simulate`).
@@ -28,7 +28,7 @@ biases in every layer starting at 0 (`biases="all"`), flow time `t = lr × steps
   one-hot items, and no biases with a shared input offset (`x = e_μ + 0.5·1`,
   `dln.datasets.offset_hierarchy`). With an output bias or a shared input component the
   network passes within a hair of the OCS; one-hot items without biases never get close
-  (THEORY.md §5.3: the uniform mode is then only the first of several similar modes).
+  (docs/theory/biases.md: the uniform mode is then only the first of several similar modes).
 - `ocs_rates.png`: true-positive and true-negative rates per level over time with biases,
   outputs thresholded at 0.5 (solid) and 0.2 (dashed). At 0.5, during the OCS phase the fine
   levels (base rates 0.25, 0.125) are rejected for every item: TN = 1 and TP = 0 until the items
@@ -36,7 +36,7 @@ biases in every layer starting at 0 (`biases="all"`), flow time `t = lr × steps
   0.2 the base rate 0.25 of level 2 is above the threshold, so during the OCS phase every
   negative item is accepted (TN = 0) and TN recovers only as the items are learned; the finest
   level's TN dips while the twigs are learned. The TN dynamics, the hallmark the paper finds in
-  humans, depend on the threshold (THEORY.md §5.3 recommends reporting several).
+  humans, depend on the threshold (docs/theory/biases.md recommends reporting several).
 
 With an output bias the OCS is reached within a few time units at depth 2 and 3. Without biases
 and one-hot items the outcome depends on depth: at depth 2 the modes rise close together and the

@@ -10,10 +10,10 @@ with the exact solutions of `dln.solve` checked against gradient descent from `d
 **The task.** Eight items are the leaves of a binary tree of depth 3, and there is one feature per
 tree node (15 features): an item has a feature when it descends from that node, so the root's
 feature is shared by all items, the next two split them in halves, and so on down to one feature
-per item (Saxe, McClelland & Ganguli 2019, PNAS; THEORY.md §2.2). Items are one-hot inputs scaled
-to `X = √8 · I`, so that `Σxx = XᵀX/P = I` (whitened). The modes of `Σyx` are Haar wavelets on
-the tree: one mode for "is an item" (the root), one for the left/right split, two for the
-splits below, four for the leaves. Their singular values are `√(2^{4−l} − 1)/√8` for tree level
+per item (Saxe, McClelland & Ganguli 2019, PNAS; docs/theory/semantic.md). Items are one-hot
+inputs scaled to `X = √8 · I`, so that `Σxx = XᵀX/P = I` (whitened). The modes of `Σyx` are Haar
+wavelets on the tree: one mode for "is an item" (the root), one for the left/right split, two for
+the splits below, four for the leaves. Their singular values are `√(2^{4−l} − 1)/√8` for tree level
 `l`: 1.37, 0.94, 0.61 (twice) and 0.35 (four times).
 
 **Figure 1, `saxe2014_modes.png`** (one panel per depth `D`, the number of weight matrices): the
@@ -43,7 +43,7 @@ reaches 90% of its target) against depth, when every layer starts with strength 
 same time in gradient-descent iterations at a stable learning rate
 `lr_D = dln.lr_bound(task, D)/4`, which falls like `1/D` (line: exact flow time / `lr_D`;
 circles: iterations counted in `dln.simulate` at that `lr_D`). The dotted lines are the
-small-init escape-time estimate `a0^{−(D−2)}/(s(D−2))` (THEORY.md §1.4). Look for:
+small-init escape-time estimate `a0^{−(D−2)}/(s(D−2))` (docs/theory/modes.md). Look for:
 
 - small per-layer init (`a0 < 1`): the learning time grows exponentially with depth;
 - per-layer init `a0 = 1` (as with scaled orthogonal weights): the flow time falls like `1/D`,

@@ -4,9 +4,9 @@ pre-training length on task A and the principal angle between the two tasks' sin
 Uses `dln.transfer.two_layer_map`: every point is the exact gradient flow (the matrix Riccati
 solution of `dln.riccati`, chained across the task switch by `dln.schedule.solve`; exact because
 the flow conserves the λ-balance of the weights), no simulation. Setting of Kleinman, Achille &
-Soatto (2024, arXiv:2308.12221; THEORY.md §6.2) for regression tasks: whitened inputs, `n = 6`
-inputs, hidden units and outputs; A and B have singular values (3, 2) and subspaces turned by a
-principal angle θ (`dln.task_pairs.rotated_pair`); small λ = 0 balanced initial weights
+Soatto (2024, arXiv:2308.12221; docs/theory/completion.md) for regression tasks: whitened inputs,
+`n = 6` inputs, hidden units and outputs; A and B have singular values (3, 2) and subspaces turned
+by a principal angle θ (`dln.task_pairs.rotated_pair`); small λ = 0 balanced initial weights
 (scale 10⁻²); pre-training for T, then a fixed time on B.
 
 **Figure, `transfer_map.png`.**

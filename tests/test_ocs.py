@@ -1,4 +1,5 @@
-"""dln.ocs: the optimal constant solution and early learning on a hierarchy (THEORY.md §5)."""
+"""dln.ocs: the optimal constant solution and early learning on a hierarchy
+(docs/theory/biases.md)."""
 
 import dataclasses
 
@@ -32,7 +33,7 @@ def tree():
 
 @pytest.fixture(scope="module")
 def runs(tree):
-    """Small random init 1e-3, hidden 16, lr 0.05 (THEORY.md §5.3), up to t = 20."""
+    """Small random init 1e-3, hidden 16, lr 0.05 (docs/theory/biases.md), up to t = 20."""
     task, _ = tree
     k1, k2 = jax.random.split(jax.random.key(0))
     w0 = [1e-3 * jax.random.normal(k1, (16, 8)), 1e-3 * jax.random.normal(k2, (15, 16))]
@@ -62,9 +63,9 @@ def test_biases_carry_the_network_to_the_ocs_and_one_hot_inputs_alone_do_not(run
     t_both, d_both = ocs.closest_approach(runs["both"])
     t_out, d_out = ocs.closest_approach(runs["output"])
     t_none, d_none = ocs.closest_approach(runs["none"])
-    assert d_both < 0.02 and d_out < 0.02  # THEORY §5.3: 0.002 at t ≈ 8
+    assert d_both < 0.02 and d_out < 0.02  # docs/theory/biases.md: 0.0026 at t = 7.5
     assert 5 < t_both < 12 and 5 < t_out < 12
-    assert d_none > 0.3  # THEORY §5.3: 0.55, never truly at the OCS
+    assert d_none > 0.3  # docs/theory/biases.md: 0.55, never truly at the OCS
     assert ocs.ocs_distance(runs["both"])[-1] > 1.0  # item-specific learning by t = 20
 
 

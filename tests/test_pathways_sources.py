@@ -1,5 +1,5 @@
-"""Separate sources (Kleinman, Achille & Soatto 2023, linear form; THEORY.md §7): an early
-deficit on one source leaves a deep network's merged representation on the other source long
+"""Separate sources (Kleinman, Achille & Soatto 2023, linear form; docs/theory/sources.md): an
+early deficit on one source leaves a deep network's merged representation on the other source long
 after the deficit ends, and cross-source reconstruction reduces the damage.
 
 The setting: two views `x_a, x_b = z + noise` (noise variance 0.1) of a latent `z ∈ R³` with

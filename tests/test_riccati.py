@@ -221,8 +221,8 @@ def test_sign_opposed_mode_stalls_at_the_saddle_and_is_reported():
 
 
 def test_random_weights_with_opposed_determinant_stall_one_direction():
-    """Square, λ = 0: sign det(W2W1) ≠ sign det(Σyx) makes B singular (THEORY §3.3): one
-    direction stalls; the exact solution still matches the integration."""
+    """Square, λ = 0: sign det(W2W1) ≠ sign det(Σyx) makes B singular (docs/theory/two_layer.md):
+    one direction stalls; the exact solution still matches the integration."""
     shape = (3, 3, 3)
     task = _task(shape, seed=10)
     weights = _weights(shape, 0.0, seed=11, scale=0.6)
@@ -298,7 +298,8 @@ def test_gradient_descent_gap_is_linear_in_lr():
 # ---------------------------------------------------------- representations and regimes
 @pytest.mark.parametrize("lam", [-2.0, 0.0, 2.0])
 def test_converged_representations(lam):
-    """Nh = K: the limit equals THEORY §4.3's closed forms and the derivation's results."""
+    """Nh = K: the limit equals the closed forms of docs/theory/two_layer.md and the derivation's
+    results."""
     shape = (3, 3, 4)
     task = _task(shape, seed=20)
     sol = riccati.two_layer_solution(task, _weights(shape, lam, seed=21))

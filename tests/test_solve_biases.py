@@ -1,5 +1,5 @@
-"""dln.solve with biases (Rubruck et al. 2024; THEORY.md §5.3; dln.biases): exact where the mode
-reduction holds, against gradient descent with biases (the gap is O(lr)), and the OCS phase."""
+"""dln.solve with biases (Rubruck et al. 2024; docs/theory/biases.md; dln.biases): exact where the
+mode reduction holds, against gradient descent with biases (the gap is O(lr)), and the OCS phase."""
 
 import functools
 
@@ -143,8 +143,8 @@ def test_solve_from_weights_with_biases_is_the_numerical_flow_of_both():
 
 
 def test_biases_lead_to_the_ocs_and_one_hot_inputs_without_biases_do_not():
-    """Closest approach of the outputs to the OCS, from the exact solutions (THEORY.md §5.3:
-    ≈ 0.002 with biases, ≈ 0.004 with offset inputs, ≈ 0.55 for one-hot inputs without
+    """Closest approach of the outputs to the OCS, from the exact solutions (docs/theory/biases.md:
+    ≈ 0.01 with biases, ≈ 0.0015 with offset inputs, ≈ 0.63 for one-hot inputs without
     biases, against ||ȳ1ᵀ − Y||_F = 4.12 for the 8-item tree)."""
     t = np.linspace(0.0, 60.0, 1201)
     task = tree()
@@ -166,7 +166,7 @@ def test_biases_lead_to_the_ocs_and_one_hot_inputs_without_biases_do_not():
 
 def test_hidden_bias_speeds_up_the_uniform_mode_by_sqrt_one_plus_p():
     """First-layer bias on one-hot items: the uniform mode's rate is √(1 + P) times the bias-free
-    one (THEORY.md §5.3), measured on the exact (reduced) trajectory at depth 2."""
+    one (docs/theory/biases.md), measured on the exact (reduced) trajectory at depth 2."""
     task = tree()
     t = np.linspace(0.0, 40.0, 4001)
     with_bias = dln.solve(task, depth=2, u0=1e-6, biases="hidden", t=t)

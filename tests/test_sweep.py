@@ -50,6 +50,20 @@ def test_progress_bar_on_stderr(capsys):
     sweep.run(_fn, GRID, chunk=2, progress="my sweep")
     err = capsys.readouterr().err
     assert "my sweep" in err and "3/3 chunks" in err and "6/6 points" in err
+    sweep.run(_fn, GRID, chunk=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_of_a_resumed_run_starts_at_the_saved_points(tmp_path, capsys):
+    path = tmp_path / "s.npz"
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(_interrupt_after(1, _fn), GRID, chunk=2, path=path, progress="first")
+    err = capsys.readouterr().err
+    assert "2/6 points, 1/3 chunks" in err  # the bar is closed when `fn` raises
+    sweep.run(_fn, GRID, chunk=2, path=path, progress="resumed")
+    err = capsys.readouterr().err
+    assert "resumed" in err and "2/6 points, 1/3 chunks" in err and "6/6 points, 3/3 chunks" in err
+    assert "0/6 points" not in err
 
 
 def test_save_after_each_chunk_and_resume(tmp_path):

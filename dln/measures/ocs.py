@@ -7,9 +7,9 @@ that minimises the loss while ignoring the input. For the squared loss it is the
 
     ŷ_OCS = argmin_c 1/(2P) Σ_μ ||y_μ − c||² = ȳ = (1/P) Σ_μ y_μ,
 
-the per-output label frequency for 0/1 labels (THEORY.md §5.2). On a hierarchy the OCS outputs
-the base rate of each level for every item, positive or negative, so thresholded at 0.5 it
-rejects everything below the base-rate-½ levels: true-negative rate ≈ 1 and true-positive
+the per-output label frequency for 0/1 labels (docs/theory/biases.md). On a hierarchy the OCS
+outputs the base rate of each level for every item, positive or negative, so thresholded at 0.5
+it rejects everything below the base-rate-½ levels: true-negative rate ≈ 1 and true-positive
 rate ≈ 0 for fine categories during the OCS phase.
 
 Every function takes a `Trajectory`, exact or simulated (its `offset` None means 0; the network is

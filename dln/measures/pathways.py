@@ -8,7 +8,7 @@ variance, and the Fisher information of the weights.
   `h = Σ_p Ω_p x_p`, the variance it receives from each source with the others fixed,
   `V_i^{(p)} = (Ω_p C_pp Ω_pᵀ)_ii` (`C_pp` the source's covariance), and
   `RSV_i = (V^{(a)} − V^{(b)})/(V^{(a)} + V^{(b)}) ∈ [−1, 1]` (Kleinman, Achille & Soatto 2023;
-  THEORY.md §7.2: ±1 a unit driven by one source only, 0 equal sensitivity).
+  docs/theory/sources.md: ±1 a unit driven by one source only, 0 equal sensitivity).
 - `fisher_trace`: the trace of the Fisher information of each layer's weights for the Gaussian
   output model `y ~ N(ŷ, σ² I)`: the gradient of `log p` with respect to `W_l` is
   `A_lᵀ (y − ŷ) (B_l x)ᵀ / σ²` with `A_l = W_D ⋯ W_{l+1}`, `B_l = W_{l−1} ⋯ W_1`, and averaging

@@ -4,10 +4,10 @@ For a two-layer network `ŷ = W2W1x` the neural tangent kernel on inputs `x, x'`
 
     Θ(x, x')_{jk} = δ_jk xᵀ W1ᵀW1 x' + (W2W2ᵀ)_jk xᵀx'
 
-(THEORY.md §3.4), so it is read off the representational similarities `W1ᵀW1` and `W2W2ᵀ`, the
-diagonal blocks of `QQᵀ` that `dln.riccati` gives exactly. In the lazy regime (large `|λ|`) the
-kernel hardly moves during learning; in the rich regime (small init, λ = 0) it changes
-completely (Dominé et al. 2025; THEORY.md §4.3). The measures:
+(docs/theory/two_layer.md), so it is read off the representational similarities `W1ᵀW1` and `W2W2ᵀ`,
+the diagonal blocks of `QQᵀ` that `dln.riccati` gives exactly. In the lazy regime (large `|λ|`) the
+kernel hardly moves during learning; in the rich regime (small init, λ = 0) it changes completely
+(Dominé et al. 2025; docs/theory/two_layer.md). The measures:
 
 - `ntk(blocks, X)`: the kernel on given inputs;
 - `kernel_distance(K1, K2)` = `1 − ⟨K1, K2⟩_F / (||K1||_F ||K2||_F)` (0: same up to scale);
@@ -15,7 +15,8 @@ completely (Dominé et al. 2025; THEORY.md §4.3). The measures:
 - `convergence_time(solution_or_trajectory, tol)`: when the excess loss falls below `tol` of its
   initial value (exact for a `dln.riccati.TwoLayerSolution`);
 - the representations at convergence: `TwoLayerSolution.limit()` (exact) and
-  `dln.riccati.converged_representations(task, lam)` (the closed forms of THEORY §3.4/§4.3).
+  `dln.riccati.converged_representations(task, lam)` (the closed forms of
+  docs/theory/two_layer.md).
 """
 
 from __future__ import annotations

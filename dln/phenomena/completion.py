@@ -1,7 +1,7 @@
 """Matrix completion with deep linear networks, and the multi-task pre-training deficit.
 
 Setting (Kleinman, Achille & Soatto 2024, arXiv:2308.12221, matrix-completion experiments, built
-on Arora, Cohen, Hu & Luo 2019, arXiv:1905.13655; THEORY.md §6.2 and §9). A network of `depth`
+on Arora, Cohen, Hu & Luo 2019, arXiv:1905.13655; docs/theory/completion.md). A network of `depth`
 = N square `n × n` linear layers has the end-to-end matrix `W = W_N ⋯ W_1`; it sees only the
 entries `Ω` of a low-rank target `M` and minimises the masked loss
 
@@ -31,14 +31,15 @@ singular-value equation itself. Gradient descent approaches it with an error of 
 The factor `(σ²)^{1−1/N}` (not `σ^{1−1/N}`) makes small singular values grow slowly for N ≥ 2:
 the low-rank bias.
 
-**Why depth 1 is immune and depth ≥ 2 is not** (THEORY.md §6.2). At depth 1, `dW/dt = −∇L` only
-moves observed entries, and re-fitting task B overwrites them: the final matrix does not remember
-the pre-training (up to the residual of an unfinished fit, which decays exponentially). At depth
-≥ 2 the flow couples entries through the singular vectors; pre-training on A grows A's singular
-directions, from which the small-init low-rank bias no longer applies, so after the switch the
-network fits B's observed entries with the wrong structure in the unobserved ones. The longer
-the pre-training, the larger the damage. "Fewer observations first" is the same protocol with
-A = the same matrix seen on a subset of the entries (`observation_masks` are nested).
+**Why depth 1 is immune and depth ≥ 2 is not** (docs/theory/completion.md). At depth 1,
+`dW/dt = −∇L` only moves observed entries, and re-fitting task B overwrites them: the final
+matrix does not remember the pre-training (up to the residual of an unfinished fit, which decays
+exponentially). At depth ≥ 2 the flow couples entries through the singular vectors; pre-training
+on A grows A's singular directions, from which the small-init low-rank bias no longer applies, so
+after the switch the network fits B's observed entries with the wrong structure in the unobserved
+ones. The longer the pre-training, the larger the damage. "Fewer observations first" is the same
+protocol with A = the same matrix seen on a subset of the entries (`observation_masks` are
+nested).
 
 **Scale.** The paper uses `n = 100`, `|Ω| = 2000`, `lr = 0.2` and 30k+ steps; the tests and the
 quick examples use `n ≈ 20`, rank 2–5, a larger `lr` and a few thousand steps.
@@ -166,7 +167,7 @@ def observation_masks(key, n: int, counts):
 
 
 def init(key, n: int, depth: int, scale: float, kind: str = "gaussian"):
-    """Initial `n × n` layers, scaled as in Kleinman et al.'s code (THEORY.md §6.2):
+    """Initial `n × n` layers, scaled as in Kleinman et al.'s code (docs/theory/completion.md):
 
     - `"gaussian"`: entries of standard deviation `scale^{1/N} n^{−1/2}`, so
       `||W||_F ≈ scale √n` (nearly balanced for small scales);
@@ -241,11 +242,11 @@ def _check_square(W, G, depth):
     return W, G, check_depth(depth)
 
 
-def _record_product(ws):
+def _record_product(ws, consts):
     return dict(map=product(ws))
 
 
-def _layer_gradients(ws, data):
+def _layer_gradients(ws, data, consts=None, now=None):
     target, mask = data
     W = product(ws)
     G = mask * (W - target) / jnp.sum(mask)
@@ -389,8 +390,8 @@ def simulate(schedule, weights, *, lr, every: int = 1,
     n_blocks = -(-int(ends[:, -1].max()) // every)
     final, recs = _phases_loop.run(_layer_gradients, _record_product, data, ws,
                                    jnp.asarray(lr, ws[0].dtype),
-                                   jnp.asarray(ends if batched_d else ends[0]), every,
-                                   n_blocks=n_blocks, batch=(batched_w, False, batched_d))
+                                   jnp.asarray(ends if batched_d else ends[0]), int(every),
+                                   n_blocks=n_blocks, batch=(batched_w, False, batched_d, False))
     report_divergence(recs["diverged_at"], what="", lr=lr, on_divergence=on_divergence,
                       advice="Lower `lr` (dln.completion.lr_bound is a guide).")
     step_numbers = every * np.arange(n_blocks + 1)

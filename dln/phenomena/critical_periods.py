@@ -62,10 +62,24 @@ def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, path
       pathway: the frozen pathway (an index into `u0`).
 
     Returns:
-      A dict with `modes` `(n_onsets, n_lengths, P, K)` (each pathway's strength of each mode at
-      time `t`), `shares` (the same shape: each pathway's share `K_p / Σ_q K_q`),
-      `pathway_loss` `(n_onsets, n_lengths, P)` (each pathway's map on its own) and `loss`
-      `(n_onsets, n_lengths)` (the whole network), as the module docstring says.
+      A dict of four arrays, indexed first by the onset and then by the length of the window
+      (entry `[i, j]` is the window `[onsets[i], onsets[i] + lengths[j])`, with `onsets` and
+      `lengths` flattened to 1-D); `P = len(u0)` pathways, `K = task.n_modes` modes; every
+      value is read from the state of `dln.pathways.solve` at flow time `t` (closed form, or its
+      labelled reduced integration at depth >= 3 with several plastic pathways):
+
+      - `"modes"` `(n_onsets, n_lengths, P, K)`: `K_{pα}(t)`, the strength of mode α in
+        pathway p (`U[:,α]ᵀ Ω_p V[:,α]`), i.e. `dln.pathways.solve(...).modes[-1]` per window;
+      - `"shares"` `(n_onsets, n_lengths, P, K)`: each pathway's share of each mode,
+        `K_p / Σ_q K_q` (`1/P` where every pathway holds 0; `dln.pathways.measures.shares`);
+      - `"pathway_loss"` `(n_onsets, n_lengths, P)`: `task.loss` of each pathway's map
+        `U diag(K_p) Vᵀ` on its own, as if the other pathways were removed (the deprived
+        pathway's skill);
+      - `"loss"` `(n_onsets, n_lengths)`: `task.loss` of the whole network's map
+        `Σ_p U diag(K_p) Vᵀ`.
+
+      Losses are the mean loss `1/(2P_data) Σ_μ ||y_μ − ŷ_μ||²` when the task knows
+      `sigma_yy`, else the loss above its minimum (`dln.Task.loss`).
     """
     on, ln, shape = _grid(onsets, lengths)
     t = check_times(t)

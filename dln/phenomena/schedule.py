@@ -4,9 +4,9 @@ A schedule is a sequence of `(task, duration)` pairs, durations in flow time (`t
 The network follows the gradient flow of phase p's loss `L_p(W) = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`
 (`dW_l/dt = −∂L_p/∂W_l`) for its duration, then the next phase starts from where it stopped.
 This is the multi-task pre-training protocol of Kleinman, Achille & Soatto (2024,
-arXiv:2308.12221; THEORY.md §6.2): pre-train on task A for T, then train on task B, and ask how
-the final performance on B depends on T, on depth and on how A and B relate (`dln.task_pairs`,
-`dln.transfer`).
+arXiv:2308.12221; docs/theory/completion.md): pre-train on task A for T, then train on task B,
+and ask how the final performance on B depends on T, on depth and on how A and B relate
+(`dln.task_pairs`, `dln.transfer`).
 
 A schedule is the phases of a `dln.Protocol`; `solve` and `simulate` here are
 `dln.solve(dln.Protocol(schedule, depth=D), ...)` and `dln.simulate(dln.Protocol(...), ...)`

@@ -1,6 +1,6 @@
 """Transfer maps: final performance on task B against the pre-training duration on task A,
 across depth and the relation between the tasks (Kleinman, Achille & Soatto 2024,
-arXiv:2308.12221; THEORY.md §6.2).
+arXiv:2308.12221; docs/theory/completion.md).
 
 Both maps run through `dln.sweep.run` (progress bar, optional save/resume to an `.npz`); the
 pre-training durations are batched inside each call (one compiled loop or one chained exact

@@ -39,16 +39,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from jax.typing import ArrayLike
 
 from dln._checks import as_array, check_depth, check_int
-from dln.protocol.deficits import as_schedule
+from dln.protocol.deficits import Decorrelate, Freeze, Lesion, Noise, Remove, as_schedule
 from dln.tasks.task import Task
 
 __all__ = ["Protocol", "Architecture", "parse_phases", "phase_bounds"]
 
 _BIAS_PATTERNS = (None, "output", "hidden", "all")
+
+# a deficit of `dln.protocol.deficits` (for the type hints)
+_Deficit = Freeze | Remove | Noise | Decorrelate | Lesion
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +73,11 @@ class Architecture:
 
     depth: int
     pathways: int = 1
-    sources: tuple | None = None
+    sources: tuple[tuple[int, int], ...] | None = None
     shared: int = 0
     biases: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "depth", check_depth(self.depth))
         object.__setattr__(self, "pathways", check_int(self.pathways, "pathways", 1))
         object.__setattr__(self, "shared", check_int(self.shared, "shared", 0,
@@ -108,11 +114,14 @@ class Protocol:
       deficits: None, one deficit of `dln.protocol.deficits`, or a list of them.
     """
 
-    phases: tuple
+    phases: tuple[tuple[Task, ArrayLike], ...]
     architecture: Architecture
-    deficits: tuple
+    deficits: tuple[_Deficit, ...]
 
-    def __init__(self, phases, *, depth=None, architecture=None, deficits=None):
+    def __init__(self, phases: Task | Sequence[tuple[Task, ArrayLike]], *,
+                 depth: int | None = None, architecture: Architecture | None = None,
+                 deficits: _Deficit | Sequence[_Deficit] | tuple[float, float] | None = None
+                 ) -> None:
         if architecture is None and depth is None:
             raise TypeError("dln.Protocol needs the network: pass `depth=` (a plain deep linear "
                             "network) or `architecture=dln.Architecture(...)`.")
@@ -145,7 +154,7 @@ class Protocol:
         return self.architecture.depth
 
     @property
-    def tasks(self) -> tuple:
+    def tasks(self) -> tuple[Task, ...]:
         """The task of each phase."""
         return tuple(task for task, _ in self.phases)
 
@@ -179,15 +188,16 @@ class Protocol:
         """A plain network without deficits: what `solve`'s methods and the plain loop run."""
         return self.architecture.plain and not self.deficits
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         phases = ", ".join(f"({type(t).__name__}{(t.n_out, t.n_in)}, {d!r})"
                            for t, d in self.phases)
         extra = f", deficits={list(self.deficits)!r}" if self.deficits else ""
         return f"Protocol([{phases}], architecture={self.architecture!r}{extra})"
 
 
-def parse_phases(phases, kind=Task, kind_name: str = "dln.Task", *, name: str = "schedule",
-                 open_end: bool = False):
+def parse_phases(phases: Sequence[tuple[Any, ArrayLike]], kind: type | tuple[type, ...] = Task,
+                 kind_name: str = "dln.Task", *, name: str = "schedule",
+                 open_end: bool = False) -> tuple[tuple[Any, ...], np.ndarray, bool]:
     """`(items, bounds, batched)` of a list of `(item, duration)` pairs, items of type `kind`:
     the items, the `(B, n_phases + 1)` cumulative phase boundaries (flow time), durations
     broadcast over the batch (`B = 1` if none is batched), and whether any duration was
@@ -222,7 +232,8 @@ def parse_phases(phases, kind=Task, kind_name: str = "dln.Task", *, name: str = 
     return tuple(items), bounds, batched
 
 
-def phase_bounds(schedule):
+def phase_bounds(schedule: Sequence[tuple[Task, ArrayLike]]
+                 ) -> tuple[tuple[Task, ...], np.ndarray, bool]:
     """`(tasks, bounds, batched)` of a schedule of `(task, duration)` pairs (`parse_phases`);
     all tasks must have the same shape."""
     tasks, bounds, batched = parse_phases(schedule)

@@ -1,8 +1,9 @@
 """Deficits: temporary changes to a network's plasticity or to its input sources, and lesions.
 
 Critical-period experiments (Achille, Rovere & Soatto 2019; Kleinman, Achille & Soatto 2023,
-2024; THEORY.md §6.1, §7.3, §8.3) apply a deficit during a window of training and then restore
-normal training. A windowed deficit acts on the flow-time window `[onset, onset + length)`:
+2024; docs/theory/pathways.md, docs/theory/sources.md, docs/theory/fisher.md) apply a deficit
+during a window of training and then restore normal training. A windowed deficit acts on the
+flow-time window `[onset, onset + length)`:
 
 - `Freeze(pathway, onset, length)`: the pathway keeps its output but receives no gradient (its
   plasticity is frozen; Kleinman 2024's `output.detach()`).

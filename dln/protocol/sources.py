@@ -1,7 +1,7 @@
 """Tasks with several input sources: noisy views of one latent (Kleinman, Achille & Soatto 2023).
 
-The linear form of multisensory integration (THEORY.md §7): a latent `z ∈ R^d` with independent
-components of variances `latent_variance`, a target `y = A z`, and `n_views` views
+The linear form of multisensory integration (docs/theory/sources.md): a latent `z ∈ R^d` with
+independent components of variances `latent_variance`, a target `y = A z`, and `n_views` views
 `x_j = z + n_j` with independent noise `n_j ~ N(0, noise_variance·I)`. The input is the
 concatenation `x = [x_1, …, x_n]` (source j is the block `[j d, (j + 1) d)`), and the population
 statistics are

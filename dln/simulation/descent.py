@@ -32,7 +32,8 @@ def scan(carry, step, record, n_blocks: int, every):
     `record(carry)` at steps `0, every, …, n_blocks·every`.
 
     Returns `(final carry, records)`, the records stacked along a leading axis of length
-    `n_blocks + 1`. `every` may be traced (no recompilation per value); `n_blocks` is static.
+    `n_blocks + 1`. `n_blocks` and `every` are static ints: loops of fixed length, through
+    which reverse-mode `jax.grad` runs.
     """
 
     def block(c, b):

@@ -1,7 +1,8 @@
 """Gradient descent on networks of pathways and sources, with deficits inside the jitted scan.
 
 The network (Kleinman, Achille & Soatto 2024 for parallel pathways; the linear form of the
-split architecture of Kleinman, Achille & Soatto 2023 for separate sources; THEORY.md §6.1, §7.3):
+split architecture of Kleinman, Achille & Soatto 2023 for separate sources;
+docs/theory/pathways.md, docs/theory/sources.md):
 
     h = Σ_p Ω_p S_p x,   Ω_p = W^p_{D_p} ⋯ W^p_1,       ŷ = W^s_{D_s} ⋯ W^s_1 h
 
@@ -35,7 +36,6 @@ their dynamics exactly those of the shallower network.
 
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import jax
@@ -56,7 +56,8 @@ from dln._checks import (
 from dln.network import loss_gradients, product
 from dln.protocol.deficits import Decorrelate, Freeze, Lesion, Noise, Remove, active, as_schedule
 from dln.protocol.sources import check_sources
-from dln.simulation.descent import all_finite, first_divergence, report_divergence, scan
+from dln.simulation import phases
+from dln.simulation.descent import report_divergence
 from dln.tasks.task import Task
 from dln.theory import modes as _modes
 from dln.trajectory import Trajectory
@@ -211,48 +212,24 @@ def gradients(paths, shared, decoders, sxx, syx, S, T, beta):
     return g_paths, g_shared, (g_dec if decoders is not None else None)
 
 
-def _run_one(task, state, schedule, lr, every, n_blocks, record_weights, S, T, ind, beta):
-    sxx0, syx0 = task.sigma_xx, task.sigma_yx
-    n_pathways = len(state[0])
-
-    def step(k, carry):
-        paths, shared, dec, masks = carry
-        t = k * lr
-        sxx, syx = _statistics(sxx0, syx0, schedule, t, ind)
-        plastic = _plastic(schedule, t, n_pathways)
-        gp, gs, gd = gradients(paths, shared, dec, sxx, syx, S, T, beta)
-        paths = [[W - jnp.where(pl, lr, 0.0) * m * g for W, g, m in zip(ws, gws, ms)]
-                 for ws, gws, pl, ms in zip(paths, gp, plastic, masks)]
-        shared = [W - lr * g for W, g in zip(shared, gs)]
-        if dec is not None:
-            dec = [R - jnp.where(pl, lr, 0.0) * g for R, g, pl in zip(dec, gd, plastic)]
-        return paths, shared, dec, masks
-
-    def record(carry):
-        st = carry[:3]  # (the layer masks are constants)
-        rec = dict(map=jnp.stack(_contributions(st[0], st[1], S)), finite=all_finite(st))
-        if record_weights:
-            rec["weights"] = st
-        return rec
-
-    final, recs = scan(state, step, record, n_blocks, every)
-    return final[:3], recs
+def _pathway_gradients(state, data_p, consts, now):
+    """The step's gradient for `dln.simulation.phases.run`: the statistics and plasticity that
+    the deficit windows leave at flow time `now`, frozen pathways and masked layers scaled to 0."""
+    paths, shared, dec = state
+    masks, schedule, S, T, ind, beta = consts
+    sxx, syx = _statistics(*data_p, schedule, now, ind)
+    on = [jnp.where(pl, 1.0, 0.0) for pl in _plastic(schedule, now, len(paths))]
+    gp, gs, gd = gradients(paths, shared, dec, sxx, syx, S, T, beta)
+    gp = [[o * m * g for g, m in zip(gws, ms)] for gws, ms, o in zip(gp, masks, on)]
+    return gp, gs, None if dec is None else [o * g for g, o in zip(gd, on)]
 
 
-@functools.partial(jax.jit, static_argnames=("n_blocks", "record_weights", "batch_state",
-                                             "batch_schedule"))
-def _run(task, state, schedule, lr, every, S, T, ind, beta, *, n_blocks, record_weights,
-         batch_state, batch_schedule):
-    fn = functools.partial(_run_one, every=every, n_blocks=n_blocks,
-                           record_weights=record_weights, S=S, T=T, ind=ind, beta=beta)
-    if batch_state or batch_schedule:  # (batched schedules have every window leaf at (B,))
-        fn = jax.vmap(fn, in_axes=(None, 0 if batch_state else None,
-                                   0 if batch_schedule else None, None))
-    final, recs = fn(task, state, schedule, lr)
-    recs["modes"] = task.mode_strengths(recs["map"])
-    recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
-    recs["diverged_at"] = first_divergence(recs.pop("finite"), jnp.arange(n_blocks + 1) * every)
-    return final, recs
+def _record_contributions(state, consts):
+    return dict(map=jnp.stack(_contributions(state[0], state[1], consts[2])))
+
+
+def _record_contributions_and_weights(state, consts):
+    return dict(_record_contributions(state, consts), weights=state)
 
 
 def _check_layer_mask(layer_mask, paths, batch_state):
@@ -494,10 +471,16 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
         windowed = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (B,)), windowed)
     ind = _masks(task, sources) if sources is not None else None
     masks = _check_layer_mask(layer_mask, paths, batch_state)
-    state = (paths, shared, decoders, masks)
-    final, recs = _run(task, state, windowed, lr, jnp.asarray(every), S, T, ind, beta,
-                       n_blocks=steps // every, record_weights=record_weights,
-                       batch_state=batch_state, batch_schedule=batch_schedule)
+    dtype = paths[0][0].dtype
+    record = _record_contributions_and_weights if record_weights else _record_contributions
+    final, recs = phases.run(
+        _pathway_gradients, record, (task.sigma_xx[None].astype(dtype),
+                                     task.sigma_yx[None].astype(dtype)),
+        (paths, shared, decoders), lr, jnp.asarray([steps]), int(every),
+        consts=(masks, windowed, S, T, ind, beta), n_blocks=steps // every, freeze=False,
+        batch=(batch_state, False, False, (batch_state, batch_schedule) + (False,) * 4))
+    recs["modes"] = task.mode_strengths(recs["map"])
+    recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
     diverged_at = recs["diverged_at"]
     report_divergence(diverged_at, what="on the pathways ", lr=float(lr) if is_concrete(lr)
                       else lr, advice="Lower `lr` (large initial weights and deficits that add "

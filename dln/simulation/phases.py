@@ -1,9 +1,10 @@
 """The one gradient-descent loop: steps through the phases of a protocol, inside `jit`.
 
-Every simulator of a network trained on phases of data drives this loop by supplying its
-gradient and its records: `dln.simulate` (weights and biases on task statistics, one phase or
-several), `dln.schedule.simulate` (through `dln.simulate`) and `dln.completion.simulate`
-(masked matrix-completion losses). At step `k` the loop
+Every simulator drives this loop by supplying its gradient and its records: `dln.simulate`
+(weights and biases on task statistics, one phase or several), `dln.schedule.simulate`
+(through `dln.simulate`), `dln.completion.simulate` (masked matrix-completion losses) and
+`dln.pathways.simulate` (pathways and sources, whose gradient reads the deficit windows at the
+step's flow time). At step `k` the loop
 
 1. finds the phase `p = #{q : k >= ends_q}` (phases end at the step counts `ends`),
 2. takes the phase's slice `data_p` of the stacked phase data,
@@ -31,27 +32,33 @@ from dln.simulation.descent import all_finite, first_divergence, scan
 __all__ = ["run", "steps_of", "record_phases", "phase_ends"]
 
 
-@functools.partial(jax.jit, static_argnames=("gradients", "record", "n_blocks", "schedule",
-                                             "freeze", "batch"))
-def run(gradients, record, data, state, rate, ends, every, weight_decay=None, *, n_blocks: int,
-        schedule=None, freeze: bool = True, batch=(False, False, False)):
+@functools.partial(jax.jit, static_argnames=("gradients", "record", "every", "n_blocks",
+                                             "schedule", "freeze", "batch"))
+def run(gradients, record, data, state, rate, ends, every, weight_decay=None, consts=None, *,
+        n_blocks: int, schedule=None, freeze: bool = True, batch=(False, False, False, False)):
     """Gradient descent through phases; returns `(final state, records)`.
 
     Args:
-      gradients: `gradients(state, data_p)`, the gradient of phase p's loss, a pytree like
-        `state` (None where `state` has None). Static: pass a module-level function.
-      record: `record(state)`, a dict of arrays recorded every `every` steps. Static.
+      gradients: `gradients(state, data_p, consts, now)`, the gradient of phase p's loss at
+        flow time `now` (`k × lr` at step k, or `Σ lr` under a schedule: deficit windows are
+        read from it), a pytree like `state` (None where `state` has None). Static: pass a
+        module-level function.
+      record: `record(state, consts)`, a dict of arrays recorded every `every` steps. Static.
       data: a pytree of arrays with a leading phase axis.
       state: the initial state, a pytree (e.g. `[W1, …, WD]`).
       rate: the learning rate, a scalar (ignored under a `schedule`).
       ends: `(n_phases,)` ints, the step count at which each phase ends.
-      every: steps between records (may be traced).
+      every: steps between records (a static int: the inner loop has a fixed length, so
+        reverse-mode `jax.grad` runs through it).
       weight_decay: None or `γ`, adding `γ θ` to every gradient.
+      consts: a pytree the gradient and the records read at every step (e.g. a pathway
+        network's selectors, layer masks and deficit windows), not split by phase.
       n_blocks: records after the first (static); the loop makes `n_blocks · every` steps.
       schedule: None or a callable `k → lr_k` (static).
       freeze: whether steps past the last phase's end are skipped (static; False when the loop
         never passes it).
-      batch: which of `(state, rate, ends)` carry a leading batch axis (zipped).
+      batch: which of `(state, rate, ends, consts)` carry a leading batch axis (zipped); the
+        entry of `consts` may be a tuple of per-entry flags (`vmap`'s `in_axes` prefix).
 
     The records gain `finite` (whether the state was finite), `flow_time` (the `Σ lr` so far)
     and `diverged_at` (the step of the first non-finite record, −1 where none), and have the
@@ -59,27 +66,36 @@ def run(gradients, record, data, state, rate, ends, every, weight_decay=None, *,
     """
     n_phases = jax.tree_util.tree_leaves(data)[0].shape[0]
 
-    def one_run(state, rate, ends):
+    def one_run(state, rate, ends, consts):
         dtype = jax.tree_util.tree_leaves(state)[0].dtype
-        stepper = _stepper(gradients, data, n_phases, schedule, weight_decay, freeze, rate, ends,
-                           dtype)
+        stepper = _stepper(gradients, data, consts, n_phases, schedule, weight_decay, freeze,
+                           rate, ends, dtype)
 
         def rec(carry):
             state, t = carry
-            return dict(record(state), finite=all_finite(state), flow_time=t)
+            return dict(record(state, consts), finite=all_finite(state), flow_time=t)
 
         (final, _), recs = scan((state, jnp.zeros((), dtype)), stepper, rec, n_blocks, every)
         return final, recs
 
     fn = one_run
-    if any(batch):
-        fn = jax.vmap(fn, in_axes=tuple(0 if b else None for b in batch))
-    final, recs = fn(state, rate, ends)
+    if any(map(_any, batch)):
+        fn = jax.vmap(fn, in_axes=tuple(_axes(b) for b in batch))
+    final, recs = fn(state, rate, ends, consts)
     recs["diverged_at"] = first_divergence(recs.pop("finite"), jnp.arange(n_blocks + 1) * every)
     return final, recs
 
 
-def _stepper(gradients, data, n_phases, schedule, weight_decay, freeze, rate, ends, dtype):
+def _any(flag):
+    return any(map(_any, flag)) if isinstance(flag, tuple) else bool(flag)
+
+
+def _axes(flag):
+    return tuple(map(_axes, flag)) if isinstance(flag, tuple) else (0 if flag else None)
+
+
+def _stepper(gradients, data, consts, n_phases, schedule, weight_decay, freeze, rate, ends,
+             dtype):
     """`step(k, (state, t))` of the loop for one run (see `run`)."""
 
     def step(k, carry):
@@ -90,7 +106,8 @@ def _stepper(gradients, data, n_phases, schedule, weight_decay, freeze, rate, en
         else:
             data_p = jax.tree_util.tree_map(lambda a: a[jnp.minimum(phase, n_phases - 1)], data)
         lr = rate if schedule is None else jnp.asarray(schedule(k), dtype)
-        grads = gradients(state, data_p)
+        now = k * rate if schedule is None else t
+        grads = gradients(state, data_p, consts, now)
         if weight_decay is not None:  # the gradient of ½γ||θ||²
             grads = jax.tree_util.tree_map(lambda g, w: g + weight_decay * w, grads, state)
         new = jax.tree_util.tree_map(lambda w, g: w - lr * g, state, grads)

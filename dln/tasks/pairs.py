@@ -1,10 +1,10 @@
 """Pairs of tasks with a controlled relation, and measures of how two tasks relate.
 
 How much pre-training on task A helps or hurts learning task B depends on how the two relate
-(Kleinman, Achille & Soatto 2024, arXiv:2308.12221; THEORY.md §6.2): whether their singular
-subspaces overlap, whether their ranks differ, whether their singular values match, or whether B
-undoes A. The generators build whitened tasks (`sigma_xx = I`, `Σyx = U diag(s) Vᵀ`) in which
-each relation is set exactly:
+(Kleinman, Achille & Soatto 2024, arXiv:2308.12221; docs/theory/completion.md): whether their
+singular subspaces overlap, whether their ranks differ, whether their singular values match, or
+whether B undoes A. The generators build whitened tasks (`sigma_xx = I`, `Σyx = U diag(s) Vᵀ`) in
+which each relation is set exactly:
 
 - `rotated_pair`: B's singular vectors are A's turned by a principal angle θ, inside planes
   spanned by A's vectors and vectors orthogonal to all of A's (so every principal angle between

@@ -1,7 +1,7 @@
 """Exact learning dynamics of deep linear networks with biases: the mode reduction.
 
-Rubruck, Bauer, Saxe & Summerfield (2024), arXiv:2406.17467 (THEORY.md §5.3): with bias terms a
-deep linear network first learns the optimal constant solution (OCS), the mean target `ȳ`,
+Rubruck, Bauer, Saxe & Summerfield (2024), arXiv:2406.17467 (docs/theory/biases.md): with bias
+terms a deep linear network first learns the optimal constant solution (OCS), the mean target `ȳ`,
 before it learns anything about the input. `dln.solve(task, depth=D, u0=..., biases=pattern)`
 computes that trajectory; this module holds the reduction it rests on (derived on the page
 `docs/derivations/biases.md`).
@@ -38,7 +38,7 @@ The **output bias** is a shallow path on the uniform mode, in parallel with the 
 `dC/dt = η − ξA − C` reaches the OCS `C ≈ η` (when `ξA ≈ 0`) in a few time units, long before
 the deep modes leave their plateau. A **hidden bias** instead adds a constant input component to
 the layer above: for one-hot items it multiplies the uniform item direction's input variance by
-`1 + P` (THEORY.md §5.3). With no bias at all a shared input component (`x_μ = e_μ + c1`,
+`1 + P` (docs/theory/biases.md). With no bias at all a shared input component (`x_μ = e_μ + c1`,
 `dln.datasets.offset_hierarchy`) does the same through `Σxx` — no special code: `dln.solve`
 without biases is exact there.
 

@@ -1,7 +1,7 @@
 """Exact dynamics of competing pathways, piecewise through deficit windows.
 
 Setting (Kleinman, Achille & Soatto 2024, arXiv:2308.12221; Shi, Shea-Brown & Buice 2022;
-THEORY.md §6.1). P pathways of depth D share the input and are summed at the output,
+docs/theory/pathways.md). P pathways of depth D share the input and are summed at the output,
 `ŷ = Σ_p Ω_p x`, `Ω_p = W^p_D ⋯ W^p_1`. From small, balanced weights aligned with the task's
 modes (each pathway as in `dln.init.aligned`), the strength `K_{pα} = U[:,α]ᵀ Ω_p V[:,α]` of mode
 α in pathway p obeys (flow time `t = lr × steps`)

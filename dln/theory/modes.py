@@ -1,6 +1,6 @@
 """Closed-form dynamics of one SVD mode of a deep linear network under gradient flow.
 
-Setting (Saxe, McClelland & Ganguli 2014; THEORY.md §1.2, §1.4). A network of `D` weight matrices
+Setting (Saxe, McClelland & Ganguli 2014; docs/theory/modes.md). A network of `D` weight matrices
 starts small, balanced and aligned with the task: every layer carries mode α with the same
 strength `a`, so the mode's strength in the network map is `u = a^D`. With input variance
 `λ = V[:,α]ᵀ Σxx V[:,α]` along the mode (`λ = 1` for whitened input), the flow `dW/dt = −∂L/∂W`

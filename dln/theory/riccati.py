@@ -1,6 +1,6 @@
 """The exact two-layer gradient flow from λ-balanced weights: the matrix Riccati solution.
 
-Setting (Fukumizu 1998; Braun et al. 2022; Dominé et al. 2025; THEORY.md §3–4;
+Setting (Fukumizu 1998; Braun et al. 2022; Dominé et al. 2025; docs/theory/two_layer.md;
 `docs/derivations/riccati.md` derives every step). The network `ŷ = W2 W1 x`, `W1 (Nh, Ni)`,
 `W2 (No, Nh)`, follows the gradient flow `dW/dt = −∂L/∂W` of the mean loss
 `L = 1/(2P) Σ_μ ||y_μ − W2W1x_μ||²` (flow time `t = lr × steps`). Its weights are **λ-balanced**,
@@ -40,13 +40,13 @@ conditioned: float64 at any t (1e4, 1e300), no overflow. `P(t)` is `QQᵀ` for t
 `Q(t) = O W C^{−ᵀ}` (`M = CCᵀ`), which is returned as representative weights (the true weights are
 this factor up to a rotation of the hidden layer, which no observable and no later flow sees).
 
-**Stalled modes.** Gradient flow cannot change the sign of a mode: a mode whose initial sign
-opposes the target (THEORY.md §3.3: the matrix `B` of the SVD-basis form is singular) has no
-component along its growing eigenvector, and it converges to the saddle instead of the target,
-while the hidden dimension it would have used goes to a slower direction. The echelon form finds
-this exactly: a growing direction that is not a pivot although a slower one is. Components below
-`stall_rtol × ||Q0||` count as zero (rounding makes an exactly opposed mode ~1e-16, and in exact
-arithmetic it never escapes); such modes are reported in `TwoLayerSolution.stalled`.
+**Stalled modes.** Gradient flow cannot change the sign of a mode: a mode whose initial sign opposes
+the target (docs/theory/two_layer.md: the matrix `B` of Braun et al.'s SVD-basis form is singular)
+has no component along its growing eigenvector, and it converges to the saddle instead of the
+target, while the hidden dimension it would have used goes to a slower direction. The echelon form
+finds this exactly: a growing direction that is not a pivot although a slower one is. Components
+below `stall_rtol × ||Q0||` count as zero (rounding makes an exactly opposed mode ~1e-16, and in
+exact arithmetic it never escapes); such modes are reported in `TwoLayerSolution.stalled`.
 """
 
 from __future__ import annotations
@@ -353,7 +353,7 @@ def two_layer_blocks(task: Task, weights, t, *, stall_rtol: float | None = None,
 
 
 def converged_representations(task: Task, lam):
-    """The closed-form limits `(W1ᵀW1, W2W2ᵀ)` at convergence (THEORY.md §3.4, §4.3):
+    """The closed-form limits `(W1ᵀW1, W2W2ᵀ)` at convergence (docs/theory/two_layer.md):
 
         W1ᵀW1 → V diag((√(c²λ² + 4s²) − cλ)/2) Vᵀ / c,
         W2W2ᵀ → U diag((√(c²λ² + 4s²) + cλ)/2) Uᵀ / c
