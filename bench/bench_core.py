@@ -26,10 +26,10 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import simulate_cases  # noqa: E402  (bench/ is the script's directory)
 from jax.experimental.ode import odeint  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
-import simulate_cases  # noqa: E402  (bench/ is the script's directory)
 from dln import modes  # noqa: E402
 
 
@@ -154,7 +154,8 @@ def print_simulate(rows) -> None:
     print("-" * len(head))
     for r in rows:
         print(f"{r['name']:<44} {r['baseline']:<38} {r['ours_s'] * 1e3:>7.3f} ms "
-              f"{r['base_s'] * 1e3:>7.3f} ms {r['ratio']:>6.1f}x {r['target']:>6.0f}x  {r['check']}")
+              f"{r['base_s'] * 1e3:>7.3f} ms {r['ratio']:>6.1f}x {r['target']:>6.0f}x  "
+              f"{r['check']}")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
 from bench_core import best_time  # noqa: E402  (bench/ is the script's directory)
+
 from dln import datasets, pathways  # noqa: E402
 
 DEPTH, WIDTH, LR, STEPS, U0 = 4, 8, 0.2, 1500, 1e-2

@@ -183,7 +183,7 @@ def _balanced(d: Derivation) -> None:
     c = C_SYMBOLS
     cases = []
     setups = {depth: _setup(depth) for depth in EXACT_DEPTHS}
-    for depth, (ws, U, V, C, reduce, W, grams) in setups.items():
+    for depth, (_ws, U, V, C, _reduce, _W, grams) in setups.items():
         for l, (up, down) in enumerate(grams, start=1):
             cases.append((f"$D = {depth}$, $l = {l}$", sp.Matrix.vstack(up, down),
                           sp.Matrix.vstack(U * C ** (2 * (depth - l)) * U.T,
@@ -199,7 +199,7 @@ def _balanced(d: Derivation) -> None:
     cases = []
     R = mx.symmetric("r", 2)
     N = mx.general("N", 2, 2)
-    for depth, (ws, U, V, C, reduce, W, grams) in setups.items():
+    for depth, (_ws, U, V, _C, _reduce, _W, grams) in setups.items():
         applied = U.T * sum((up * (U * N) * R * down * R for up, down in grams), sp.zeros(2, 2))
         gamma = [sp.diag(*(sum(c[i] ** (2 * (depth - l)) * c[j] ** (2 * (l - 1))
                                for l in range(1, depth + 1)) for j in range(2)))

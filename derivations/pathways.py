@@ -169,7 +169,7 @@ def _explicit(d):
                   sp.diff(sp.log(Kp_of_y), y), 1 / (1 + c * sp.exp(q * y)),
                   reduce=lambda x: sp.simplify(sp.expand_log(x, force=True)),
                   how="`expand_log` and `simplify`")
-    d.say(r"So $\dot y = D K_r^{1-2/D}(s - \lambda\sum_p K_p(y))$, integrated (diffrax's Dopri8) in "
+    d.say(r"So $\dot y = D K_r^{1-2/D}(s - \lambda\sum_p K_p(y))$, integrated (diffrax's Dopri8) in "  # noqa: E501
           r"$v = \ln|y_\infty - y|$, where $y_\infty$ is the root of $\sum_p K_p(y) = s/\lambda$ "
           r"(bisection): $\dot v = -D K_r^{1-2/D}\,\frac{s - \lambda\sum_p K_p}{y_\infty - y}$, "
           r"which tends to the constant $-D K_r^{1-2/D}\lambda\,d\sum_p K_p/dy$ at the fixed "

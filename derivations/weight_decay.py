@@ -101,7 +101,7 @@ def _modes(d: Derivation) -> None:
           r"(a_{l,\alpha})$, $\bar\Sigma^{yx} = \mathrm{diag}(s_\alpha)$, $\bar\Sigma^{xx} = "
           r"\mathrm{diag}(\lambda_\alpha)$. The velocity stays diagonal, with entries")
     d.show(r"\dot a_{l,\alpha}", r"\Big(\prod_{k\neq l}a_{k,\alpha}\Big)\Big(s_\alpha - "
-                                r"\lambda_\alpha\prod_{k=1}^{D}a_{k,\alpha}\Big) - \gamma a_{l,\alpha}")
+                                r"\lambda_\alpha\prod_{k=1}^{D}a_{k,\alpha}\Big) - \gamma a_{l,\alpha}")  # noqa: E501
     modes = 2
     flows = mx.diagonal_mode_flows((1, 2, 3, 4), modes, gamma)
     cases = [(f"$D = {depth}$, layer {l + 1}", flow_l, expected)
@@ -248,7 +248,8 @@ def _depth2(d: Derivation) -> None:
     d.check_equal(r"At $s = \gamma$ ($r \to 0$, `limit`) the mode decays algebraically, "
                   r"$u = u_0/(1 + 2\lambda u_0 t)$", critical, u0 / (1 + 2 * lam * u0 * t),
                   display=False)
-    d.result("critical_depth2", u0 / (1 + 2 * lam * u0 * t), (t, lam, u0), lhs=r"u(t)\big|_{s=\gamma}",
+    d.result("critical_depth2", u0 / (1 + 2 * lam * u0 * t), (t, lam, u0),
+             lhs=r"u(t)\big|_{s=\gamma}",
              text=r"$D = 2$ at $s = \gamma$: algebraic decay",
              code="`dln.modes.trajectory(t, gamma, lam, u0, 2, weight_decay=gamma)`")
     f2 = 2 * u * (rr - lam * u)

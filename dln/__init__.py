@@ -2,7 +2,9 @@
 
 The entry points and the shared vocabulary, at the top of the package:
 
-- `Task`: a regression task through its correlations and their SVD modes.
+- `Task`: a regression task through its correlations and their SVD modes (`Task.from_data`,
+  `Task.from_spectrum` for 10⁴–10⁵ modes without a dense SVD); `whiten`, data whitened so
+  that the mode solutions apply.
 - `Protocol`, `Architecture`: what happens during training (phases of tasks, deficits, the
   network), read by `solve` and `simulate` alike (`dln.protocol`).
 - `solve`: the exact gradient-flow trajectory, by an explicit method (`dln.methods`).
@@ -53,6 +55,7 @@ from dln.tasks import datasets
 from dln.tasks import pairs as task_pairs
 from dln.tasks import task as _task_module
 from dln.tasks.task import Task
+from dln.tasks.whitening import whiten
 from dln.theory import biases, competition, modes, riccati
 from dln.trajectory import Trajectory
 
@@ -76,8 +79,8 @@ for _name, _module in _ALIASES.items():
         setattr(_owner, _leaf, _module)
 del _name, _module, _parent, _leaf, _owner
 
-__all__ = ["Task", "Protocol", "Architecture", "Trajectory", "solve", "methods", "simulate", "lr_bound", "DivergenceError",
-           "init", "sweep", "datasets", "task_pairs", "modes", "riccati", "biases",
-           "numerical_flow", "network", "descent", "regime", "ocs", "pathways", "schedule",
-           "completion", "transfer"]
+__all__ = ["Task", "whiten", "Protocol", "Architecture", "Trajectory", "solve", "methods", "simulate",
+           "lr_bound", "DivergenceError", "init", "sweep", "datasets", "task_pairs", "modes",
+           "riccati", "biases", "numerical_flow", "network", "descent", "regime", "ocs",
+           "pathways", "schedule", "completion", "transfer"]
 __version__ = "0.1.0"

@@ -18,8 +18,8 @@ interpolations). What it adds to diffrax:
   whose loops (bounded by `max_steps`) JAX can both push tangents through (`jax.jvp`,
   `jax.jacfwd`) and transpose (`jax.grad`). Derivatives are those of the discrete solution
   ("discretise, then differentiate") with the step-size decisions held fixed, with respect to
-  `y0`, the record times and whatever `f` closes over. The failure flag comes back instead of an exception
-  (`throw=False`), so callers decide what to raise.
+  `y0`, the record times and whatever `f` closes over. The failure flag comes back instead of
+  an exception (`throw=False`), so callers decide what to raise.
 
 Users: `dln.numerical_flow` (weight flows; per-layer tolerances), `dln.biases` (through it),
 `dln.pathways.exact` (the reduced competition flow) and `dln.completion.theory` (the end-to-end

@@ -58,7 +58,8 @@ def lr_bound(task: Task, depth: int) -> float:
     `δθ ↦ ||δW Σxx^{1/2}||²`, `δW = Σ_l A_l δW_l B_l`, whose top eigenvalue is
     (docs/derivations/lr_bound.md)
 
-        λ_max(H) = λ_max(Γ^{1/2} Ṽᵀ Σxx Ṽ Γ^{1/2}),   Γ = diag_j Σ_{l=1}^{D} σ_1^{2(D−l)/D} σ_j^{2(l−1)/D},
+        λ_max(H) = λ_max(Γ^{1/2} Ṽᵀ Σxx Ṽ Γ^{1/2}),
+        Γ = diag_j Σ_{l=1}^{D} σ_1^{2(D−l)/D} σ_j^{2(l−1)/D},
 
     `Ṽ` the full right singular basis of `W*` (`σ_j = 0` beyond its rank), `σ_1` its largest
     singular value (singular values below the numerical-rank tolerance of `np.linalg.matrix_rank`

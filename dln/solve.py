@@ -175,7 +175,8 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
             "solve(): the exact mode solution needs `sigma_xx` to be diagonal in the task's "
             "right singular basis V (whitened input, or e.g. one-hot items); this task's "
             "sigma_xx couples the modes. Integrate the flow from the same aligned weights with "
-            "method='numerical-flow', whiten the inputs (X → X Σxx^{-1/2}), or simulate the "
+            "method='numerical-flow', whiten the inputs (X → X Σxx^{-1/2}: dln.whiten(X), or "
+            "dln.Task.from_data(X, Y, whiten=True)), or simulate the "
             "network with dln.simulate."
         )
     if decay is None:

@@ -1,9 +1,16 @@
-"""The result type shared by `dln.solve` (exact theory) and `dln.simulate` (gradient descent)."""
+"""The result type shared by `dln.solve` (exact theory) and `dln.simulate` (gradient descent).
+
+A `Trajectory` prints as a short summary, draws itself (`plot`: exact trajectories as lines,
+simulations as markers) and is stored in a portable `.npz` file without pickle (`save`,
+`Trajectory.load`). The quantities it records are those of docs/theory/setting.md.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+import json
+import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +18,7 @@ import numpy as np
 
 from dln._checks import as_array, is_concrete
 from dln.network import product
-from dln.tasks.task import Task
+from dln.tasks.task import SpectralTask, Task
 from dln.theory import modes as _modes
 
 _time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
@@ -94,6 +101,9 @@ class Trajectory:
 
     Simulations batched over initial weights or learning rates carry one leading batch axis on
     every array field.
+
+    `repr(traj)` is a one-line summary (method, depth, sizes, the fields that are set), `plot`
+    draws it, and `save(path)` / `Trajectory.load(path)` store it in a portable `.npz` file.
     """
 
     t: Any
@@ -102,28 +112,28 @@ class Trajectory:
     task: Any
     method: str = dataclasses.field(metadata=dict(static=True))
     depth: int = dataclasses.field(metadata=dict(static=True))
-    u0: Optional[Any] = None
-    stored_map: Optional[Any] = None
-    final_weights: Optional[list] = None
-    recorded_weights: Optional[list] = None
-    diverged_at: Optional[Any] = None
-    error_estimate: Optional[Any] = None
-    stalled: Optional[Any] = None
-    offset: Optional[Any] = None
-    final_biases: Optional[list] = None
-    final: Optional[Any] = None
-    pathways: Optional[int] = dataclasses.field(default=None, metadata=dict(static=True))
-    tasks: Optional[tuple] = None
-    phase: Optional[Any] = None
-    bounds: Optional[Any] = None
-    phase_loss: Optional[Any] = None
-    phase_methods: Optional[tuple] = dataclasses.field(default=None,
+    u0: Any | None = None
+    stored_map: Any | None = None
+    final_weights: list | None = None
+    recorded_weights: list | None = None
+    diverged_at: Any | None = None
+    error_estimate: Any | None = None
+    stalled: Any | None = None
+    offset: Any | None = None
+    final_biases: list | None = None
+    final: Any | None = None
+    pathways: int | None = dataclasses.field(default=None, metadata=dict(static=True))
+    tasks: tuple | None = None
+    phase: Any | None = None
+    bounds: Any | None = None
+    phase_loss: Any | None = None
+    phase_methods: tuple | None = dataclasses.field(default=None,
                                                        metadata=dict(static=True))
-    test_error: Optional[Any] = None
-    weight_decay: Optional[Any] = None
-    n_steps: Optional[Any] = None
-    n_rejected: Optional[Any] = None
-    recorded_biases: Optional[list] = None
+    test_error: Any | None = None
+    weight_decay: Any | None = None
+    n_steps: Any | None = None
+    n_rejected: Any | None = None
+    recorded_biases: list | None = None
 
     @property
     def relative_error_estimate(self):
@@ -269,6 +279,153 @@ class Trajectory:
 
         return aligned_from_strengths(self.task, self.depth, self.modes, bases)
 
+    # ------------------------------------------------------------------------- summary
+    def __repr__(self):
+        def shape(a):
+            return tuple(getattr(a, "shape", ()))
+
+        t_shape = shape(self.t)
+        parts = [f"method={self.method!r}", f"depth={self.depth}",
+                 f"T={t_shape[-1] if t_shape else 1}"]
+        if self.modes is not None:
+            parts.append(f"K={shape(self.modes)[-1]}")
+        if len(t_shape) > 1:
+            parts.append(f"batch={t_shape[:-1]}")
+        if self.pathways is not None:
+            parts.append(f"pathways={self.pathways}")
+        parts += [f"{name}={shape(getattr(self, name))}" for name in ("modes", "loss")
+                  if getattr(self, name) is not None]
+        task = self.task
+        parts.append(f"task={type(task).__name__}({task.n_in}→{task.n_out})"
+                     if isinstance(task, Task) else f"task={type(task).__name__}")
+        shown = {"t", "modes", "loss", "task", "method", "depth", "pathways"}
+        extra = [f.name for f in dataclasses.fields(self)
+                 if f.name not in shown and getattr(self, f.name) is not None]
+        if extra:
+            parts.append("set: " + ", ".join(extra))
+        return f"Trajectory({', '.join(parts)})"
+
+    # ------------------------------------------------------------------- save and load
+    def save(self, path) -> str:
+        """Store the trajectory in a portable `.npz` file (no pickle): its arrays with
+        `np.savez`, and one JSON string (`"__dln_trajectory__"`) for the static fields and the
+        structure of its lists, tuples and tasks.
+
+        Tasks (`task`, and `tasks` of a schedule) are stored as their arrays and rebuilt as the
+        same `dln.Task` (a `Task.from_spectrum` task stays factored); `dln.completion.Problem`s
+        as their `target` and `mask`. Traced values (inside `jit`) and other objects cannot be
+        stored and raise. `".npz"` is appended to a path without it, as `np.savez` does; the
+        path written is returned. Read it back with `Trajectory.load(path)` (or, array by array,
+        `np.load(path, allow_pickle=False)`).
+        """
+        arrays = {}
+        fields = {f.name: _encode(getattr(self, f.name), f.name, arrays)
+                  for f in dataclasses.fields(self)}
+        header = json.dumps({"format": _FORMAT, "version": _VERSION, "fields": fields})
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"`path` must be a file name (str or os.PathLike), got "
+                            f"{type(path).__name__} {path!r}.")
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        np.savez(path, allow_pickle=False, **arrays, **{_HEADER: np.array(header)})
+        return path
+
+    @classmethod
+    def load(cls, path) -> Trajectory:
+        """The trajectory stored by `save(path)`: the same fields, with numpy arrays (exactly
+        the values stored) and the tasks rebuilt. Reads with `allow_pickle=False`."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"`path` must be a file name (str or os.PathLike), got "
+                            f"{type(path).__name__} {path!r}.")
+        with np.load(path, allow_pickle=False) as data:
+            if _HEADER not in data.files:
+                raise ValueError(f"`path` {os.fspath(path)!r} is not a file written by "
+                                 "Trajectory.save (it has no '__dln_trajectory__' entry).")
+            header = json.loads(str(data[_HEADER]))
+            if header.get("format") != _FORMAT or header.get("version", 0) > _VERSION:
+                raise ValueError(f"`path` {os.fspath(path)!r} holds format "
+                                 f"{header.get('format')!r} version {header.get('version')!r}; "
+                                 f"this dln reads {_FORMAT!r} up to version {_VERSION}.")
+            fields = {name: _decode(value, data) for name, value in header["fields"].items()}
+        return cls(**fields)
+
+    # -------------------------------------------------------------------------- plot
+    def plot(self, ax=None, *, what: str = "modes", simulation=None, modes=None, batch=None,
+             markers: int = 60):
+        """Draw the trajectory, and optionally a simulation over it, as the examples do.
+
+        Exact and integrated trajectories are drawn as lines, simulations (method
+        `"simulation"`) as markers (about `markers` per curve), one colour per mode; the x axis
+        is flow time `t = lr × steps`, and the legend names the lines, the markers and the
+        modes.
+
+        Args:
+          ax: a matplotlib `Axes`; default a new figure's (through `matplotlib.pyplot`).
+          what: `"modes"`, the mode strengths `u_α(t) = U_αᵀ W(t) V_α` (summed over pathways),
+            or `"loss"`.
+          simulation: another `Trajectory` of the same task drawn over this one (typically
+            `dln.simulate(...)` against `dln.solve(...)`, at the same or other times).
+          modes: the indices of the modes to draw (default: the first `min(K, 10)`, the
+            strongest).
+          batch: the index of the run to draw when a trajectory has a batch axis (batched
+            simulations).
+          markers: about how many markers per simulated curve.
+
+        Returns:
+          The matplotlib `Axes`.
+        """
+        if what not in ("modes", "loss"):
+            raise ValueError(f"`what` must be 'modes' or 'loss', got {what!r}.")
+        if simulation is not None and not isinstance(simulation, Trajectory):
+            raise TypeError(f"`simulation` must be a dln.Trajectory (e.g. from dln.simulate), "
+                            f"got {type(simulation).__name__}.")
+        markers = int(markers) if isinstance(markers, (int, np.integer)) and markers > 0 else \
+            _bad_markers(markers)
+        runs = [self] + ([] if simulation is None else [simulation])
+        curves = [_curves(run, what, batch,
+                          "`simulation`" if run is simulation else "this trajectory")
+                  for run in runs]
+        K = curves[0][1].shape[-1]
+        if any(c[1].shape[-1] != K for c in curves):
+            raise ValueError(f"`simulation` has {curves[1][1].shape[-1]} modes but this "
+                             f"trajectory has {K}; draw trajectories of the same task.")
+        chosen = _chosen_modes(modes, K) if what == "modes" else [0]
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        from matplotlib.lines import Line2D
+
+        handles, labels = [], []
+        for run, (t, values) in zip(runs, curves):
+            simulated = _is_simulation(run)
+            every = max(1, t.shape[0] // markers)
+            for n, k in enumerate(chosen):
+                colour = f"C{n % 10}"
+                if simulated:
+                    ax.plot(t[::every], values[::every, k], "o", color=colour, ms=3.5,
+                            mfc="none", mew=0.9)
+                else:
+                    ax.plot(t, values[:, k], "-", color=colour, lw=1.8)
+            style = dict(marker="o", ls="none", mfc="none") if simulated else dict(ls="-",
+                                                                                  lw=1.8)
+            handles.append(Line2D([], [], color="k", **style))
+            labels.append("gradient descent (dln.simulate)" if simulated
+                          else f"dln.solve ({run.method})")
+        if what == "modes":
+            s = np.asarray(self.task.s) if isinstance(self.task, Task) else None
+            for n, k in enumerate(chosen):
+                handles.append(Line2D([], [], color=f"C{n % 10}", lw=4))
+                labels.append(f"mode {k}" + ("" if s is None else f" (s = {s[k]:.3g})"))
+            total = " (sum over pathways)" if self.pathways is not None else ""
+            ax.set_ylabel(r"mode strength $u_\alpha(t) = U_\alpha^\top W(t)\, V_\alpha$" + total)
+        else:
+            ax.set_ylabel("loss L(t)")
+        ax.set_xlabel("flow time t = lr × steps")
+        ax.legend(handles, labels, fontsize=8)
+        return ax
+
 
 def phase_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_methods,
                      phase_loss=None, depth=None, **extra) -> Trajectory:
@@ -288,3 +445,115 @@ def phase_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_meth
                       final_weights=final_weights,
                       tasks=tuple(tasks), phase=jnp.asarray(phase), bounds=jnp.asarray(bounds),
                       phase_loss=phase_loss, phase_methods=tuple(phase_methods), **extra)
+
+
+# ------------------------------------------------------------------------ save and load
+_FORMAT = "dln.Trajectory"
+_VERSION = 1
+_HEADER = "__dln_trajectory__"
+_TASKS = {cls.__name__: cls for cls in (Task, SpectralTask)}
+
+
+def _encode(value, where, arrays):
+    """A JSON description of a field's value; its arrays go into `arrays` (named `a<i>`)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    if isinstance(value, np.generic):
+        return {"value": value.item()}
+    if isinstance(value, (np.ndarray, jax.Array)):
+        if not is_concrete(value):
+            raise ValueError(f"cannot save `{where}`: it is a traced value (inside jit, vmap or "
+                             "grad); save the trajectory outside the transformation.")
+        if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+            value = jax.random.key_data(value)
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"cannot save `{where}`: an array of dtype {array.dtype} (only "
+                            "numbers and bools are stored, without pickle).")
+        name = f"a{len(arrays)}"
+        arrays[name] = array
+        return {"array": name}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v, f"{where}[{i}]", arrays) for i, v in enumerate(value)]
+        return {"list" if isinstance(value, list) else "tuple": items}
+    if type(value).__name__ in _TASKS and isinstance(value, Task):
+        children, aux = value.tree_flatten()
+        return {"task": type(value).__name__,
+                "children": [_encode(c, f"{where} (a Task)", arrays) for c in children],
+                "aux": list(aux)}
+    if type(value).__name__ == "Problem" and type(value).__module__.startswith("dln."):
+        return {"problem": {"target": _encode(value.target, f"{where}.target", arrays),
+                            "mask": _encode(value.mask, f"{where}.mask", arrays)}}
+    raise TypeError(f"cannot save `{where}`: a {type(value).__name__} (Trajectory.save stores "
+                    "arrays, numbers, strings, lists and tuples of them, dln.Task and "
+                    "dln.completion.Problem).")
+
+
+def _decode(spec, data):
+    """The value that `_encode` described, its arrays read from the open `.npz` `data`."""
+    if spec is None:
+        return None
+    if "value" in spec:
+        return spec["value"]
+    if "array" in spec:
+        return data[spec["array"]]
+    if "list" in spec:
+        return [_decode(s, data) for s in spec["list"]]
+    if "tuple" in spec:
+        return tuple(_decode(s, data) for s in spec["tuple"])
+    if "task" in spec:
+        children = [_decode(s, data) for s in spec["children"]]
+        return _TASKS[spec["task"]].tree_unflatten(tuple(spec["aux"]), children)
+    if "problem" in spec:
+        from dln.phenomena.completion import Problem  # local: the phenomena build on this module
+
+        return Problem(_decode(spec["problem"]["target"], data),
+                       _decode(spec["problem"]["mask"], data))
+    raise ValueError(f"unreadable entry {spec!r} in a Trajectory file.")
+
+
+# ---------------------------------------------------------------------------------- plot
+def _is_simulation(traj) -> bool:
+    return "simulation" in traj.method.split("+")
+
+
+def _bad_markers(markers):
+    raise ValueError(f"`markers` must be a positive int (markers per curve), got {markers!r}.")
+
+
+def _chosen_modes(modes, K):
+    """The mode indices to draw: default the first min(K, 10)."""
+    if modes is None:
+        return list(range(min(K, 10)))
+    chosen = [modes] if isinstance(modes, (int, np.integer)) else list(np.ravel(modes))
+    if not chosen or any(isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer))
+                         or not 0 <= k < K for k in chosen):
+        raise ValueError(f"`modes` must be mode indices in 0..{K - 1}, got {modes!r}.")
+    return [int(k) for k in chosen]
+
+
+def _curves(traj, what, batch, name):
+    """`(t (T,), values (T, K))` of one trajectory: its (summed) modes or its loss `(T, 1)`."""
+    if what == "modes":
+        if traj.modes is None:
+            raise ValueError(f"{name} has no modes (matrix completion records the maps of its "
+                             "problems); draw what='loss'.")
+        values = np.asarray(traj.total_modes)
+    else:
+        values = np.asarray(traj.loss)[..., None]
+    t = np.asarray(traj.t)
+    if t.ndim > 1:
+        if batch is None:
+            raise ValueError(f"{name} has a batch axis of shape {t.shape[:-1]} (a batched run); "
+                             "pass `batch=i` to draw run i.")
+        try:
+            t, values = t[batch], values[batch]
+        except (IndexError, TypeError) as err:
+            raise ValueError(f"`batch` = {batch!r} is not an index of the batch axis "
+                             f"{np.asarray(traj.t).shape[:-1]} of {name}.") from err
+        if t.ndim != 1:
+            raise ValueError(f"`batch` = {batch!r} must pick one run of the batch axis "
+                             f"{np.asarray(traj.t).shape[:-1]} of {name}.")
+    return t, values

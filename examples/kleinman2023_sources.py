@@ -78,11 +78,11 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from dln.pathways import measures
+from dln.pathways import sources as src
 
 import dln
 from dln import pathways
-from dln.pathways import measures
-from dln.pathways import sources as src
 
 GAINS = (2.0, 1.5, 1.0)
 NOISE = 0.1

@@ -88,10 +88,10 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from dln.pathways import measures
 
 import dln
 from dln import datasets, pathways
-from dln.pathways import measures
 
 LEVELS = 3
 EPOCH = 0.08  # flow time of one epoch of the paper's code (module docstring)

@@ -224,7 +224,7 @@ def _plot(res, path):
         ax.set_xlim(0, t[-1])
         ax.grid(alpha=0.3)
 
-    for ax, key, name in ((ax_i, "inner", r"input side $W_1^\top W_1$"),
+    for ax, key, _name in ((ax_i, "inner", r"input side $W_1^\top W_1$"),
                           (ax_o, "outer", r"output side $W_2 W_2^\top$")):
         for a in range(len(s)):  # eigenvalues ascending, so column N−1−a belongs to s[a]
             col = len(s) - 1 - a

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference import numpy_descent
 
 import dln
-from reference import numpy_descent
 from dln.network import affine_loss, affine_loss_gradients, affine_map
 
 

@@ -3,10 +3,16 @@
 import jax
 import numpy as np
 import pytest
+from dln.datasets import (
+    hierarchy,
+    hierarchy_levels,
+    noisy_hierarchy,
+    offset_hierarchy,
+    saxe2019_toy,
+    saxe2019_toy_names,
+)
 
 from dln import datasets
-from dln.datasets import (hierarchy, hierarchy_levels, noisy_hierarchy, offset_hierarchy,
-                          saxe2019_toy, saxe2019_toy_names)
 
 
 def _binary_spectrum(L):

@@ -94,7 +94,7 @@ def test_biases_reduced_integration(pattern):
 def test_pathways_reduced_integration():
     task = dln.Task(np.eye(3), np.diag([3.0, 2.0, 1.0]))
 
-    def loss(u0, t=jnp.array([1.0, 3.0])):
+    def loss(u0, t=jnp.array([1.0, 3.0])):  # noqa: B008 (a constant array)
         traj = dln.pathways.solve(task, depth=3, u0=(u0[0], u0[1]), t=t, rtol=RTOL,
                                   max_steps=4096)
         assert traj.method == "reduced-integration"

@@ -151,7 +151,7 @@ def _run(task, weights, lr, steps):
 @pytest.mark.parametrize("depth", [2, 3])
 def test_gradient_descent_is_stable_below_the_bound_and_not_above(depth):
     rng = np.random.default_rng(depth)
-    for seed in range(3):
+    for _seed in range(3):
         X = rng.standard_normal((8, 4)) * np.array([0.2, 1.0, 3.0, 6.0])
         Y = X @ rng.standard_normal((4, 3))
         task = dln.Task.from_data(X, Y)

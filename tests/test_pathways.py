@@ -9,12 +9,12 @@ import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
+from dln.pathways import measures
 from scipy.integrate import solve_ivp
 
 import derivations
 import dln
 from dln import pathways
-from dln.pathways import measures
 
 S = np.array([3.0, 2.0, 1.0])
 

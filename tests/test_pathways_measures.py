@@ -4,11 +4,11 @@ source variance, and the separate-sources claim (shallow recovers, deep does not
 import jax
 import jax.numpy as jnp
 import numpy as np
+from dln.pathways import measures
+from dln.pathways import sources as src
 
 import dln
 from dln import pathways
-from dln.pathways import measures
-from dln.pathways import sources as src
 
 
 def _tree_task():

@@ -38,11 +38,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from dln.pathways import measures
+from dln.pathways import sources as src
 
 import dln
 from dln import pathways
-from dln.pathways import measures
-from dln.pathways import sources as src
 
 ONSET_LENGTH = 50.0  # source b removed during [0, 50)
 AFTER = 80.0  # normal training after the deficit

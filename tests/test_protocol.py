@@ -170,8 +170,9 @@ def test_batched_durations_zip_with_weights_and_freeze_after_the_end(pair):
                            lr=0.05, every=2)
         T = one.map.shape[0]
         np.testing.assert_allclose(sim.map[b, :T], one.map, rtol=0, atol=1e-14)
-        np.testing.assert_allclose(sim.map[b, T:], np.broadcast_to(one.map[-1], sim.map[b, T:].shape),
-                                   rtol=0, atol=1e-14)  # frozen after the end
+        after = sim.map[b, T:]  # frozen after the end
+        np.testing.assert_allclose(after, np.broadcast_to(one.map[-1], after.shape), rtol=0,
+                                   atol=1e-14)
 
 
 def test_biases_through_phases_are_simulated_and_refused_exactly(pair):
@@ -192,9 +193,8 @@ def test_biases_through_phases_are_simulated_and_refused_exactly(pair):
 @pytest.mark.parametrize("call, error, match", [
     (lambda A, w: dln.solve(dln.Protocol(A, depth=2), depth=3, u0=0.1, t=1.0), ValueError,
      "depth"),
-    (lambda A, w: dln.solve(dln.Protocol(A, architecture=dln.Architecture(2, pathways=2,
-                                                                          sources=[(0, 1), (1, 3)])),
-                            u0=[0.1, 0.1], t=1.0), ValueError, "sources"),
+    (lambda A, w: dln.solve(dln.Protocol(A, architecture=dln.Architecture(
+        2, pathways=2, sources=[(0, 1), (1, 3)])), u0=[0.1, 0.1], t=1.0), ValueError, "sources"),
     (lambda A, w: dln.solve(dln.Protocol(A, architecture=dln.Architecture(2, pathways=2)),
                             weights=w, t=1.0), ValueError, "u0"),
     (lambda A, w: dln.solve(dln.Protocol(A, architecture=dln.Architecture(2, pathways=2)),

@@ -3,9 +3,9 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference import numpy_descent
 
 import dln
-from reference import numpy_descent
 
 
 @pytest.fixture

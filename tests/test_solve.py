@@ -1,8 +1,8 @@
 """dln.solve: exact limits, accuracy against high-accuracy integration, JAX transformations."""
 
-import mpmath
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 

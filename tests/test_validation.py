@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from dln.pathways import measures, sources
+from dln.pathways.deficits import Decorrelate, Freeze, Lesion, Noise, Remove
 
 import dln
 from dln import completion, datasets, init, ocs, pathways, regime, schedule, task_pairs, transfer
 from dln._checks import as_array
-from dln.pathways import measures, sources
-from dln.pathways.deficits import Decorrelate, Freeze, Lesion, Noise, Remove
 
 NAN = float("nan")
 INF = float("inf")
@@ -50,7 +50,8 @@ CASES = [
     # ------------------------------------------------------------------ 1. as_array and Task
     ("Task complex sigma_yx", lambda: dln.Task(np.eye(2), CPLX), TypeError, "`sigma_yx`.*complex"),
     ("Task complex sigma_xx", lambda: dln.Task(CPLX, np.eye(2)), TypeError, "`sigma_xx`"),
-    ("Task complex sigma_yy", lambda: dln.Task(np.eye(2), np.eye(2), CPLX), TypeError, "`sigma_yy`"),
+    ("Task complex sigma_yy", lambda: dln.Task(np.eye(2), np.eye(2), CPLX), TypeError,
+     "`sigma_yy`"),
     ("Task ragged", lambda: dln.Task(np.eye(2), RAGGED), ValueError, "`sigma_yx`.*ragged"),
     ("Task object array", lambda: dln.Task(np.eye(2), np.array([[1, None], [1, 2]])), TypeError,
      "`sigma_yx`"),
@@ -644,10 +645,10 @@ def test_pathways_simulate_divergence_story():
 def test_pathways_lr_bound_is_the_flattest_minimum(depth, n_pathways):
     """The check_lr limit is 2 / the top Hessian eigenvalue at the equal-split balanced
     minimum (where it is attained) and no larger than 2 / that at an unequal split."""
+    from dln.pathways.simulate import _lr_bound
     from jax.flatten_util import ravel_pytree
 
     from dln.network import product
-    from dln.pathways.simulate import _lr_bound
 
     m = np.asarray(TASK.mode_targets)
 

@@ -274,6 +274,7 @@ def test_deep_modes_settle_for_any_time(depth):
     threshold = np.asarray(dln.modes.weight_decay_threshold(s, lam, gamma, depth))
     learned = u0 > threshold
     assert learned.any() and not learned.all()
-    np.testing.assert_allclose(u[-2:, learned], np.broadcast_to(target[learned], (2, learned.sum())),
+    np.testing.assert_allclose(u[-2:, learned],
+                               np.broadcast_to(target[learned], (2, learned.sum())),
                                rtol=1e-13)
     assert np.all(u[-2:, ~learned] == 0.0)

@@ -359,7 +359,8 @@ def _result(problems, bounds, batched, maps, final_ws, t, method, phase, depth):
 def simulate(schedule, weights, *, lr, every: int = 1,
              on_divergence: str = "raise") -> CompletionTrajectory:
     """Gradient descent on the layers through a schedule of completion problems, one jitted
-    `lax.scan` (the one gradient-descent loop, `dln.simulation.phases`), batched over durations and/or initial weights.
+    `lax.scan` (the one gradient-descent loop, `dln.simulation.phases`), batched over durations
+    and/or initial weights.
 
     Args:
       schedule: list of `(Problem, duration)` pairs; durations in flow time, multiples of `lr`,

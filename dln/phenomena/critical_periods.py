@@ -34,7 +34,7 @@ __all__ = ["critical_period_map", "simulated_critical_period_map"]
 def _grid(onsets, lengths):
     on = np.asarray(as_array(onsets, "onsets", ndim=(0, 1)), dtype=float).ravel()
     ln = np.asarray(as_array(lengths, "lengths", ndim=(0, 1)), dtype=float).ravel()
-    for name, v, given in (("onsets", on, onsets), ("lengths", ln, lengths)):
+    for name, v, _given in (("onsets", on, onsets), ("lengths", ln, lengths)):
         if v.size == 0:
             raise ValueError(f"`{name}` is empty; pass at least one value (flow time).")
         if np.any(v < 0):

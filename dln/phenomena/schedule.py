@@ -20,10 +20,11 @@ with the schedule's own argument checks and defaults:
   phase. Anything else (deeper networks from non-aligned weights, correlated input) is the
   numerically integrated flow (`"numerical-flow"`, with an error estimate), labelled as such.
 - `simulate(schedule, weights, lr=...)`: gradient descent, the whole schedule in the one
-  gradient-descent loop (`dln.simulation.phases`), batched over the phase durations (e.g. over the pre-training length T) and over
-  initial weights in one compiled call. The task of each step is picked inside the loop from
-  the stacked task statistics, so a batch of schedules with different switch times costs one
-  loop; a schedule that ends before the longest one is frozen (no more steps) until the end.
+  gradient-descent loop (`dln.simulation.phases`), batched over the phase durations (e.g. over
+  the pre-training length T) and over initial weights in one compiled call. The task of each
+  step is picked inside the loop from the stacked task statistics, so a batch of schedules with
+  different switch times costs one loop; a schedule that ends before the longest one is frozen
+  (no more steps) until the end.
 
 **The reversal stall.** Gradient flow cannot change the sign of a mode: if task B asks for the
 opposite of what the network learned on A (`B = −A`, `dln.task_pairs.reversal`), each mode of

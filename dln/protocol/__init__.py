@@ -25,11 +25,12 @@ A `Protocol` says what the network is, what it is trained on and what is done to
 
 Which engine runs what (both sides say so in `Trajectory.method`):
 
-| protocol | `dln.solve` | `dln.simulate` |
-|---|---|---|
-| one phase, one pathway | `solve`'s methods (`dln.methods`) | the gradient-descent loop |
-| several phases | each phase by `solve`'s methods, chained through the final weights | the same loop, the phase's statistics picked inside it |
-| pathways or deficits | the exact competition (`dln.theory.competition`) | the pathway network (`dln.simulation.pathways`) |
+- one phase, one pathway: `solve`'s methods (`dln.methods`); the gradient-descent loop
+  (`dln.simulation.phases`).
+- several phases: each phase by `solve`'s methods, chained through the final weights; the
+  same loop, the phase's statistics picked inside it.
+- pathways or deficits: the exact competition (`dln.theory.competition`); the pathway network
+  (`dln.simulation.pathways`), on the same loop.
 
 Combinations that no engine has (several phases together with pathways or deficits; sources,
 shared layers or biases in the exact competition) raise a `ValueError` that says so.

@@ -36,7 +36,7 @@ their dynamics exactly those of the shallower network.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -20,7 +20,8 @@ every mode obeys the same normalised equation `dw/dτ = w^{2 − 2/D} (1 − w)`
 - `D ≥ 3`: implicit, `τ = G(w) − G(w0)` with the antiderivative, in `a = w^{1/D}`,
 
       G = −D/((D−2) a^{D−2}) − ln|1−a| − [D even] ln(1+a)
-          − Σ_{k=1}^{⌊(D−1)/2⌋} [cos 2θ_k ln(a² − 2a cos θ_k + 1) − 2 sin 2θ_k atan2(−sin θ_k, a − cos θ_k)],
+          − Σ_{k=1}^{⌊(D−1)/2⌋} [cos 2θ_k ln(a² − 2a cos θ_k + 1)
+                                 − 2 sin 2θ_k atan2(−sin θ_k, a − cos θ_k)],
 
   θ_k = 2πk/D (partial fractions over the D-th roots of unity; `derivations/` checks it).
 
@@ -144,13 +145,13 @@ def _regular_part(a, depth, xp=jnp, singular=True):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _late_constant(depth: int) -> float:
     """c_D with G(w) = −ln|1 − w| + c_D + o(1) as w → 1 (from either side)."""
     return float(_regular_part(np.float64(1.0), depth, np)) + math.log(depth)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _origin_constant(depth: int) -> float:
     """G₀ with G(w) = −D/((D−2) w^{(D−2)/D}) + G₀ + O(w^{2/D}) as w → 0."""
     return float(_regular_part(np.float64(0.0), depth, np, singular=False))
@@ -315,7 +316,7 @@ def _invert_np(g, above: bool, depth: int):
     return np.where(late, 1.0 + tail if above else 1.0 - tail, w)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _table(depth: int) -> _Table:
     """Piecewise polynomial tables of W = G⁻¹ for one depth (see the module docstring)."""
     D = depth

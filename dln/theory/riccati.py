@@ -108,7 +108,7 @@ class Blocks:
         return jnp.concatenate([top, bottom], -2)
 
     @classmethod
-    def from_weights(cls, weights) -> "Blocks":
+    def from_weights(cls, weights) -> Blocks:
         """The blocks of two-layer weights `[W1 (..., Nh, Ni), W2 (..., No, Nh)]` (any leading
         axes, e.g. a simulation's `recorded_weights`)."""
         if len(weights) != 2:
@@ -118,7 +118,7 @@ class Blocks:
                    output_similarity=W2 @ jnp.swapaxes(W2, -1, -2))
 
     @classmethod
-    def from_qqt(cls, qqt, n_in: int) -> "Blocks":
+    def from_qqt(cls, qqt, n_in: int) -> Blocks:
         """Split `QQᵀ` `(..., Ni+No, Ni+No)` into blocks (`n_in` = Ni)."""
         qqt = jnp.asarray(qqt)
         return cls(map=qqt[..., n_in:, :n_in], input_similarity=qqt[..., :n_in, :n_in],
