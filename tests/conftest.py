@@ -7,6 +7,15 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Release every test module's compiled XLA executables when the module ends. A whole run
+    otherwise keeps thousands of them, and their memory maps reach the kernel's limit
+    (`vm.max_map_count`, 65530 by default), where XLA's CPU compiler aborts the process."""
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture
 def getkey():
     """Hands out fresh PRNG keys: `key = getkey()`."""
