@@ -6,7 +6,7 @@ jitted `fn` compiles once), each chunk is one call of `fn`, and after every chun
 far are written atomically to an `.npz` file. Run the same sweep again with the same `path` and
 it picks up where it stopped.
 
-Usage::
+Usage:
 
     import jax, jax.numpy as jnp, numpy as np
     from dln import sweep

@@ -7,8 +7,8 @@ Reproduces, at laptop size, the matrix-completion figures of
     Networks", ICLR 2024, arXiv:2308.12221 (docs/theory/completion.md),
 
 with `dln.completion` (masked-loss deep linear networks, gradient descent in one jitted loop
-batched over the pre-training length) and `dln.transfer.completion_map` (the sweep, with a
-progress bar).
+batched over the pre-training length) and `dln.transfer.completion_map` (the sweep; run here
+without its progress bar and without saving, `progress=False`, no `path`).
 
 **The protocol.** A network of `depth` square linear layers (`n × n`, no biases, small Gaussian
 init of scale 10⁻³: `||W||_F ≈ 10⁻³ √n`) sees the entries `Ω` of a target matrix and minimises
