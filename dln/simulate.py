@@ -290,8 +290,9 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
         bound = min(lr_bound(t, depth) for t in tasks)
         if (largest := float(np.max(np.asarray(lr)))) >= bound:
             raise ValueError(
-                f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on this "
-                f"task is unstable for lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at "
+                f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on "
+                f"{'this task' if len(tasks) == 1 else 'one of the tasks'} is unstable for "
+                f"lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at "
                 "the balanced global minimum, which descent from small or balanced weights "
                 "approaches; see dln.lr_bound). Use a smaller lr, e.g. "
                 f"{bound / 4:.3g}, or pass check_lr=False to run anyway."

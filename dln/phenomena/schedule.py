@@ -36,11 +36,10 @@ that grows like `log(1 / residual)`, i.e. with the pre-training length.
 
 from __future__ import annotations
 
-from dln._checks import as_array, check_bool, check_int, check_on_divergence, check_real
+from dln._checks import as_array, check_bool, check_int, check_real
 from dln.network import check_weights
 from dln.protocol import Protocol, parse_phases
 from dln.protocol import phase_bounds as phase_bounds
-from dln.simulate import lr_bound
 from dln.simulate import simulate as _simulate
 from dln.simulation.phases import record_phases, steps_of
 from dln.solve import solve as _solve
@@ -105,24 +104,12 @@ def simulate(schedule, weights, *, lr, every: int = 1, check_lr: bool = True,
     Returns:
       A `ScheduleTrajectory` with `methods = ("simulation", …)` and `t = lr × step`.
     """
-    tasks, bounds, batched_d = phase_bounds(schedule)
+    tasks, _, _ = phase_bounds(schedule)  # its errors name `schedule[i]`
     ws = check_weights(tasks[0], weights)
-    batched_w = ws[0].ndim == 3
-    lr = float(as_array(lr, "lr", ndim=0))
-    if not lr > 0:
-        raise ValueError(f"`lr` must be > 0, got {lr!r}.")
+    lr = float(as_array(lr, "lr", ndim=0))  # one number (dln.simulate also takes schedules)
     check_int(every, "every", 1, what=" (record every `every` steps)")
     check_bool(check_lr, "check_lr")
-    check_on_divergence(on_divergence)
-    if check_lr:
-        bound = min(lr_bound(task, len(ws)) for task in tasks)
-        if lr >= bound:
-            raise ValueError(f"`lr` = {lr!r} will not converge on every task of the schedule: "
-                             f"gradient descent is unstable for lr >= {bound:.6g} (dln.lr_bound)."
-                             f" Use a smaller lr, e.g. {bound / 4:.3g}, or check_lr=False.")
-    steps_of(bounds[:, 1:], lr)  # durations in whole steps, checked with the schedule's words
-    if batched_w and batched_d and ws[0].shape[0] != bounds.shape[0]:
-        raise ValueError(f"batched durations ({bounds.shape[0]}) and batched weights "
-                         f"({ws[0].shape[0]}) are zipped; pass equal batch sizes.")
+    # the rest (lr > 0, the stability limit on every task, whole numbers of steps, zipped
+    # batches, divergence) is dln.simulate's
     return _simulate(Protocol(list(schedule), depth=len(ws)), ws, lr=lr, every=every,
-                     check_lr=False, on_divergence=on_divergence)
+                     check_lr=check_lr, on_divergence=on_divergence)
