@@ -14,7 +14,13 @@ docs/theory/pathways.md, docs/theory/fisher.md. Steps:
    fixed; the final splits in closed form;
 5. a frozen pathway shifts the target to `s − λ K_frozen`; the logistic solves the depth-2 law for
    either sign of that target;
-6. the trace of the Fisher information of one layer for a Gaussian output model.
+6. the trace of the Fisher information of one layer for a Gaussian output model;
+7. weight decay γ: `dφ(K_p)/dt = e − γK_p^{2/D−1}`; depth 1 (offsets decay as `e^{−γt}`, closed
+   form), depth 2 (ratios kept, the total the logistic of `s − γ`), depth ≥ 3 (`φ_a − φ_b`
+   grows as `e^{(D−2)γt}`: winner-take-all sharpens; integrated);
+8. the unbalanced ("large") initialisation: first layer `p`, the others `√(p² + c)`; `c` is
+   conserved (decays as `e^{−2γt}` with weight decay), `dp/dt = (p² + c)^{(D−1)/2} e`, and
+   `ψ(p_a) − ψ(p_b)` with `ψ' = (p² + c)^{−(D−1)/2}` is conserved (`arcsinh(p/√c)` at D = 2).
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ m = sp.Symbol("m", positive=True, integer=True)
 c = sp.Symbol("c", nonnegative=True)
 s_any = sp.Symbol("s", real=True, nonzero=True)  # a target of either sign (deficit windows)
 T0 = sp.Symbol("T_0", positive=True)
+gamma = sp.Symbol("gamma", positive=True)  # weight decay γ
+M0, delta = sp.symbols("M_0 delta", real=True)  # the plastic mean at t = 0, an offset from it
+pa, pb = sp.symbols("p_a p_b", real=True)  # first-layer values (unbalanced initialisation)
+qa = sp.Symbol("q", positive=True)  # the other layers
+ci = sp.Symbol("c", positive=True)  # the imbalance q² − p²
 
 
 def phi(depth, Kx=K):
@@ -79,13 +90,19 @@ def derive() -> Derivation:
                   r"the state when the last deficit ends: in closed form for $D = 1, 2$, a "
                   r"one-dimensional root for $D \ge 3$. The Fisher trace of a layer for a "
                   r"Gaussian output model is $\|A_l\|_F^2\,\mathrm{tr}(B_l\Sigma_{xx}B_l^T)/"
-                  r"\sigma^2$.")
+                  r"\sigma^2$. Weight decay $\gamma$ makes offsets decay at $D = 1$, keeps the "
+                  r"ratios at $D = 2$ and makes $\varphi(K_a) - \varphi(K_b)$ grow as "
+                  r"$e^{(D-2)\gamma t}$ at $D \ge 3$; the unbalanced initialisation (first layer "
+                  r"$p$, the others $\sqrt{p^2 + c}$) conserves $c$ and the differences of "
+                  r"$\psi(p) = \int dp\,(p^2 + c)^{-(D-1)/2}$.")
     _reduction(d)
     _conserved(d)
     _explicit(d)
     _shallow(d)
     _deficits(d)
     _fisher(d)
+    _weight_decay(d)
+    _imbalance(d)
     return d
 
 
@@ -252,6 +269,100 @@ def _fisher(d):
           r"with the weights. The empirical Fisher at the data's targets replaces "
           r"$E_y[(y-\hat y)(y-\hat y)^T]$ by the actual errors, "
           r"$\frac1P\sum_\mu\|A_l^T e_\mu\|^2\|B_l x_\mu\|^2$, which vanishes as the errors do.")
+
+
+def _weight_decay(d):
+    d.section("Weight decay")
+    d.say(r"With the L2 penalty $\tfrac12\gamma\sum\lVert W\rVert^2$ every plastic layer gains "
+          r"$-\gamma W$ (a frozen pathway gets neither gradient nor decay). Balanced layers stay "
+          r"balanced (page [weight decay](weight_decay.md)), $\dot a_p = a_p^{D-1}e - \gamma a_p$:")
+    d.check_equal(r"$\frac{d}{dt}a^D = D K^{2-2/D} e - D\gamma K$ with $K = a^D$ (general $D$)",
+                  D * a ** (D - 1) * (a ** (D - 1) * e - gamma * a),
+                  D * (a**D) ** (2 - 2 / D) * e - D * gamma * a**D, reduce=_simp_pow,
+                  how="`powdenest`, `powsimp` and `simplify`")
+    d.say(r"Through $\varphi' = 1/(D K^{2-2/D})$ the shared error still appears alone, next to a "
+          r"term of each pathway's own:")
+    d.check_equal(r"$\frac{d}{dt}\varphi(K) = e - \gamma K^{2/D-1}$ (general $D$)",
+                  (D * K ** (2 - 2 / D) * e - D * gamma * K) / (D * K ** (2 - 2 / D)),
+                  e - gamma * K ** (2 / D - 1), reduce=_simp_pow, how="`powsimp` and `simplify`")
+    d.say(r"**Depth 1** ($\dot K_p = e - \gamma K_p$): the offsets decay, "
+          r"$\frac{d}{dt}(K_a - K_b) = -\gamma(K_a - K_b)$, and the mean $M$ of the $m$ plastic "
+          r"pathways obeys $\dot M = s - (m\lambda + \gamma)M$. With two pathways, "
+          r"$K_{a,b} = M(t) \pm \delta e^{-\gamma t}$ solves the system:")
+    k = 2 * lam + gamma
+    M = M0 * sp.exp(-k * t) + s * (1 - sp.exp(-k * t)) / k
+    Ka_t, Kb_t = M + delta * sp.exp(-gamma * t), M - delta * sp.exp(-gamma * t)
+    err = s - lam * (Ka_t + Kb_t)
+    d.check_cases(r"$\dot K_p = s - \lambda(K_a + K_b) - \gamma K_p$", [
+        ("$p = a$", sp.diff(Ka_t, t), err - gamma * Ka_t),
+        ("$p = b$", sp.diff(Kb_t, t), err - gamma * Kb_t)])
+    d.result("final_split_depth1_decay", s / (m * lam + gamma), (s, lam, gamma, m),
+             lhs=r"K_p(\infty)\big|_{D=1,\gamma}",
+             text="final split at depth 1 with weight decay: every plastic pathway ends equal",
+             code="`dln.pathways.final_split(task, depth=1, weight_decay=γ, ...)`")
+    d.say(r"**Depth 2** ($\dot K_p = 2K_p(s - \gamma - \lambda\sum_q K_q)$): the ratios are "
+          r"still conserved and the total follows the logistic with rate $s - \gamma$:")
+    Ks = sp.symbols("K_1:4", positive=True)
+    e3 = s - lam * sum(Ks)
+    d.check_zero(r"$\frac{d}{dt}\frac{K_a}{K_b} = 0$",
+                 sp.diff(Ka / Kb, Ka) * 2 * Ka * (e - gamma)
+                 + sp.diff(Ka / Kb, Kb) * 2 * Kb * (e - gamma))
+    d.check_equal(r"three pathways: $\frac{d}{dt}\sum K = 2\sum K\,(s - \gamma - \lambda\sum "
+                  r"K)$", sum(2 * k_ * (e3 - gamma) for k_ in Ks),
+                  2 * sum(Ks) * ((s - gamma) - lam * sum(Ks)))
+    d.say(r"so the final split keeps the ratios with the total $\max(s - \gamma, 0)/\lambda$.")
+    d.say(r"**Depth $D \ge 3$**: $\varphi(K) = K^{2/D-1}/(2-D)$, so $\gamma K^{2/D-1} = "
+          r"(2-D)\gamma\varphi(K)$ and the competition quantity is no longer conserved:")
+    dphi = lambda Kx: e - gamma * Kx ** (2 / D - 1)  # noqa: E731
+    d.check_equal(r"$\frac{d}{dt}[\varphi(K_a) - \varphi(K_b)] = (D-2)\gamma\,[\varphi(K_a) - "
+                  r"\varphi(K_b)]$ (general $D$)", dphi(Ka) - dphi(Kb),
+                  (D - 2) * gamma * (Ka ** (2 / D - 1) - Kb ** (2 / D - 1)) / (2 - D),
+                  reduce=_simp_pow, how="`powsimp` and `simplify`")
+    d.say(r"so $\varphi(K_a) - \varphi(K_b)$ grows as $e^{(D-2)\gamma t}$: weight decay "
+          r"sharpens the winner-take-all, and every pathway but the leader decays to 0 "
+          r"(in $y = \ln K$, $\dot y_p = D[K_p^{1-2/D} e - \gamma] \to -D\gamma$ as $K_p \to 0$). "
+          r"No closed form is known: `dln.pathways` integrates the per-mode ODE in $y_p = \ln K_p$ "
+          r"(Dopri8, labelled a reduced integration), and uses the one-pathway law of the "
+          r"[weight decay](weight_decay.md) page, with the target $s - \lambda\sum_{\rm frozen}K$, "
+          r"when only one pathway is plastic. Whether the leader itself survives depends on the "
+          r"path (the threshold of that page moves with the other pathways' strengths), so the "
+          r"limit is not given in closed form.")
+
+
+def _imbalance(d):
+    d.section("The unbalanced (\"large\") initialisation")
+    d.say(r"Per mode, pathway $p$'s first layer has strength $p$ and the other $D - 1$ layers "
+          r"$q$ (Kleinman et al. after Shi et al.: $q = \sqrt{p^2 + c}$, $c = 1$). Each layer's "
+          r"flow is the product of the others times $e$: $\dot p = q^{D-1} e$, and every deeper "
+          r"layer $\dot q = p q^{D-2} e$ (so they stay equal). The imbalance is conserved, and "
+          r"decays with weight decay:")
+    d.check_zero(r"$\frac{d}{dt}(q^2 - p^2) = 0$ (general $D$)",
+                 2 * qa * pa * qa ** (D - 2) * e - 2 * pa * qa ** (D - 1) * e, reduce=_simp_pow,
+                 how="`powsimp` and `simplify`")
+    d.check_equal(r"$\frac{d}{dt}(q^2 - p^2) = -2\gamma(q^2 - p^2)$ with weight decay",
+                  2 * qa * (pa * qa ** (D - 2) * e - gamma * qa)
+                  - 2 * pa * (qa ** (D - 1) * e - gamma * pa), -2 * gamma * (qa**2 - pa**2),
+                  reduce=_simp_pow, how="`powsimp` and `simplify`")
+    d.say(r"So with $q = \sqrt{p^2 + c}$ each pathway is one scalar $p$ (any sign; the "
+          r"gradient no longer vanishes at $p = 0$):")
+    d.show(r"K_p = p\,(p^2 + c)^{(D-1)/2},\qquad \dot p = (p^2 + c)^{(D-1)/2}\,\Big(s - "
+           r"\lambda\sum_q K_q\Big) - \gamma p,\qquad \dot c = -2\gamma c")
+    d.say(r"(frozen: $\dot p = \dot c = 0$). $c = 0$, $p \ge 0$ is the balanced pathway, "
+          r"$p = K^{1/D}$. Dividing by $(p^2 + c)^{(D-1)/2}$ gives again a clock shared by all "
+          r"plastic pathways (without weight decay), $\dot\psi(p) = e$ with "
+          r"$\psi' = (p^2 + c)^{-(D-1)/2}$:")
+    d.check_cases(r"$\psi'(p) = (p^2 + c)^{-(D-1)/2}$", [
+        ("$D = 2$", sp.diff(sp.asinh(pa / sp.sqrt(ci)), pa), 1 / sp.sqrt(pa**2 + ci)),
+        ("$D = 3$", sp.diff(sp.atan(pa / sp.sqrt(ci)) / sp.sqrt(ci), pa), 1 / (pa**2 + ci))])
+    speed = lambda px: (px**2 + ci) ** ((D - 1) / 2)  # noqa: E731
+    d.check_zero(r"$\frac{d}{dt}[\psi(p_a) - \psi(p_b)] = 0$ (general $D$, no decay)",
+                 speed(pa) * e / speed(pa) - speed(pb) * e / speed(pb))
+    d.say(r"So the differences $\psi(p_a) - \psi(p_b)$ are conserved ($\operatorname{arcsinh}"
+          r"(p_a/\sqrt c) - \operatorname{arcsinh}(p_b/\sqrt c)$ at $D = 2$); a deficit window "
+          r"shifts them for good, as in the balanced case. $\psi$ is a hypergeometric function "
+          r"of $p$ for general $D$ (bounded for $D \ge 3$), without a usable inverse: "
+          r"`dln.pathways.solve(..., imbalance=c)` integrates the $P$-dimensional per-mode ODE in "
+          r"$(p, c)$ (Dopri8, labelled a reduced integration).")
 
 
 if __name__ == "__main__":

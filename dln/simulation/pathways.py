@@ -27,11 +27,12 @@ is again a deep linear network, `[W^p…, R_p]` from `S_p x` to `T_p x`, so its 
 
 **Deficits** (`dln.pathways.deficits`) change, during their windows, the statistics that the
 update from step k to k + 1 uses (`Remove`, `Noise`, `Decorrelate`) or zero a pathway's
-gradient (`Freeze`), exactly when `onset ≤ k·lr < onset + length`. Records always measure the
-loss on the task itself. Deficit windows are traced arrays: a batch of them (and of initial
-weights) is one `vmap`-ed compiled call. Depth and widths are shapes; to sweep depth in the same
-call, `pad_depth` pads shallower pathways with frozen identity layers (`layer_mask`), which leaves
-their dynamics exactly those of the shallower network.
+gradient and weight decay (`Freeze`), exactly when `onset ≤ k·lr < onset + length` (under a
+learning-rate schedule, when the step's flow time `Σ_{j<k} lr_j` is in the window). Records
+always measure the loss on the task itself. Deficit windows are traced arrays: a batch of them
+(and of initial weights) is one `vmap`-ed compiled call. Depth and widths are shapes; to sweep
+depth in the same call, `pad_depth` pads shallower pathways with frozen identity layers
+(`layer_mask`), which leaves their dynamics exactly those of the shallower network.
 """
 
 from __future__ import annotations
@@ -88,19 +89,54 @@ def _complements(task, sources):
     return [jnp.concatenate([eye[:a], eye[b:]]) for a, b in sources]
 
 
-def aligned(task: Task, depth: int, u0, *, width=None, key=None):
-    """Initial weights of parallel pathways sharing the input, each `dln.init.aligned` (small,
-    balanced, aligned with the task's modes): the initial condition of `dln.pathways.solve`.
+def aligned(task: Task, depth: int, u0, *, width=None, key=None, imbalance=0.0):
+    """Initial weights of parallel pathways sharing the input, aligned with the task's modes:
+    the initial condition of `dln.pathways.solve` with the same `u0` and `imbalance`.
 
-    `u0` has one entry per pathway (a scalar or `(K,)` strengths); `key` gives each pathway its
+    `u0` has one entry per pathway (a scalar or `(K,)` values); `key` gives each pathway its
     own random orthogonal hidden bases (None: identities).
+
+    - `imbalance = 0` (default): each pathway is `dln.init.aligned` (small, balanced), with
+      mode strengths `u0`.
+    - `imbalance = c > 0`, the "large" initialisation of Kleinman et al. (after Shi et al.):
+      mode α of pathway p has first-layer value `p = u0[p][α]` (any sign) and every other
+      layer `√(p² + c)`, so `K = p (p² + c)^{(D−1)/2}`; `q² − p² = c` is conserved by gradient
+      flow. Needs hidden widths `>= K` (every mode carried); at depth 1 `c` changes nothing.
     """
     if not isinstance(u0, (tuple, list)) or len(u0) < 1:
         raise TypeError(f"`u0` must have one entry per pathway, got {u0!r}.")
     if key is not None:
         check_key(key)
     keys = [None] * len(u0) if key is None else list(jax.random.split(key, len(u0)))
-    return [_init.aligned(task, depth, width=width, u0=u, key=k) for u, k in zip(u0, keys)]
+    c = check_real(imbalance, "imbalance", low=0.0, what=" (c = q² − p², the layer imbalance)")
+    if not isinstance(c, float):
+        raise TypeError("`imbalance` must be a concrete number, got a traced value.")
+    depth = check_depth(depth)
+    if c == 0 or depth == 1:
+        return [_init.aligned(task, depth, width=width, u0=u, key=k) for u, k in zip(u0, keys)]
+    out = []
+    K = task.n_modes
+    for i, (u, k) in enumerate(zip(u0, keys)):
+        p = as_array(u, f"u0[{i}]", ndim=(0, 1))
+        if p.ndim == 1 and p.shape != (K,):
+            raise ValueError(f"`u0[{i}]` must be a scalar or have shape ({K},) (one first-layer "
+                             f"value per mode), got {tuple(p.shape)}.")
+        p = jnp.broadcast_to(p, (K,)).astype(task.U.dtype)
+        # the hidden bases of dln.init.aligned (strength 1 on every layer), then per layer
+        ones = _init.aligned(task, depth, width=width, u0=1.0, key=k)
+        if any(W.shape[0] < K for W in ones[:-1]):
+            raise ValueError(f"`imbalance` > 0 needs hidden widths >= {K} (the task's modes): "
+                             "a mode the network cannot carry would not follow the "
+                             "unbalanced solution.")
+        q = jnp.sqrt(p * p + c)
+        basis = task.V[:, :K]  # O_0 = V, O_l = ones[l−1] O_{l−1}: the modes' directions
+        layers = []
+        for l, W in enumerate(ones):
+            out_basis = W @ basis
+            layers.append(out_basis @ jnp.diag(p if l == 0 else q) @ basis.T)
+            basis = out_basis
+        out.append(layers)
+    return out
 
 
 def pad_depth(weights, depth: int):
@@ -214,12 +250,20 @@ def gradients(paths, shared, decoders, sxx, syx, S, T, beta):
 
 def _pathway_gradients(state, data_p, consts, now):
     """The step's gradient for `dln.simulation.phases.run`: the statistics and plasticity that
-    the deficit windows leave at flow time `now`, frozen pathways and masked layers scaled to 0."""
+    the deficit windows leave at flow time `now`, frozen pathways and masked layers scaled to 0.
+
+    Weight decay `γ` (None: none) adds `γW` to every weight's gradient here, before the masks,
+    so that a frozen pathway (and a frozen layer) gets no update at all, decay included."""
     paths, shared, dec = state
-    masks, schedule, S, T, ind, beta = consts
+    masks, schedule, S, T, ind, beta, gamma = consts
     sxx, syx = _statistics(*data_p, schedule, now, ind)
     on = [jnp.where(pl, 1.0, 0.0) for pl in _plastic(schedule, now, len(paths))]
     gp, gs, gd = gradients(paths, shared, dec, sxx, syx, S, T, beta)
+    if gamma is not None:  # the gradient of ½γ Σ ||W||²
+        gp = [[g + gamma * W for g, W in zip(gws, ws)] for gws, ws in zip(gp, paths)]
+        gs = [g + gamma * W for g, W in zip(gs, shared)]
+        if dec is not None:
+            gd = [g + gamma * R for g, R in zip(gd, dec)]
     gp = [[o * m * g for g, m in zip(gws, ms)] for gws, ms, o in zip(gp, masks, on)]
     return gp, gs, None if dec is None else [o * g for g, o in zip(gd, on)]
 
@@ -280,6 +324,26 @@ def _check_paths(task, weights, sources, S):
     return paths
 
 
+def _schedule_values(schedule, steps):
+    """The learning rates `schedule(k)` of steps `k = 0 … steps−1` (concrete, checked)."""
+    try:
+        values = jax.jit(jax.vmap(schedule))(jnp.arange(max(steps, 1)))
+    except Exception as err:  # noqa: BLE001 (any failure of the user's function)
+        raise TypeError(
+            "`lr` is a callable, so it must be a schedule: a JAX-traceable function of the step "
+            "index k (an int array) returning the learning rate, as optax's schedules are; "
+            f"calling it on jnp.arange(steps) failed with {type(err).__name__}: {err}") from err
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (max(steps, 1),):
+        raise ValueError(f"the schedule `lr` must return one number per step, got shape "
+                         f"{values.shape[1:]} per step.")
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        k = int(np.argmax(~np.isfinite(values) | (values <= 0)))
+        raise ValueError(f"the schedule `lr` must give finite learning rates > 0 at every step; "
+                         f"at step {k} it gives {values[k]!r}.")
+    return values
+
+
 def _short(x):
     text = repr(x)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -338,15 +402,23 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
              sources: Sequence | None = None, shared=None, decoders=None,
              reconstruction: float = 0.0, layer_mask=None,
              record_weights: bool = False, check_lr: bool = True,
-             on_divergence: str = "raise") -> Trajectory:
+             on_divergence: str = "raise", weight_decay=0.0) -> Trajectory:
     """Full-batch gradient descent on a network of pathways, with deficits.
+
+    Each step is `W ← W − lr_k (∂L/∂W + γW)` for every trainable weight (pathway layers,
+    shared layers, decoders), except during a `Freeze` window of its pathway: a frozen pathway
+    (and its decoder) gets no update at all, neither gradient nor decay — as PyTorch's SGD,
+    which skips a parameter whose `grad` is None after the `detach()` of Kleinman et al.'s
+    code, so its weight decay does not act either. Layers with `layer_mask` 0 never change.
 
     Args:
       task: the `dln.Task` (its correlations enter the steps).
       weights: one list `[W1, …, WD]` per pathway (`W_l` `(out, in)`; pathway p's first layer
         reads all `Ni` inputs, or its source's block). Give every matrix a leading batch axis
         `(B, out, in)` for an ensemble (e.g. seeds).
-      lr: learning rate (a float).
+      lr: learning rate: a float, or a schedule, a JAX-traceable callable from the step index
+        `k = 0, 1, …` to the learning rate of step k (optax's convention). The flow time is
+        `t = Σ_{j<k} lr_j`; deficit windows are read at the flow time of the step.
       steps: gradient steps, a multiple of `every`; records at steps 0, every, …, steps.
       deficit: None, a pair `(onset, length)` (freezes pathway 1), a deficit object or a list
         of them (`dln.pathways.deficits`). Windows with a leading axis `(B,)` run a batch of
@@ -377,9 +449,13 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
       on_divergence: `"raise"` (default) raises `dln.DivergenceError` if the weights stop
         being finite; `"warn"` warns and returns, with `Trajectory.diverged_at` marking
         the first non-finite record step (−1 where finite), as `dln.simulate`.
+      weight_decay: `γ >= 0` (a scalar, may be traced), the L2 penalty `½γ Σ ||W||²` on every
+        trainable weight (not part of the recorded `loss`, which stays the task's). The exact
+        counterpart is `dln.pathways.solve(..., weight_decay=γ)`.
 
     Returns:
-      A `dln.Trajectory` with `pathways = P`, method `"simulation"`: `t = lr × step` `(T,)`,
+      A `dln.Trajectory` with `pathways = P`, method `"simulation"`: `t = lr × step` `(T,)`
+      (`Σ lr` under a schedule),
       `map (T, P, No, Ni)`
       (each pathway's contribution `C_p`), `modes (T, P, K)`, `loss (T,)` (on the task),
       `final_weights = (pathways, shared, decoders)`, `diverged_at`; with leading batch axes
@@ -395,7 +471,16 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
     if steps % every:
         raise ValueError(f"`steps` ({steps}) must be a multiple of `every` ({every}) so the last "
                          f"record is the final state; e.g. steps={steps - steps % every + every}.")
+    schedule_fn = lr if callable(lr) else None
+    if schedule_fn is not None:
+        lr = float(_schedule_values(schedule_fn, steps).max())  # the largest, for the checks
     lr = check_real(lr, "lr", low=0.0, strict=True, what=" (the learning rate)")
+    gamma = as_array(weight_decay, "weight_decay", ndim=0)
+    if is_concrete(gamma):
+        if not (np.isfinite(float(gamma)) and float(gamma) >= 0):
+            raise ValueError(f"`weight_decay` must be finite and >= 0 (the L2 penalty γ), got "
+                             f"{float(gamma)!r}.")
+        gamma = None if float(gamma) == 0 else gamma
     n_pathways = len(weights) if isinstance(weights, (list, tuple)) else 0
     schedule = as_schedule(deficit, n_pathways=n_pathways or None)
     sources = None if sources is None else check_sources(task, sources, n_pathways)
@@ -477,15 +562,21 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
         _pathway_gradients, record, (task.sigma_xx[None].astype(dtype),
                                      task.sigma_yx[None].astype(dtype)),
         (paths, shared, decoders), lr, jnp.asarray([steps]), int(every),
-        consts=(masks, windowed, S, T, ind, beta), n_blocks=steps // every, freeze=False,
-        batch=(batch_state, False, False, (batch_state, batch_schedule) + (False,) * 4))
+        consts=(masks, windowed, S, T, ind, beta,
+                None if gamma is None else gamma.astype(dtype)),
+        n_blocks=steps // every, freeze=False, schedule=schedule_fn,
+        batch=(batch_state, False, False, (batch_state, batch_schedule) + (False,) * 5))
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
     diverged_at = recs["diverged_at"]
     report_divergence(diverged_at, what="on the pathways ", lr=float(lr) if is_concrete(lr)
                       else lr, advice="Lower `lr` (large initial weights and deficits that add "
                       "input variance need less).", on_divergence=on_divergence)
-    t = lr * jnp.arange(steps // every + 1, dtype=lr.dtype) * every
+    if schedule_fn is None:
+        t = lr * jnp.arange(steps // every + 1, dtype=lr.dtype) * every
+    else:  # Σ lr, as the loop accumulated it (the same for every batch member)
+        t = recs["flow_time"]
+        t = t[0] if t.ndim == 2 else t
     return Trajectory(t=t, modes=recs["modes"], loss=recs["loss"], task=task,
                       method="simulation", depth=len(paths[0]), stored_map=recs["map"],
                       final_weights=final, recorded_weights=recs.get("weights"),

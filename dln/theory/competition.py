@@ -47,6 +47,20 @@ left behind permanently: when the deficit ends, the conserved quantities fix the
 `s_eff ≤ 0` (frozen pathways already past the target) is handled: D = 1 by the sign symmetry of
 the linear law, D = 2 by the logistic with a negative rate (still exact), D ≥ 3 by the reduced
 integration. `Lesion(p, α)` removes mode α from pathway p for good (strength 0, never plastic).
+
+**Weight decay** `γ` (`weight_decay=`; frozen pathways get neither gradient nor decay):
+`dK_p/dt = D K_p^{2−2/D}(s − λΣK) − DγK_p`, so `dφ(K_p)/dt = e − γK_p^{2/D−1}`. D = 1: the
+offsets from the plastic mean decay as `e^{−γt}`, the mean obeys `dM/dt = s_eff − (mλ + γ)M`
+(closed form). D = 2: ratios conserved, the total is the logistic of `s_eff − γ` (closed form).
+D ≥ 3: `φ_a − φ_b` grows as `e^{(D−2)γt}` (the leader takes all); one plastic pathway uses
+`dln.modes.trajectory(..., weight_decay=γ)`, several are integrated in `y_p = ln K_p`
+(`"reduced-integration"`); the limit is not closed form (`final` NaN).
+
+**Unbalanced ("large") initialisation** (`imbalance=c`): per mode and pathway the first layer
+`p` (the entries of `u0`, any sign) and the other layers `√(p² + c)`; `c` is conserved (decays as
+`e^{−2γt}` with weight decay), `K_p = p (p² + c)^{(D−1)/2}` and
+`dp/dt = (p² + c)^{(D−1)/2} e − γp`, integrated per mode in `(p, c)` (`"reduced-integration"`;
+`final` NaN). `derivations/pathways.py`, sections 7–8.
 """
 
 from __future__ import annotations
@@ -226,9 +240,12 @@ def _integrate(f, x0, ts, rtol, max_steps):
 
 
 # ---------------------------------------------------------------------------- one piece
-def _evolve(K0, plastic, s, lam, dts, depth, rtol, max_steps):
+def _evolve(K0, plastic, s, lam, dts, depth, rtol, max_steps, gamma=None):
     """Strengths `(T, P, K)` after the sorted durations `dts` on a piece where `plastic (P, K)`
-    pathways learn and the others are frozen. Returns `(K, failed, used_reduction)`."""
+    pathways learn and the others are frozen. Returns `(K, failed, used_reduction)`.
+    `gamma` (None: statically no weight decay) takes `_evolve_decayed`."""
+    if gamma is not None:
+        return _evolve_decayed(K0, plastic, s, lam, dts, depth, rtol, max_steps, gamma)
     frozen_sum = jnp.sum(jnp.where(plastic, 0.0, K0), axis=0)
     s_eff = s - lam * frozen_sum
     m = jnp.sum(plastic, axis=0)
@@ -255,6 +272,81 @@ def _evolve(K0, plastic, s, lam, dts, depth, rtol, max_steps):
     K = jnp.where(need, K_red, K_single)
     live_need = need & (jnp.sum(jnp.where(plastic, K0, 0.0) > 0, axis=0) > 0)
     return K, failed & jnp.any(need), jnp.any(live_need)
+
+
+def _evolve_decayed(K0, plastic, s, lam, dts, depth, rtol, max_steps, gamma):
+    """`_evolve` with weight decay `γ`: `dK_p/dt = D K_p^{2−2/D}(s − λΣK) − DγK_p` (plastic).
+
+    - D = 1: the plastic mean `M` obeys `dM/dt = s_eff − (mλ + γ)M` (closed form) and each
+      pathway's offset from it decays as `e^{−γt}`.
+    - D = 2: ratios are conserved and the plastic total is the logistic of `s_eff − γ`.
+    - D >= 3: one plastic pathway (`s_eff >= 0`) is `dln.modes.trajectory(...,
+      weight_decay=γ)` with the target `s_eff`; otherwise `_decayed_integration`.
+    """
+    frozen_sum = jnp.sum(jnp.where(plastic, 0.0, K0), axis=0)
+    s_eff = s - lam * frozen_sum
+    m = jnp.sum(plastic, axis=0)
+    m_safe = jnp.maximum(m, 1)
+    total0 = jnp.sum(jnp.where(plastic, K0, 0.0), axis=0)
+    t = dts[:, None]
+    no = jnp.zeros((), bool)
+    if depth == 1:
+        mean0 = total0 / m_safe
+        mean = _modes._exponential(t, s_eff, m_safe * lam + gamma, mean0)
+        offset = (K0 - mean0) * jnp.exp(-gamma * t)[:, None, :]
+        return jnp.where(plastic, mean[:, None, :] + offset, K0), no, no
+    if depth == 2:
+        total = _logistic_total(t, s_eff - gamma, lam, total0)
+        ratio = jnp.where(total0 > 0, total / jnp.where(total0 > 0, total0, 1.0), 1.0)
+        return jnp.where(plastic, K0 * ratio[:, None, :], K0), no, no
+    one = (m == 1) & (s_eff >= 0)
+    single = _modes.trajectory(t, jnp.where(one, s_eff, 0.0), lam, total0, depth,
+                               weight_decay=gamma)
+    K_single = jnp.where(plastic, single[:, None, :], K0)
+    need = ~one & (m >= 1)
+    K_int, failed = _decayed_integration(K0, plastic & need, s_eff, lam, gamma, dts, depth,
+                                         rtol, max_steps)
+    K = jnp.where(need, K_int, K_single)
+    return K, failed & jnp.any(need), jnp.ones((), bool)
+
+
+def _decayed_integration(K0, plastic, s_eff, lam, gamma, dts, depth, rtol, max_steps):
+    """Depth >= 3 with weight decay, several plastic pathways (or a negative `s_eff`): the
+    per-mode ODE `dy_p/dt = D [K_p^{1−2/D}(s_eff − λΣ_plastic K) − γ]` in `y_p = ln K_p`
+    (Dopri8, `_integrate`; smooth at every scale of K, and linear as a losing pathway decays).
+    Returns the strengths `(T, P, K)` and a failure flag."""
+    live = plastic & (K0 > 0)
+    shape = K0.shape
+    y0 = jnp.log(jnp.where(live, K0, 1.0))
+    p = 1.0 - 2.0 / depth
+
+    def f(x):
+        y = x.reshape(shape)
+        K = jnp.where(live, jnp.exp(y), 0.0)
+        error = s_eff - lam * jnp.sum(K, axis=0)
+        return jnp.where(live, depth * (jnp.exp(p * y) * error - gamma), 0.0).ravel()
+
+    recs, failed = _integrate(f, y0.ravel(), dts, rtol, max_steps)
+    K = jnp.exp(recs.reshape((-1,) + shape))
+    return jnp.where(live, K, K0), failed
+
+
+def _limit_decayed(K0, plastic, s, lam, depth, gamma):
+    """The limit `t → ∞` with weight decay `γ` (where `γ > 0`; `_limit` where `γ = 0`):
+    depth 1, every plastic pathway at `s_eff/(mλ + γ)` (the offsets decay); depth 2, the ratios
+    kept and the total at `max(s_eff − γ, 0)/λ`; depth >= 3, no closed form: NaN."""
+    plain = _limit(K0, plastic, s, lam, depth)
+    if depth == 1:
+        m = jnp.maximum(jnp.sum(plastic, axis=0), 1)
+        s_eff = s - lam * jnp.sum(jnp.where(plastic, 0.0, K0), axis=0)
+        rate = m * lam + gamma
+        level = s_eff / jnp.where(rate > 0, rate, 1.0)
+        decayed = jnp.where(plastic, level, K0)
+    elif depth == 2:
+        decayed = _limit(K0, plastic, s - gamma, lam, depth)
+    else:
+        decayed = jnp.where(plastic & (K0 != 0), jnp.nan, K0)
+    return jnp.where(gamma > 0, decayed, plain)
 
 
 def _limit(K0, plastic, s, lam, depth):
@@ -301,7 +393,7 @@ def _plastic_at(freezes, lesioned, start):
 
 
 @functools.partial(jax.jit, static_argnames=("depth", "max_steps"))
-def _solve(task, u0, freezes, lesioned, t_sorted, *, depth, rtol, max_steps):
+def _solve(task, u0, freezes, lesioned, t_sorted, gamma, *, depth, rtol, max_steps):
     s, lam = task.s, task.input_variance
     K = jnp.where(lesioned, 0.0, u0)
     edges = _pieces(freezes, u0.dtype)
@@ -315,7 +407,7 @@ def _solve(task, u0, freezes, lesioned, t_sorted, *, depth, rtol, max_steps):
         width = jnp.where(jnp.isfinite(end), end - start, dts[-1])
         # evaluate at the record times and, last, at the end of the piece (the next start)
         values, bad, used = _evolve(K, plastic, s, lam, jnp.concatenate([dts, width[None]]),
-                                    depth, rtol, max_steps)
+                                    depth, rtol, max_steps, gamma)
         inside = (t_sorted >= start) & (t_sorted < end)
         out = jnp.where(inside[:, None, None], values[:-1], out)
         K = jnp.where(jnp.isfinite(end), values[-1], K)
@@ -324,34 +416,106 @@ def _solve(task, u0, freezes, lesioned, t_sorted, *, depth, rtol, max_steps):
     out = jnp.broadcast_to(K, (t_sorted.shape[0],) + K.shape)
     no = jnp.zeros((), bool)
     (K, out, failed, reduced), _ = jax.lax.scan(piece, (K, out, no, no), (edges, ends))
-    final = _limit(K, _plastic_at(freezes, lesioned, edges[-1]), s, lam, depth)
+    plastic = _plastic_at(freezes, lesioned, edges[-1])
+    if gamma is None:
+        final = _limit(K, plastic, s, lam, depth)
+    else:
+        final = _limit_decayed(K, plastic, s, lam, depth, gamma)
     return out, final, failed, reduced
 
 
+# ------------------------------------------------------------ unbalanced ("large") initialisation
+def _imbalanced_strengths(p, c, depth):
+    """`K = p (p² + c)^{(D−1)/2}`: the first layer `p`, the other `D − 1` layers `√(p² + c)`."""
+    return p * (p * p + c) ** ((depth - 1) / 2.0)
+
+
+@functools.partial(jax.jit, static_argnames=("depth", "max_steps"))
+def _solve_imbalanced(task, p0, c0, freezes, lesioned, t_sorted, gamma, *, depth, rtol,
+                      max_steps):
+    """Unbalanced pathways: per mode and pathway the first layer `p` and `c = q² − p²`,
+    `dp/dt = (p² + c)^{(D−1)/2} e − γp`, `dc/dt = −2γc` (plastic; frozen: 0), with the shared
+    error `e = s − λ Σ_q K_q`, integrated by Dopri8 through the pieces of the windows."""
+    s, lam = task.s, task.input_variance
+    shape = p0.shape
+    gamma = jnp.zeros((), p0.dtype) if gamma is None else gamma
+    x = jnp.stack([jnp.where(lesioned, 0.0, p0), jnp.where(lesioned, 0.0, c0)])
+    edges = _pieces(freezes, p0.dtype)
+    ends = jnp.concatenate([edges[1:], jnp.full((1,), jnp.inf, edges.dtype)])
+    half = (depth - 1) / 2.0
+
+    def piece(carry, edge):
+        x, out, failed = carry
+        start, end = edge
+        plastic = _plastic_at(freezes, lesioned, start)
+
+        def f(flat):
+            p, c = flat.reshape((2,) + shape)
+            r = (p * p + c) ** half
+            error = s - lam * jnp.sum(p * r, axis=0)
+            dp = jnp.where(plastic, r * error - gamma * p, 0.0)
+            dc = jnp.where(plastic, -2.0 * gamma * c, 0.0)
+            return jnp.stack([dp, dc]).ravel()
+
+        dts = jnp.clip(t_sorted - start, 0.0, end - start)
+        width = jnp.where(jnp.isfinite(end), end - start, dts[-1])
+        recs, bad = _integrate(f, x.ravel(), jnp.concatenate([dts, width[None]]), rtol,
+                               max_steps)
+        recs = recs.reshape((-1, 2) + shape)
+        inside = (t_sorted >= start) & (t_sorted < end)
+        out = jnp.where(inside[:, None, None, None], recs[:-1], out)
+        x = jnp.where(jnp.isfinite(end), recs[-1], x)
+        return (x, out, failed | bad), None
+
+    out = jnp.broadcast_to(x, (t_sorted.shape[0],) + x.shape)
+    (x, out, failed), _ = jax.lax.scan(piece, (x, out, jnp.zeros((), bool)), (edges, ends))
+    return _imbalanced_strengths(out[:, 0], out[:, 1], depth), failed
+
+
 def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
-          max_steps: int = 200_000) -> Trajectory:
+          max_steps: int = 200_000, weight_decay=0.0, imbalance=0.0) -> Trajectory:
     """Exact trajectory of competing pathways under gradient flow, through deficits.
 
     Args:
       task: a `dln.Task` whose `sigma_xx` is diagonal in its right singular basis.
       depth: weight matrices per pathway (a Python int, static).
       u0: one entry per pathway (at least one), each a scalar or `(K,)` initial strengths of
-        the pathway's modes (`>= 0` for depth >= 2; weights `dln.init.aligned`).
+        the pathway's modes (`>= 0` for depth >= 2; weights `dln.pathways.aligned`). With
+        `imbalance = c > 0` (depth >= 2) the entries are instead the first-layer values `p`
+        of each mode (any sign), the other layers being `√(p² + c)`.
       t: flow times `(T,)` or a scalar, `>= 0`, any order.
       deficit: None, a pair `(onset, length)` (freezes the second pathway on
         `[onset, onset + length)`), a `Freeze` or `Lesion`, or a list of them
         (`dln.pathways.deficits`). Windows are scalars; `jax.vmap` over `solve` for batches.
-      rtol: relative tolerance of the reduced integration (depth >= 3, several plastic
-        pathways).
-      max_steps: most Dopri8 steps of one reduced integration.
+      rtol: relative tolerance of the integrations (depth >= 3 with several plastic pathways,
+        weight decay at depth >= 3, imbalance).
+      max_steps: most Dopri8 steps of one integration.
+      weight_decay: `γ >= 0` (a scalar, may be traced), the L2 penalty `½γ Σ ||W||²` on every
+        weight: a plastic pathway's mode obeys `dK_p/dt = D K_p^{2−2/D}(s − λΣ_q K_q) − DγK_p`,
+        a frozen one gets neither gradient nor decay. Depth 1 and 2 stay closed forms (the
+        offsets between pathways decay as `e^{−γt}` at depth 1; at depth 2 the ratios are kept
+        and the total is the logistic of `s − γ`). At depth >= 3 weight decay sharpens the
+        winner-take-all and nothing is closed form: one plastic pathway follows
+        `dln.modes.trajectory(..., weight_decay=γ)`, several are integrated in `ln K`
+        (`"reduced-integration"`). `final` is then NaN for the plastic pathways (no closed form
+        for the limit; `final_split` raises): read the trajectory at a large `t`.
+      imbalance: `c >= 0` (a Python float), Kleinman et al.'s (after Shi et al.) "large"
+        unbalanced initialisation for `c > 0` (`c = 1` theirs): per mode and pathway the first
+        layer is `p` (from `u0`) and the other `D − 1` layers `√(p² + c)`, so
+        `K_p = p (p² + c)^{(D−1)/2}`; the imbalance `c` is conserved by the flow (it decays as
+        `e^{−2γt}` with weight decay) and `dp/dt = (p² + c)^{(D−1)/2}(s − λΣ_q K_q) − γp`.
+        Integrated per mode (Dopri8 in `(p, c)`, `"reduced-integration"`); `final` is NaN (no
+        closed form for the limit). Weights: `dln.pathways.aligned(..., imbalance=c)`. Depth 1
+        has no other layers: `c` changes nothing there (the closed form is used).
 
     Returns:
       A `dln.Trajectory` with `pathways = P`, `modes (T, P, K)`, `map (T, P, No, Ni)`,
-      `loss (T,)`, the `method` and `final (P, K)`, the limit `t → ∞` (the final split).
+      `loss (T,)`, the `method`, `u0` the initial strengths `(P, K)` and `final (P, K)`, the
+      limit `t → ∞` (the final split).
 
-    Works under `jax.jit` and `jax.vmap` (over `u0`, `t`, deficit windows and task arrays),
-    with `depth` static. Raises `FloatingPointError` (concrete inputs) if a reduced integration
-    fails.
+    Works under `jax.jit` and `jax.vmap` (over `u0`, `t`, deficit windows, `weight_decay` and
+    task arrays), with `depth` static. Raises `FloatingPointError` (concrete inputs) if an
+    integration fails.
     """
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}; build one with "
@@ -362,7 +526,9 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
             "pathways.solve(): the exact mode solution needs `sigma_xx` diagonal in the task's "
             "right singular basis V (whitened input, one-hot items); this task's sigma_xx "
             "couples the modes. Whiten the inputs or use dln.pathways.simulate.")
-    u0 = check_u0(task, u0, depth)
+    c = _check_imbalance(imbalance)
+    imbalanced = c > 0 and depth >= 2
+    u0 = check_u0(task, u0, 1 if imbalanced else depth)
     n_pathways, K = u0.shape
     schedule = as_schedule(deficit, n_pathways=n_pathways)
     freezes, lesioned = _split_schedule(schedule, n_pathways, K)
@@ -370,27 +536,77 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
     if not (isinstance(rtol, float) and 0 < rtol < 1 and math.isfinite(rtol)):
         raise ValueError(f"`rtol` must be a float in (0, 1), got {rtol!r}.")
     max_steps = check_int(max_steps, "max_steps", 1, what=" (Dopri8 steps)")
+    gamma = _check_weight_decay(weight_decay, u0.dtype)
     order = jnp.argsort(t)
     inverse = jnp.argsort(order)
-    out, final, failed, reduced = _solve(task, u0, tuple(freezes), lesioned, t[order],
-                                         depth=depth, rtol=rtol, max_steps=max_steps)
+    if imbalanced:
+        c0 = jnp.full(u0.shape, c, u0.dtype)
+        out, failed = _solve_imbalanced(task, u0, c0, tuple(freezes), lesioned, t[order], gamma,
+                                        depth=depth, rtol=rtol, max_steps=max_steps)
+        strengths0 = _imbalanced_strengths(jnp.where(lesioned, 0.0, u0), c0, depth)
+        final = jnp.full(u0.shape, jnp.nan, u0.dtype)
+        method = REDUCED
+    else:
+        out, final, failed, reduced = _solve(task, u0, tuple(freezes), lesioned, t[order],
+                                             gamma, depth=depth, rtol=rtol,
+                                             max_steps=max_steps)
+        strengths0 = u0
+        if depth <= 2:
+            method = _modes.method_name(depth)
+        elif is_concrete(reduced):
+            method = REDUCED if bool(reduced) else _modes.method_name(depth)
+        else:
+            method = REDUCED
     if is_concrete(failed) and bool(failed):
         raise FloatingPointError(
-            "the reduced integration of the pathway competition failed (step size collapsed or "
+            "the integration of the pathway competition failed (step size collapsed or "
             f"`max_steps` = {max_steps} reached). Try a larger `max_steps` or a looser `rtol`.")
-    if depth <= 2:
-        method = _modes.method_name(depth)
-    elif is_concrete(reduced):
-        method = REDUCED if bool(reduced) else _modes.method_name(depth)
-    else:
-        method = REDUCED
     modes = out[inverse]
     loss = task.loss_of_modes(jnp.sum(modes, axis=-2))
     return Trajectory(t=t, modes=modes, loss=loss, task=task, method=method, depth=depth,
-                      u0=u0, final=final, pathways=len(u0))
+                      u0=strengths0, final=final, pathways=len(u0))
 
 
-def final_split(task: Task, *, depth: int, u0, deficit=None) -> jnp.ndarray:
+def _check_imbalance(imbalance) -> float:
+    if isinstance(imbalance, bool) or not isinstance(imbalance, (int, float, np.integer,
+                                                                 np.floating)):
+        raise TypeError(f"`imbalance` must be a number c >= 0 (a Python float: it selects the "
+                        f"solution), got {type(imbalance).__name__} {imbalance!r}.")
+    c = float(imbalance)
+    if not (math.isfinite(c) and c >= 0):
+        raise ValueError(f"`imbalance` must be finite and >= 0 (c = q² − p², the conserved "
+                         f"difference of the squared layer strengths), got {imbalance!r}.")
+    return c
+
+
+def _check_weight_decay(weight_decay, dtype):
+    """None where `weight_decay` is statically 0 (the code path without decay), else `γ`."""
+    gamma = as_array(weight_decay, "weight_decay", ndim=0)
+    if is_concrete(gamma):
+        value = float(gamma)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"`weight_decay` must be finite and >= 0 (the L2 penalty γ), got "
+                             f"{value!r}.")
+        if value == 0:
+            return None
+    return gamma.astype(dtype)
+
+
+def final_split(task: Task, *, depth: int, u0, deficit=None, weight_decay=0.0) -> jnp.ndarray:
     """Each mode's final split `(P, K)`: the limit `t → ∞` of `solve` with the same arguments
-    (closed form for depth 1 and 2, a one-dimensional root for depth >= 3; module docstring)."""
-    return solve(task, depth=depth, u0=u0, t=0.0, deficit=deficit).final
+    (closed form for depth 1 and 2, a one-dimensional root for depth >= 3; module docstring).
+
+    With `weight_decay = γ > 0`: depth 1, every plastic pathway ends at `s_eff/(mλ + γ)` (the
+    differences decay); depth 2, the ratios are kept and the total is `max(s_eff − γ, 0)/λ`;
+    depth >= 3 has no closed form for the limit (weight decay drives every pathway but the
+    leader to 0, and whether the leader survives depends on the path) and raises: read
+    `solve(..., t=large).modes[-1]` instead.
+    """
+    gamma = as_array(weight_decay, "weight_decay", ndim=0)
+    if check_depth(depth) >= 3 and not (is_concrete(gamma) and float(gamma) == 0):
+        raise ValueError(
+            f"final_split(): with `weight_decay` > 0 at depth {depth} the limit has no closed "
+            "form (the leading pathway survives or decays depending on the path); read "
+            "dln.pathways.solve(..., weight_decay=γ, t=<a late time>).modes[-1] instead.")
+    return solve(task, depth=depth, u0=u0, t=0.0, deficit=deficit,
+                 weight_decay=weight_decay).final
