@@ -1,5 +1,6 @@
 """A critical-period sensitivity curve and the Fisher information over training (Achille, Rovere
-& Soatto 2019), in competing deep linear pathways.
+& Soatto 2019), in competing deep linear pathways, and the Fisher information with finite
+plasticity (weight decay, an annealed learning rate) in one deep linear network.
 
 Reproduces, in the exactly solvable setting of Kleinman, Achille & Soatto (2024), the two
 diagnostics of
@@ -9,9 +10,10 @@ diagnostics of
 
 namely the final performance against the onset of a short, fixed-length deficit (their Fig. 1C:
 "the most sensitive epochs correspond to the early rapid learning phase … afterwards, the network
-is largely unaffected"), and the trace of the Fisher information of the weights, which rises
-during the rapid learning phase and then falls. Exact curves from `dln.pathways.solve`, points
-from gradient descent (`dln.pathways.simulate`).
+is largely unaffected"), and the trace of the Fisher information of the weights, which they
+report rises during the rapid learning phase and then falls. Exact curves from
+`dln.pathways.solve` and `dln.solve`, points from gradient descent (`dln.pathways.simulate`,
+`dln.simulate`).
 
 **The network, the task and the deficit.** Two pathways a and b of depth D share the input and
 are summed at the output (`dln.pathways`; docs/theory/pathways.md), trained on the 8-item,
@@ -20,25 +22,25 @@ are summed at the output (`dln.pathways`; docs/theory/pathways.md), trained on t
 deficit freezes pathway b's plasticity (`pathways.Freeze(1, onset, 8)`) for 8 units of flow time
 — 100 epochs of the paper's code, where one epoch is `0.08` flow time (one gradient step at
 `lr = 0.08` on dln's mean loss; see `examples/kleinman2024_pathways.py`) — out of a horizon of
-`t = 80` (1000 epochs). This plays the role of monocular deprivation: the network as a whole
-always ends at the optimum (pathway a makes up for b, printed: the network's final excess loss
-is ~0 for every onset), so the damage is measured, as in the deprived-eye experiments, on the
-deprived pathway tested on its own.
+`t = 80` (1000 epochs). This plays the role of monocular deprivation. **What is measured is the
+deprived pathway tested on its own**, as the deprived eye is tested alone: the whole network
+recovers from every deficit (pathway a makes up for b; printed: its final excess loss is ~0,
+below 1e-12, at every onset and depth), so its own final loss shows no critical period at all.
 
-**Figure, `achille2019_sensitivity.png`** (one time axis: flow time, the onset for (a)):
+**Figure, `achille2019_sensitivity.png`:**
 
 - (a) Sensitivity curve: the excess loss of pathway b's map on its own at the end of training
   (`t = 80`), as a fraction of the excess loss of an untrained pathway, against the deficit
-  onset, for depth 2 and depth 4 (full mode adds depth 3). Dashed: no deficit (b then holds half
-  of every mode, a fraction 0.25); 1 would mean b learned nothing. Lines: exact; circles:
-  gradient descent (one `vmap`-ed call over all onsets per depth). The damage is largest for the
+  onset, for depths 2, 3, 4 (quick mode: depth 2). Dashed: no deficit (b then holds half of
+  every mode, a fraction 0.25); 1 would mean b learned nothing. Lines: exact; circles: gradient
+  descent (one `vmap`-ed call over all onsets per depth). The damage is largest for the
   earliest onsets, falls as the onset moves past the learning of each group of modes (strong
-  modes first) and vanishes once learning is over: a critical period. Depth sharpens the
-  competition and delays learning, so the deeper network's critical period extends later (a
-  window at onset 0 covers the learning of the strong modes at every depth, so the damage
-  there is nearly the same).
-- (b) The network's excess loss over training without a deficit (exact; log scale): the critical
-  period coincides with the rapid learning phase, before the loss plateaus at 0.
+  modes first) and vanishes once learning is over: a critical period of the deprived pathway.
+  Depth sharpens the competition and delays learning, so the deeper network's critical period
+  extends later (a window at onset 0 covers the learning of the strong modes at every depth, so
+  the damage there is nearly the same).
+- (b) The whole network's excess loss over training without a deficit (exact; log scale): the
+  critical period coincides with the rapid learning phase, before the loss falls to 0.
 - (c) The trace of the Fisher information of all the weights (both pathways, all layers) over
   training, log scale, for each depth:
   solid, the **empirical Fisher** `(1/P) Σ_μ ||∇_W ½||ŷ_μ − y_μ||²||²` at the data's own targets
@@ -46,21 +48,41 @@ deprived pathway tested on its own.
   without a deficit; circles, the same from the gradient-descent weights; dash-dotted, with
   the deficit at onset 8 (window shaded). It **rises, peaks during the rapid learning phase
   and falls** to 0 as the errors vanish — Achille's "loss of information plasticity".
-  Dotted: the Fisher of the **Gaussian output model** `y ~ N(ŷ, I)`
-  (`measures.fisher_trace`, `||W_D⋯W_{l+1}||_F² tr(W_{l−1}⋯W_1 Σxx (W_{l−1}⋯W_1)ᵀ)` per
-  layer), which does not depend on the targets and, from small weights, **only grows**. Achille
-  et al. sample `y` from the network's softmax; a saturating softmax makes their Fisher fall, a
-  Gaussian output does not saturate, so in a linear network the rise-then-fall belongs to the
-  empirical Fisher (`dln/measures/pathways.py` explains the difference). Both are exact
-  functions of the weights, evaluated on the exact balanced aligned weights
+  Dotted: the Fisher of the **Gaussian output model** `y ~ N(ŷ, I)` with `y` sampled from the
+  model, as in Achille's definition (`measures.fisher_trace`,
+  `||W_D⋯W_{l+1}||_F² tr(W_{l−1}⋯W_1 Σxx (W_{l−1}⋯W_1)ᵀ)` per layer), which does not depend on
+  the targets and, from small weights without weight decay, **only grows** (printed: its largest
+  step down is 0). Achille et al. sample `y` from the network's softmax; a saturating softmax
+  makes their Fisher fall, a Gaussian output does not saturate, so in a linear network at
+  constant lr without weight decay the rise-then-fall belongs to the empirical Fisher. Both are
+  exact functions of the weights, evaluated on the exact balanced aligned weights
   (`dln.init.aligned_from_strengths`).
+- (d) Finite plasticity: one network of depth 3 (the same task, every mode started at 0.3,
+  aligned), gradient descent at `lr = 0.08` for 1000 steps; lines GD, circles the exact solution
+  at the same flow times (full mode also for weight decay), against steps × 0.08. Three runs:
+  constant lr (the Gaussian-model Fisher grows 6.2 → 67, the empirical one rises to 3.8 and falls
+  to 0); **weight decay** `γ = 0.065`, above the largest decay the four weakest modes
+  (`s = λ = 1/8`) survive at depth 3 (`dln.modes.weight_decay_target` is 0 for them): the
+  Gaussian-model Fisher rises to 41 while the strong modes are learned, to `u_+ < s/λ`, and then
+  **falls** (to 37) as the weak modes die — it falls only when a mode dies, its value is a sum
+  of products of mode strengths — while the empirical one falls to a floor of 1.15, not 0 (the
+  decay keeps the map off the optimum, the errors stay); an **annealed** learning rate
+  `0.08 · 2^{−k/50}`, whose flow time runs out at 5.8: both traces freeze where they are then
+  (Gaussian model 58 of 67, empirical 0.22), annealing stops the clock rather than changing the
+  trajectory (docs/theory/finite_plasticity.md).
 
-Full mode uses depths 2, 3, 4 and 33 onsets; `--quick` depths 2 and 4 and 9 onsets.
+So, which measure rises then falls: the empirical Fisher, always, because it measures the errors
+(to 0 at constant lr, to a floor with weight decay); the Gaussian-model Fisher only with weight
+decay, when modes die; an annealed learning rate freezes both.
+
+Full mode uses depths 2, 3, 4 and 33 onsets; `--quick` depth 2 and 9 onsets, and skips the exact
+weight-decay solution of (d).
 
 The script prints, per depth, the damage at onset 0, the latest onset that still costs more than
-1 % of an untrained pathway's loss, the time of the empirical Fisher's peak and its fall by the
-end, whether the Gaussian-model Fisher ever decreases, and the largest gap between gradient
-descent and the exact solution. Run it with
+1 % of an untrained pathway's loss, the whole network's final excess loss, the time of the
+empirical Fisher's peak and its fall by the end, the Gaussian-model Fisher's largest step down,
+and the largest gap between gradient descent and the exact solution; then, for the three runs of
+(d), the start, peak and end of both traces. Run it with
 
     python examples/achille2019_sensitivity.py [--out DIR] [--quick]
 """
@@ -87,8 +109,19 @@ LENGTH = 100 * EPOCH  # the fixed deficit length, 8
 FISHER_ONSET = 8.0  # the deficit shown in panel (c)
 SIM_EVERY = 20  # simulation records every 1.6 time units
 CUTOFF = 0.01  # "still costs": more than 1 % of an untrained pathway's excess loss
-_FULL = {"depths": (2, 3, 4), "onsets": np.arange(0.0, 66.0, 2.0)}
-_QUICK = {"depths": (2, 4), "onsets": np.linspace(0.0, 64.0, 9)}
+# finite plasticity (panel d): one network of depth 3, every mode started at 0.3
+FP_DEPTH = 3
+FP_U0 = 0.3
+FP_DECAY = 0.065  # above the largest weight decay the four weakest modes survive at depth 3
+FP_EVERY = 10
+_FULL = {"depths": (2, 3, 4), "onsets": np.arange(0.0, 66.0, 2.0), "fp_exact_decay": True}
+_QUICK = {"depths": (2,), "onsets": np.linspace(0.0, 64.0, 9), "fp_exact_decay": False}
+
+
+def _annealed(k):
+    """The annealed schedule of panel (d): `lr_k = 0.08 · 2^{−k/50}` (halved every 50 steps), whose
+    flow time runs out at `0.08/(1 − 2^{−1/50}) ≈ 5.81`."""
+    return LR * 0.5 ** (k / 50.0)
 
 
 def _grid():
@@ -128,6 +161,42 @@ def _fisher(task, depth, pathway_weights, total_map):
     return emp, model
 
 
+def _single_totals(traj):
+    """Gaussian-model and empirical Fisher traces of a single network, summed over layers."""
+    model, emp = measures.fisher_traces(traj)
+    return np.asarray(model).sum(-1), np.asarray(emp).sum(-1)
+
+
+def finite_plasticity(exact_decay: bool = True):
+    """Panel (d): the Fisher traces of one network of depth `FP_DEPTH` (every mode started at
+    `FP_U0`, aligned) trained by gradient descent for `STEPS` steps at `lr = 0.08` without and
+    with weight decay `FP_DECAY`, and under the annealed schedule `_annealed`.
+
+    Returns a dict per run (`"plain"`, `"decay"`, `"anneal"`) with `step_t` (steps × 0.08, the
+    flow time of a constant-rate run), `t` (the flow time), `model`, `emp` (GD), and the exact
+    traces at the same flow times `exact_model`, `exact_emp` (for `"decay"` only when
+    `exact_decay`: the weight-decay solution at depth 3 is integrated, a few seconds to
+    compile); and `targets`, the mode strengths weight decay settles at.
+    """
+    task = datasets.hierarchy(LEVELS)
+    u0 = np.full(task.n_modes, FP_U0)
+    w0 = dln.init.aligned_from_strengths(task, FP_DEPTH, u0)
+    out = {"targets": np.asarray(dln.modes.weight_decay_target(
+        task.s, task.input_variance, FP_DECAY, FP_DEPTH))}
+    for name, lr, gamma in (("plain", LR, 0.0), ("decay", LR, FP_DECAY),
+                            ("anneal", _annealed, 0.0)):
+        sim = dln.simulate(task, w0, lr=lr, steps=STEPS, every=FP_EVERY, weight_decay=gamma,
+                           record_weights=True)
+        r = {"t": np.asarray(sim.t), "step_t": np.arange(0, STEPS + 1, FP_EVERY) * LR,
+             "modes": np.asarray(sim.modes)}
+        r["model"], r["emp"] = _single_totals(sim)
+        if gamma == 0.0 or exact_decay:
+            exact = dln.solve(task, depth=FP_DEPTH, u0=u0, t=sim.t, weight_decay=gamma)
+            r["exact_model"], r["exact_emp"] = _single_totals(exact)
+        out[name] = r
+    return out
+
+
 def compare(quick: bool = True):
     """All the numbers behind the figure.
 
@@ -136,7 +205,8 @@ def compare(quick: bool = True):
     `network_final` (the whole network's final excess loss per onset), `baseline` (no deficit),
     `loss` (network excess loss over time, no deficit), `fisher` (empirical / model, no deficit
     and with the deficit at `FISHER_ONSET`), `sim_fisher` (empirical, from the simulation
-    weights, no deficit), `sim_t`, and the gaps between simulation and theory.
+    weights, no deficit), `sim_t`, and the gaps between simulation and theory; and
+    `finite_plasticity` (`finite_plasticity()`).
     """
     cfg = _QUICK if quick else _FULL
     task = datasets.hierarchy(LEVELS)
@@ -180,6 +250,7 @@ def compare(quick: bool = True):
         emp = r["fisher"]["none"][0]
         r["sim_fisher_gap"] = float(np.max(np.abs(r["sim_fisher"] - emp[idx])) / emp.max())
         out[depth] = r
+    out["finite_plasticity"] = finite_plasticity(cfg["fp_exact_decay"])
     return out
 
 
@@ -188,10 +259,17 @@ def _last_costly(onsets, damage, baseline):
     return onsets[costly[-1]] if costly.size else None
 
 
+def _peak(t, y):
+    i = int(np.argmax(y))
+    return f"{y[0]:.3g} -> peak {y[i]:.3g} at t = {t[i]:.1f} -> end {y[-1]:.3g}"
+
+
 def summary(res) -> str:
     lines = [f"deficit: pathway b frozen for {LENGTH:g} (= {LENGTH / EPOCH:.0f} epochs) of "
-             f"t = {HORIZON:g}; damage = b's final excess loss alone / an untrained pathway's"]
+             f"t = {HORIZON:g}; damage = the final excess loss of the deprived pathway b tested on "
+             "its own, / an untrained pathway's"]
     t = res["t"]
+    worst = max(float(np.max(np.abs(res[d]["network_final"]))) for d in res["depths"])
     for depth in res["depths"]:
         r = res[depth]
         last = _last_costly(res["onsets"], r["damage"], r["baseline"])
@@ -201,23 +279,50 @@ def summary(res) -> str:
             f"depth {depth}: damage at onset 0 {r['damage'][0]:.3f} (no deficit "
             f"{r['baseline']:.3f}); last onset costing > {CUTOFF:g}: "
             + ("none" if last is None else f"{last:g}")
-            + f"; network's final excess loss <= {np.max(np.abs(r['network_final'])):.1e}")
+            + f"; whole network's final excess loss <= {np.max(np.abs(r['network_final'])):.1e}")
         lines.append(
             f"  empirical Fisher: peak {emp[peak]:.3g} at t = {t[peak]:.1f}, start "
             f"{emp[0]:.2g}, end {emp[-1]:.2g}; with the deficit at {FISHER_ONSET:g}: peak at "
             f"t = {t[int(np.argmax(r['fisher']['deficit'][0]))]:.1f}")
-        drop = float(np.min(np.diff(model)))
+        drop = max(-float(np.min(np.diff(model))), 0.0)
         lines.append(f"  Gaussian-model Fisher: {model[0]:.3g} -> {model[-1]:.3g}, largest step "
-                     f"down {max(-drop, 0.0):.1e} (only grows)")
+                     f"down {drop:.1e}" + (" (only grows)" if drop <= 1e-9 * model.max()
+                                           else ""))
         lines.append(f"  |GD − exact|: damage {r['sim_gap']:.2e}, empirical Fisher (relative to "
                      f"its peak) {r['sim_fisher_gap']:.2e}")
+    lines.append(f"the whole network recovers from every deficit (final excess loss <= "
+                 f"{worst:.1e} at every onset and depth: pathway a makes up for b); the damage "
+                 "above is that of the deprived pathway on its own")
+    fp = res["finite_plasticity"]
+    lines.append(f"finite plasticity, one network of depth {FP_DEPTH} (every mode from "
+                 f"{FP_U0:g}), GD at lr {LR:g} for {STEPS} steps; Fisher traces of all weights, "
+                 "start -> peak -> end:")
+    for name, what in (("plain", "constant lr, no weight decay"),
+                       ("decay", f"weight decay {FP_DECAY:g}"),
+                       ("anneal", "annealed lr 0.08·2^(−k/50)")):
+        r = fp[name]
+        gap = max(float(np.max(np.abs(r["model"] - r["exact_model"])) / r["exact_model"].max()),
+                  float(np.max(np.abs(r["emp"] - r["exact_emp"])) / r["exact_emp"].max())) \
+            if "exact_model" in r else None
+        lines.append(f"  {what} (flow time reached {r['t'][-1]:.2f}"
+                     + ("" if gap is None else f"; |GD − exact| <= {gap:.1e} of the peak") + "):")
+        lines.append(f"    Gaussian-model {_peak(r['t'], r['model'])}")
+        lines.append(f"    empirical      {_peak(r['t'], r['emp'])}")
+    dead = int(np.sum(fp["targets"] == 0))
+    lines.append(
+        "  the empirical Fisher rises then falls in every run, with the errors: to 0 without "
+        "decay, to a floor with decay (the decay keeps the map off the optimum); the "
+        "Gaussian-model Fisher, a function of the weights only, just grows without decay, and "
+        f"falls with decay as the {dead} weakest modes die (their weight-decay target is 0; "
+        f"final strengths {np.array2string(fp['decay']['modes'][-1], precision=2)}); "
+        "annealing stops the flow-time clock and freezes both where they are")
     return "\n".join(lines)
 
 
 def _plot(res, path):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 1, figsize=(8, 11), sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(8, 14.5), sharex=True)
     colors = plt.cm.plasma(np.linspace(0.1, 0.75, len(res["depths"])))
     t = res["t"]
     for c, depth in zip(colors, res["depths"]):
@@ -257,6 +362,32 @@ def _plot(res, path):
     axes[2].set_title("(c) Fisher information of all weights: empirical (at the targets) rises "
                       "then falls;\nGaussian-output model only grows; circles GD", fontsize=9)
     axes[2].legend(fontsize=6, ncol=2)
+    ax = axes[3]
+    ax2 = ax.twinx()  # the Gaussian-model Fisher on a linear scale: its fall is ~10 %
+    fp = res["finite_plasticity"]
+    for name, c, label in (("plain", "k", "constant lr"),
+                           ("decay", "tab:red", f"weight decay {FP_DECAY:g}"),
+                           ("anneal", "tab:blue", "annealed lr")):
+        r = fp[name]
+        ax.semilogy(r["step_t"], r["emp"], "-", color=c, label=f"{label}: empirical (left)")
+        ax2.plot(r["step_t"], r["model"], ":", color=c, lw=1.8,
+                 label=f"{label}: Gaussian model (right)")
+        if "exact_model" in r:
+            sub = slice(None, None, 4)
+            ax.semilogy(r["step_t"][sub], r["exact_emp"][sub], "o", mfc="none", ms=3, color=c)
+            ax2.plot(r["step_t"][sub], r["exact_model"][sub], "o", mfc="none", ms=3, color=c)
+    ax.set_ylim(1e-3, 10.0)
+    ax2.set_ylim(0.0, None)
+    ax.set_xlabel("steps × 0.08 (= flow time at constant lr; the annealed run's flow time stops "
+                  "at 5.8)")
+    ax.set_ylabel("empirical Fisher trace (log)")
+    ax2.set_ylabel("Gaussian-model Fisher trace (linear)")
+    ax.set_title(f"(d) one network of depth {FP_DEPTH}, modes from {FP_U0:g}, GD (circles exact): "
+                 "with decay the Gaussian-model Fisher falls\nas the weakest modes die, the "
+                 "empirical one stays above 0; annealing freezes both", fontsize=9)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=6, ncol=2, loc="lower right")
     fig.suptitle("Achille, Rovere & Soatto 2019: critical period and Fisher information, "
                  "two competing pathways", fontsize=10)
     fig.tight_layout()

@@ -27,6 +27,19 @@ variance, and the Fisher information of the weights.
   simulation weights they are the simulation's. `sampled_fisher_trace` estimates the first by
   Monte Carlo, as one would in a simulation without the formula: outputs sampled from the model
   at every item, squared norms of the per-sample score.
+- `fisher_traces`: both traces along a trajectory of a single network, from its weights
+  (`Trajectory.weights()`: the balanced aligned weights of an exact mode solution, with or
+  without weight decay, or the recorded weights of a simulation), `(..., T, D)` each.
+
+The Gaussian-model trace is a sum over pairs of modes: for balanced aligned weights with mode
+strengths `u_α` (each layer carries `u_α^{1/D}`), `tr F_l = Σ_α u_α^{2(D−l)/D} ·
+Σ_β λ_β u_β^{2(l−1)/D} / σ²` (`λ_β` the input variance of mode β; the first factor is the
+output width at `l = D`, the second `tr Σxx` at `l = 1`). It grows with every mode strength,
+so it falls only when a mode shrinks: never from small aligned weights under the plain flow,
+but under weight decay `γ` at depth `D >= 3` a mode whose strength is below
+`dln.modes.weight_decay_threshold`, or whose `γ` is above the maximum `u^{1−2/D}(s − λu)`, decays
+to 0 and takes its terms with it (docs/theory/fisher.md). A decaying learning rate stops the
+flow time `t = Σ lr` at a finite value, and both traces stay where they were then.
 """
 
 from __future__ import annotations
@@ -44,7 +57,7 @@ from dln.trajectory import Trajectory
 
 __all__ = ["shares", "pathway_loss", "excess_loss", "source_variances",
            "relative_source_variance", "fisher_trace", "sampled_fisher_trace",
-           "empirical_fisher_trace", "exact_weights"]
+           "empirical_fisher_trace", "fisher_traces", "exact_weights"]
 
 
 def _check_weights(weights, name="weights"):
@@ -225,6 +238,40 @@ def empirical_fisher_trace(task: Task, weights, total_map=None):
         fwd = X if B is None else jnp.einsum("...ij,pj->...pi", B, X)
         out.append(jnp.mean(jnp.sum(back**2, -1) * jnp.sum(fwd**2, -1), axis=-1))
     return jnp.stack(out, axis=-1)
+
+
+def fisher_traces(traj, noise_variance: float = 1.0):
+    """The Fisher traces of a single network along its trajectory, `(model, empirical)`.
+
+    `model` `(..., T, D)`: `fisher_trace` (Gaussian output model `y ~ N(ŷ, σ² I)`,
+    `tr F_l = ||A_l||_F² tr(B_l Σxx B_lᵀ)/σ²`, `A_l = W_D ⋯ W_{l+1}`, `B_l = W_{l−1} ⋯ W_1`);
+    `empirical` `(..., T, D)`: `empirical_fisher_trace`, `(1/P) Σ_μ ||A_lᵀ e_μ||² ||B_l x_μ||²`
+    with `e_μ = ŷ_μ − y_μ` (None when the task has no samples, i.e. was not built with
+    `dln.Task.from_data`). Both are read off `traj.weights()`: the balanced aligned weights of an
+    exact mode solution (`dln.solve`, with or without `weight_decay`; exact functions of time),
+    or the recorded weights of a simulation (`dln.simulate(..., record_weights=True)`, the
+    simulation's own values, any schedule or weight decay). Leading batch axes broadcast. Sum
+    over the last axis for the trace of the Fisher information of all the weights.
+
+    The network must have no biases, and the measures use `traj.task` (the last phase's task of
+    a schedule). For pathways use `fisher_trace` on `exact_weights(traj, p)` or the recorded
+    pathway weights.
+    """
+    if not isinstance(traj, Trajectory):
+        raise TypeError(f"`traj` must be a dln.Trajectory, got {type(traj).__name__}.")
+    if traj.pathways is not None:
+        raise TypeError("`traj` is a trajectory of pathways: use fisher_trace on "
+                        "exact_weights(traj, pathway) (exact) or on the recorded weights of each "
+                        "pathway (simulation).")
+    if traj.offset is not None:
+        raise ValueError("fisher_traces covers networks without biases; this trajectory has an "
+                         "output offset (biases).")
+    task = traj.task
+    _check_task(task, "traj.task")
+    weights = list(traj.weights())
+    model = fisher_trace(task, weights, noise_variance)
+    empirical = None if task.X is None else empirical_fisher_trace(task, weights)
+    return model, empirical
 
 
 def exact_weights(traj, pathway: int = 0):
