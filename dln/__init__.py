@@ -6,7 +6,8 @@ The entry points and the shared vocabulary, at the top of the package:
   `Task.from_spectrum` for 10⁴–10⁵ modes without a dense SVD); `whiten`, data whitened so
   that the mode solutions apply.
 - `Protocol`, `Architecture`: what happens during training (phases of tasks, deficits, the
-  network), read by `solve` and `simulate` alike (`dln.protocol`).
+  network), read by `solve` and `simulate` alike (`dln.protocol`); `Blur`, `Flip`: deficits on
+  the input of one network (`dln.deficits` has them all).
 - `solve`: the exact gradient-flow trajectory, by an explicit method (`dln.methods`).
 - `simulate`: full-batch gradient descent in JAX on real networks (schedules of the learning
   rate, weight decay); `lr_bound`, the largest stable learning rate.
@@ -47,6 +48,7 @@ from dln.measures import pathways as _pathway_measures
 from dln.methods import numerical_flow
 from dln.phenomena import completion, critical_periods, pathways, schedule, transfer
 from dln.protocol import Architecture, Protocol, deficits, sources
+from dln.protocol.deficits import Blur, Flip
 from dln.simulate import DivergenceError, lr_bound, simulate
 from dln.simulation import descent
 from dln.simulation import pathways as _pathway_simulation
@@ -79,8 +81,8 @@ for _name, _module in _ALIASES.items():
         setattr(_owner, _leaf, _module)
 del _name, _module, _parent, _leaf, _owner
 
-__all__ = ["Task", "whiten", "Protocol", "Architecture", "Trajectory", "solve", "methods",
+__all__ = ["Task", "whiten", "Protocol", "Architecture", "Blur", "Flip", "Trajectory", "solve", "methods",
            "simulate", "lr_bound", "DivergenceError", "init", "sweep", "datasets", "task_pairs",
            "modes", "riccati", "biases", "numerical_flow", "network", "descent", "regime", "ocs",
-           "pathways", "schedule", "completion", "transfer"]
+           "pathways", "critical_periods", "deficits", "schedule", "completion", "transfer"]
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ initial weights or learning rates are one `vmap`-ed compiled call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -236,6 +237,12 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
     protocol = None
     if isinstance(task, Protocol):
         protocol = task
+        if protocol.input_deficit is not None:  # the window's three phases; the clean loss
+            sim = simulate(protocol.as_phases(), weights, lr=lr, steps=steps, every=every,
+                           biases=biases, weight_decay=weight_decay,
+                           record_weights=record_weights, check_lr=check_lr,
+                           on_divergence=on_divergence)
+            return dataclasses.replace(sim, loss=sim.phase_loss[..., 0])
         if not protocol.plain:
             return _simulate_pathways(protocol, weights, lr=lr, steps=steps, every=every,
                                       biases=biases, weight_decay=weight_decay,

@@ -15,10 +15,12 @@ from dln._checks import as_array, check_depth, check_real, check_times, is_concr
 from dln.methods import numerical_flow
 from dln.network import check_weights, product
 from dln.protocol import Protocol
+from dln.protocol.deficits import Blur
 from dln.tasks.task import Task, modes_coupled
 from dln.theory import biases as _biases
 from dln.theory import competition, riccati
 from dln.theory import modes as _modes
+from dln.theory.input_deficits import blurred_modes
 from dln.trajectory import Trajectory, phase_trajectory
 
 __all__ = ["solve"]
@@ -128,20 +130,7 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
                         "`weights=[W1, …, WD]` (any initial weights).")
     depth = check_depth(depth)
     t = check_times(t)
-    K = task.n_modes
-    u0 = as_array(u0, "u0", ndim=(0, 1))
-    if u0.ndim == 1 and u0.shape != (K,):
-        raise ValueError(
-            f"`u0` must be a scalar or have shape ({K},) (one value per mode), got "
-            f"{tuple(u0.shape)}."
-        )
-    u0 = jnp.broadcast_to(u0, (K,)).astype(jnp.result_type(u0, task.s))
-    if depth >= 2 and is_concrete(u0) and bool(jnp.any(u0 < 0)):
-        raise ValueError(
-            f"`u0` must be >= 0 for depth {depth}: a balanced aligned network has u = a^D with "
-            "the same a in every layer, and gradient flow cannot change the sign of a mode "
-            "(a sign-reversed mode stalls at the saddle u = 0). Use depth 1 or a positive u0."
-        )
+    u0 = _check_u0(task, depth, u0)
     if biases is not None:
         if isinstance(biases, (list, tuple)):
             raise TypeError("with `u0` (aligned init), `biases` names which layers carry a bias: "
@@ -191,6 +180,25 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
         method=_modes.method_name(depth, weight_decay=decay is not None), depth=depth, u0=u0,
         weight_decay=decay,
     )
+
+
+def _check_u0(task, depth, u0):
+    """`u0` as `(K,)` mode strengths of a balanced aligned network (>= 0 at depth >= 2)."""
+    K = task.n_modes
+    u0 = as_array(u0, "u0", ndim=(0, 1))
+    if u0.ndim == 1 and u0.shape != (K,):
+        raise ValueError(
+            f"`u0` must be a scalar or have shape ({K},) (one value per mode), got "
+            f"{tuple(u0.shape)}."
+        )
+    u0 = jnp.broadcast_to(u0, (K,)).astype(jnp.result_type(u0, task.s))
+    if depth >= 2 and is_concrete(u0) and bool(jnp.any(u0 < 0)):
+        raise ValueError(
+            f"`u0` must be >= 0 for depth {depth}: a balanced aligned network has u = a^D with "
+            "the same a in every layer, and gradient flow cannot change the sign of a mode "
+            "(a sign-reversed mode stalls at the saddle u = 0). Use depth 1 or a positive u0."
+        )
+    return u0
 
 
 def _label(method, name):
@@ -326,6 +334,9 @@ def _solve_protocol(protocol, *, depth, u0, t, weights, biases, weight_decay, me
             and len(weights) != arch.depth:
         raise ValueError(f"`weights` holds {len(weights)} matrices but the protocol's depth is "
                          f"{arch.depth}.")
+    if protocol.input_deficit is not None:
+        return _solve_input_deficit(protocol, u0=u0, t=t, weights=weights, biases=biases,
+                                    weight_decay=weight_decay, method=method, rtol=rtol)
     if not protocol.plain:
         return _solve_competition(protocol, u0, t, weights, biases, weight_decay, method, rtol)
     options = dict(biases=biases, weight_decay=weight_decay, method=method, rtol=rtol)
@@ -418,6 +429,33 @@ def _solve_phases(tasks, bounds, weights, t, options, first=None):
     error[after] = carried
     return dict(map=maps, phase=phase, final=[np.asarray(w) for w in weights],
                 methods=methods_used, stalled=stalled, error=error)
+
+
+def _solve_input_deficit(protocol, *, u0, t, weights, biases, weight_decay, method, rtol):
+    """A `Blur` or `Flip` window on one network. A blur of an input-aligned task from `u0` is
+    the exact mode solution through the window (`dln.theory.input_deficits`); everything else
+    chains the flow through the window's three phases (`Protocol.as_phases`). `loss` is on the
+    protocol's own task (the undeprived data), as the papers test."""
+    task, depth = protocol.task, protocol.depth
+    deficit = protocol.input_deficit
+    exact = (isinstance(deficit, Blur) and weights is None and u0 is not None and biases is None
+             and isinstance(method, str) and method == "auto" and task.input_aligned is True
+             and not protocol.batched and not np.ndim(deficit.onset)
+             and not np.ndim(deficit.length))
+    if not exact:
+        traj = solve(protocol.as_phases(), u0=u0, t=t, weights=weights, biases=biases,
+                     weight_decay=weight_decay, method=method, rtol=rtol)
+        return dataclasses.replace(traj, loss=task.loss(traj.map))
+    decay = _decay(weight_decay)
+    u0 = _check_u0(task, depth, u0)
+    t = check_times(t)
+    end = protocol.phases[0][1]
+    clipped = t if protocol.open_ended else jnp.minimum(t, float(end))
+    m = blurred_modes(task, depth, u0, clipped, [deficit],
+                      weight_decay=0.0 if decay is None else decay)
+    return Trajectory(t=t, modes=m, loss=task.loss_of_modes(m), task=task,
+                      method=_modes.method_name(depth, weight_decay=decay is not None),
+                      depth=depth, u0=u0, weight_decay=decay)
 
 
 def _solve_competition(protocol, u0, t, weights, biases, weight_decay, method, rtol):

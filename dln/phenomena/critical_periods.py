@@ -13,22 +13,45 @@ Both return the same dictionary, so theory and simulation compare entry by entry
 `(n_onsets, n_lengths, P, K)` at the final time, `shares` (each pathway's share of each mode),
 `pathway_loss` `(n_onsets, n_lengths, P)` (each pathway's map tested on its own: the deprived
 pathway's skill) and `loss` `(n_onsets, n_lengths)` (the whole network).
+
+The whole network's damage, in one deep network whose input is blurred or flipped during the
+window (Achille, Rovere & Soatto 2019), under finite plasticity (weight decay, a finite or
+annealed budget of flow time; docs/theory/finite_plasticity.md):
+
+- `network_critical_period_map`: exact for a `Blur` of an input-aligned task (the modes through
+  the window, `dln.theory.input_deficits`), `jax.vmap` over windows and weight decays, one
+  compiled call;
+- `simulated_network_critical_period_map`: gradient descent (`Blur` or `Flip`, a number or a
+  schedule as `lr`), one batched `dln.simulate` call over the windows per weight decay.
+
+Both return `modes` `(…, n_onsets, n_lengths, K)`, `loss` `(…, n_onsets, n_lengths)` on the
+undeprived task at the end, `baseline_loss` `(…)`, the same training without the deficit, and
+`excess = loss − baseline_loss`: the damage the window leaves (`…` is the weight-decay axis when
+`weight_decay` is an array).
 """
 
 from __future__ import annotations
+
+import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_depth, check_int, check_times
+from dln._checks import as_array, check_depth, check_int, check_real, check_times
 from dln.measures import pathways as measures
-from dln.protocol.deficits import Freeze
+from dln.protocol import Protocol
+from dln.protocol.deficits import INPUT, Blur, Freeze
+from dln.simulate import simulate as simulate_network
 from dln.simulation.pathways import simulate
+from dln.solve import solve as solve_network
 from dln.tasks.task import Task
 from dln.theory.competition import check_u0, solve
+from dln.theory.input_deficits import blurred_modes
 
-__all__ = ["critical_period_map", "simulated_critical_period_map"]
+__all__ = ["critical_period_map", "simulated_critical_period_map", "network_critical_period_map",
+           "simulated_network_critical_period_map"]
 
 
 def _grid(onsets, lengths):
@@ -110,3 +133,113 @@ def simulated_critical_period_map(task, weights, *, lr, steps: int, onsets, leng
     sim = simulate(task, weights, lr=lr, steps=steps, every=steps,
                    deficit=Freeze(pathway, on, ln), **simulate_kwargs)
     return _result(task, sim.modes[:, -1], shape)
+
+
+# ------------------------------------------------------------------ one network, blur or flip
+def _decays(weight_decay):
+    g = np.asarray(as_array(weight_decay, "weight_decay", ndim=(0, 1)), dtype=float)
+    if g.size == 0 or np.any(~(g >= 0)):
+        raise ValueError(f"`weight_decay` must be >= 0 (one value or a 1-D array of values), "
+                         f"got {weight_decay!r}.")
+    return g
+
+
+def _window_deficit(deficit, onset, length):
+    if not isinstance(deficit, INPUT):
+        raise TypeError(f"`deficit` must be a dln.Blur or dln.Flip (its onset and length are "
+                        f"replaced by the map's windows), got {type(deficit).__name__}.")
+    return dataclasses.replace(deficit, onset=onset, length=length)
+
+
+def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, lengths, t: float,
+                                weight_decay=0.0):
+    """The exact whole-network map: one network of depth `depth` from balanced aligned weights
+    of mode strengths `u0`, its input blurred (`deficit`, a `dln.Blur`) on
+    `[onset, onset + length)` for every onset × length, read at flow time `t`.
+
+    Args:
+      task: an input-aligned `dln.Task` (`Σxx` diagonal in the task's modes).
+      depth: weight matrices.
+      u0: a scalar or `(K,)` initial mode strengths (`>= 0` at depth >= 2).
+      deficit: a `dln.Blur` (its `keep` and `factor` are used; its window is replaced).
+      onsets, lengths: flow times (scalars or 1-D); every pair is one window.
+      t: the flow time at which the network is read (the budget of training: with an annealed
+        learning rate, `Σ lr` over the whole run).
+      weight_decay: `γ >= 0`, a number or a 1-D array (a leading axis of the results).
+
+    Returns:
+      A dict: `modes` `(…, n_onsets, n_lengths, K)`, the strengths of the task's modes at `t`;
+      `loss` `(…, n_onsets, n_lengths)`, the loss on the task itself (undeprived data) at `t`;
+      `baseline_loss` `(…)`, the same training without a deficit; `excess` = `loss −
+      baseline_loss`. `…` is the weight-decay axis when `weight_decay` is an array. Depth 1, 2
+      and no weight decay are closed forms; depth >= 3 with weight decay integrates each
+      mode's ODE (`dln.theory.modes`, method `"reduced-integration"`).
+    """
+    if not isinstance(deficit, Blur):
+        raise TypeError(f"`deficit` must be a dln.Blur for the exact map (a flip changes the "
+                        f"modes' directions: use simulated_network_critical_period_map), got "
+                        f"{type(deficit).__name__}.")
+    on, ln, shape = _grid(onsets, lengths)
+    t = float(check_real(t, "t", low=0.0, what=" (the flow time of the reading)"))
+    depth = check_depth(depth)
+    g = _decays(weight_decay)
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
+    # the single-phase solve checks u0 and the task (input-aligned) with concrete values
+    reference = solve_network(Protocol(task, depth=depth, deficits=_window_deficit(
+        deficit, 0.0, 0.0)), u0=u0, t=[t], weight_decay=float(g.flat[0]))
+    modes, base = _blur_map(task, reference.u0, float(t), jnp.asarray(g.ravel()), on, ln,
+                            jnp.asarray(deficit.factor), depth=depth, keep=deficit.keep)
+    return _network_result(task, modes.reshape((g.size,) + shape + modes.shape[-1:]), base,
+                           g.ndim == 0)
+
+
+@functools.partial(jax.jit, static_argnames=("depth", "keep"))
+def _blur_map(task, u0, t, gammas, on, ln, factor, *, depth, keep):
+    """`(G, O·L, K)` modes at `t` for every weight decay × window, and `(G, K)` without."""
+    times = jnp.reshape(t, (1,))
+
+    def one(gamma, o, ell):
+        blur = Blur(onset=o, length=ell, keep=keep, factor=factor)
+        return blurred_modes(task, depth, u0, times, [blur], weight_decay=gamma)[-1]
+
+    grid = jax.vmap(jax.vmap(one, in_axes=(None, 0, 0)), in_axes=(0, None, None))
+    base = jax.vmap(lambda gamma: blurred_modes(task, depth, u0, times, [],
+                                                weight_decay=gamma)[-1])(gammas)
+    return grid(gammas, on, ln), base
+
+
+def _network_result(task, modes, base, scalar):
+    loss = task.loss_of_modes(modes)
+    baseline = task.loss_of_modes(base)
+    out = {"modes": modes, "loss": loss, "baseline_loss": baseline,
+           "excess": loss - baseline[:, None, None]}
+    return {k: v[0] for k, v in out.items()} if scalar else out
+
+
+def simulated_network_critical_period_map(task, weights, *, lr, steps: int, deficit, onsets,
+                                          lengths, weight_decay=0.0, **simulate_kwargs):
+    """The whole-network map from gradient descent: one network from `weights` (unbatched),
+    its input blurred or flipped (`deficit`, a `dln.Blur` or `dln.Flip`) on
+    `[onset, onset + length)` (flow time) for every onset × length, read after `steps` steps.
+
+    `lr` is a number or a schedule (a callable step → learning rate; windows are then read in
+    the flow time `Σ lr`). One batched `dln.simulate` call runs all windows for each weight
+    decay, and one more the undeprived baseline. Returns the dict of
+    `network_critical_period_map`, the modes read from the final map in the task's modes.
+    Extra keyword arguments go to `dln.simulate`."""
+    on, ln, shape = _grid(onsets, lengths)
+    steps = check_int(steps, "steps", 1, what=" (gradient steps)")
+    g = _decays(weight_decay)
+    windowed = Protocol(task, depth=len(weights), deficits=_window_deficit(deficit, on, ln))
+    plain = Protocol(task, depth=len(weights))
+    modes, base = [], []
+    for gamma in g.ravel():
+        run = simulate_network(windowed, weights, lr=lr, steps=steps, every=steps,
+                               weight_decay=float(gamma), **simulate_kwargs)
+        ref = simulate_network(plain, weights, lr=lr, steps=steps, every=steps,
+                               weight_decay=float(gamma), **simulate_kwargs)
+        modes.append(task.mode_strengths(run.map[:, -1]))
+        base.append(task.mode_strengths(ref.map[-1]))
+    modes = jnp.stack(modes).reshape((g.size,) + shape + (task.n_modes,))
+    return _network_result(task, modes, jnp.stack(base), g.ndim == 0)

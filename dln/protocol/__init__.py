@@ -8,8 +8,10 @@ A `Protocol` says what the network is, what it is trained on and what is done to
   be a `(B,)` array, which describes B protocols at once (e.g. every pre-training length of a
   transfer experiment), solved or simulated in one call.
 - **deficits** (`dln.protocol.deficits`): `Freeze`, `Lesion` on pathways, `Remove`, `Noise`,
-  `Decorrelate` on sources, each on a window `[onset, onset + length)` of flow time from the
-  start of training (a `Lesion` lasts the whole run).
+  `Decorrelate` on sources, `Blur`, `Flip` on the input of one network, each on a window
+  `[onset, onset + length)` of **flow time** from the start of training (a `Lesion` lasts the
+  whole run). Under a learning-rate schedule flow time is `Σ lr`, so a window given in steps
+  `[k0, k1)` is `[Σ_{k<k0} lr_k, Σ_{k<k1} lr_k)`.
 - **architecture** (`Architecture`): depth (weight matrices per pathway), the number of
   parallel pathways, the input block each pathway reads (`sources`), the number of shared layers
   on top of the summed pathways, and where biases sit. Widths are those of the weights given.
@@ -31,6 +33,10 @@ Which engine runs what (both sides say so in `Trajectory.method`):
   same loop, the phase's statistics picked inside it.
 - pathways or deficits: the exact competition (`dln.theory.competition`); the pathway network
   (`dln.simulation.pathways`), on the same loop.
+- `Blur`/`Flip` on one network: the window is three phases (`Protocol.as_phases`). A blur of an
+  input-aligned task from `u0` is the exact mode solution through the window
+  (`dln.theory.input_deficits`); otherwise the phases are chained as above. Both sides report
+  `loss` on the protocol's own (undeprived) task, the papers' test performance.
 
 Combinations that no engine has (several phases together with pathways or deficits; sources,
 shared layers or biases in the exact competition) raise a `ValueError` that says so.
@@ -46,8 +52,21 @@ from typing import Any
 import numpy as np
 from jax.typing import ArrayLike
 
-from dln._checks import as_array, check_depth, check_int
-from dln.protocol.deficits import Decorrelate, Freeze, Lesion, Noise, Remove, as_schedule
+from dln._checks import as_array, check_depth, check_int, is_concrete
+from dln.protocol.deficits import (
+    INPUT,
+    Blur,
+    Decorrelate,
+    Flip,
+    Freeze,
+    Lesion,
+    Noise,
+    Remove,
+    as_schedule,
+    check_flip,
+    input_matrix,
+    transformed_task,
+)
 from dln.tasks.task import Task
 
 __all__ = ["Protocol", "Architecture", "parse_phases", "phase_bounds"]
@@ -55,7 +74,7 @@ __all__ = ["Protocol", "Architecture", "parse_phases", "phase_bounds"]
 _BIAS_PATTERNS = (None, "output", "hidden", "all")
 
 # a deficit of `dln.protocol.deficits` (for the type hints)
-_Deficit = Freeze | Remove | Noise | Decorrelate | Lesion
+_Deficit = Freeze | Remove | Noise | Decorrelate | Lesion | Blur | Flip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +161,9 @@ class Protocol:
             raise ValueError(f"all tasks of `phases` must have the same (n_out, n_in), got "
                              f"{sorted(shapes)}.")
         deficits = as_schedule(deficits, n_pathways=architecture.pathways)
+        inputs = [d for d in deficits if isinstance(d, INPUT)]
+        if inputs:
+            _check_input_deficits(inputs, deficits, architecture, items)
         if deficits and len(items) > 1:
             raise ValueError("a protocol with deficits has one phase: no engine runs deficit "
                              "windows across task switches yet; got "
@@ -189,11 +211,63 @@ class Protocol:
         """A plain network without deficits: what `solve`'s methods and the plain loop run."""
         return self.architecture.plain and not self.deficits
 
+    @property
+    def input_deficit(self) -> Blur | Flip | None:
+        """The `Blur` or `Flip` on the input of this (plain) network, or None."""
+        found = [d for d in self.deficits if isinstance(d, INPUT)]
+        return found[0] if found else None
+
+    def as_phases(self) -> Protocol:
+        """The same training as phases without deficits: an input deficit `[onset, onset +
+        length)` on the task is the three phases `(task, onset)`, `(task seen through the
+        deficit, length)`, `(task, the rest)` (the rest is open when the protocol is, and the
+        window is cut at a finite protocol's end). Batched windows give batched durations."""
+        deficit = self.input_deficit
+        if deficit is None:
+            return self
+        task, total = self.phases[0]
+        seen = transformed_task(task, input_matrix(deficit, task))
+        onset, length = np.asarray(deficit.onset, float), np.asarray(deficit.length, float)
+        total = np.asarray(total, float)
+        start = np.minimum(onset, total)
+        end = np.minimum(onset + length, total)
+        rest = total - end if np.all(np.isfinite(total)) else np.full(np.shape(end), math.inf)
+        if not np.ndim(rest) and np.ndim(start):
+            rest = np.full(np.shape(start), float(rest))
+        durations = [start, end - start, rest]
+        if all(np.ndim(d) == 0 for d in durations):
+            durations = [float(d) for d in durations]
+        elif np.isinf(np.asarray(rest)).all():
+            durations[2] = math.inf
+        return Protocol([(task, durations[0]), (seen, durations[1]), (task, durations[2])],
+                        architecture=self.architecture)
+
     def __repr__(self) -> str:
         phases = ", ".join(f"({type(t).__name__}{(t.n_out, t.n_in)}, {d!r})"
                            for t, d in self.phases)
         extra = f", deficits={list(self.deficits)!r}" if self.deficits else ""
         return f"Protocol([{phases}], architecture={self.architecture!r}{extra})"
+
+
+def _check_input_deficits(inputs, deficits, architecture, tasks):
+    if not architecture.plain or architecture.biases is not None:
+        raise ValueError(f"{type(inputs[0]).__name__} acts on the input of one plain network "
+                         "(one pathway, no sources, shared layers or biases); this protocol's "
+                         f"architecture is {architecture!r}. For pathways use Freeze, Remove, "
+                         "Noise or Decorrelate.")
+    if len(deficits) > 1:
+        raise ValueError(f"a protocol takes one Blur or Flip on its own (got {len(deficits)} "
+                         "deficits); run several windows as a batch: give `onset`/`length` "
+                         "arrays.")
+    if len(tasks) > 1:
+        raise ValueError(f"{type(inputs[0]).__name__} needs a protocol of one phase (its "
+                         f"window makes the phases); got {len(tasks)} phases.")
+    deficit = inputs[0]
+    if isinstance(deficit, Flip) and is_concrete(tasks[0].sigma_xx):
+        check_flip(deficit, tasks[0])
+    if isinstance(deficit, Blur) and deficit.keep > tasks[0].n_modes:
+        raise ValueError(f"`Blur.keep` = {deficit.keep} is more than the task's "
+                         f"{tasks[0].n_modes} modes.")
 
 
 def parse_phases(phases: Sequence[tuple[Any, ArrayLike]], kind: type | tuple[type, ...] = Task,
@@ -217,8 +291,12 @@ def parse_phases(phases: Sequence[tuple[Any, ArrayLike]], kind: type | tuple[typ
             raise TypeError(f"`{name}[{i}]` must start with a {kind_name}, got "
                             f"{type(obj).__name__}.")
         last = open_end and i == len(phases) - 1
+        if isinstance(d, (int, float, np.number, np.ndarray)) and not isinstance(d, bool):
+            d = np.asarray(d, dtype=float)  # numbers stay numpy (a protocol built under jit)
+            if d.ndim > 1 or (not last and not np.all(np.isfinite(d))):
+                d = as_array(d, f"{name}[{i}] duration", ndim=(0, 1), finite=not last)
         d = np.asarray(as_array(d, f"{name}[{i}] duration", ndim=(0, 1), finite=not last),
-                       dtype=float)
+                       dtype=float) if not isinstance(d, np.ndarray) else d
         if np.any(d < 0) or np.any(np.isnan(d)):
             raise ValueError(f"`{name}[{i}]` duration must be >= 0 (flow time), got {d!r}.")
         items.append(obj)

@@ -15,6 +15,18 @@ flow-time window `[onset, onset + length)`:
   (Kleinman 2023's independent views: view j is shuffled across the batch and each target is
   that of view i or of view j with probability ½).
 
+two that act on the input of one deep network (a plain `dln.Architecture`, one pathway):
+
+- `Blur(onset, length, keep=1, factor=0.1)`: the input is multiplied by
+  `B = V_k V_kᵀ + factor (I − V_k V_kᵀ)`, with `V_k` the input directions of the task's `keep`
+  strongest modes: every weaker input direction is attenuated by `factor` (0 removes it). The
+  linear analogue of Achille et al.'s blur, a low-pass filter that keeps the coarse structure
+  and loses the fine distinctions.
+- `Flip(onset, length, transform=None)`: the input is multiplied by an orthogonal `Q` that keeps
+  its statistics, `Q Σxx Qᵀ = Σxx` (default: the reversal of the input coordinates, the
+  analogue of a vertical flip of an image, a permutation of pixels). The inputs look the same;
+  which input predicts which target changes.
+
 and a permanent one:
 
 - `Lesion(pathway, mode)`: mode α is cut out of the pathway's input (`x → (I − v_α v_αᵀ) x`) for
@@ -29,6 +41,13 @@ step `k` to `k + 1` at flow time `t_k = k·lr`; that update is affected exactly 
 
 - removing source j zeroes its rows and columns of `Σxx` and its columns of `Σyx`;
 - noise of variance v adds `v I` to its diagonal block of `Σxx` (`Σyx` is unchanged);
+- an input transform `x → M x` (`Blur`, `Flip`) makes `Σxx → M Σxx Mᵀ`, `Σyx → Σyx Mᵀ`
+  (`Σyy` is unchanged). For a blur of an input-aligned task (`Σxx` diagonal in `V`) the modes
+  survive: mode α keeps its directions and its strength and variance become `b_α s_α` and
+  `b_α² λ_α` (`b_α = 1` for the `keep` strongest, `factor` for the others), so the exact mode
+  solution runs through the window. A flip is not a change of the modes' values but of their
+  input directions (`V → QV`); it is solved by chaining the flow through the phases
+  (`derivations/input_deficits.py` derives both);
 - decorrelating i and j zeroes the cross blocks `Σxx_ij`, `Σxx_ji` (independent, centred views)
   and halves the columns of `Σyx` of both (each view predicts the target half of the time).
 
@@ -43,12 +62,14 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from dln._checks import as_array, check_int, is_concrete
+from dln.tasks.task import Task
 
-__all__ = ["Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "as_schedule", "active",
-           "WINDOWED"]
+__all__ = ["Freeze", "Remove", "Noise", "Decorrelate", "Lesion", "Blur", "Flip", "as_schedule",
+           "active", "WINDOWED", "INPUT", "input_matrix", "transformed_task", "blur_factors"]
 
 
 def _check_window(onset, length, kind="deficit"):
@@ -176,8 +197,120 @@ class Lesion:
         _check_index(self.mode, "mode")
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Blur:
+    """The input of one network is blurred during `[onset, onset + length)`: the directions of
+    the task's `keep` strongest modes pass, every other input direction is multiplied by
+    `factor` (`0 <= factor`; 0 removes them, 1 is no deficit). Attributes: `onset`, `length`
+    (flow time), `factor` (array leaves: batches of windows pass through `jax.vmap`), `keep`
+    (int, static)."""
+
+    onset: Any = 0.0
+    length: Any = 0.0
+    keep: int = dataclasses.field(default=1, metadata=dict(static=True))
+    factor: Any = 0.1
+
+    def __post_init__(self):
+        check_int(self.keep, "Blur.keep", 0, what=" (the number of strongest modes kept)")
+        if not any(_is_value(v) for v in (self.onset, self.length, self.factor)):
+            return
+        factor = as_array(self.factor, "Blur.factor", ndim=0)
+        if is_concrete(factor) and not float(factor) >= 0:
+            raise ValueError(f"`Blur.factor` must be >= 0 (the attenuation of the weak input "
+                             f"directions; 0 removes them), got {float(factor)!r}.")
+        object.__setattr__(self, "factor", factor)
+        _window_post_init(self)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Flip:
+    """The input of one network is multiplied by the orthogonal `transform` `Q` during
+    `[onset, onset + length)`; `Q` must keep the input statistics, `Q Σxx Qᵀ = Σxx`. Default
+    (None): the reversal of the input coordinates. Attributes: `onset`, `length` (flow time),
+    `transform` (`(Ni, Ni)` or None; static)."""
+
+    onset: Any = 0.0
+    length: Any = 0.0
+    transform: Any = dataclasses.field(default=None, metadata=dict(static=True))
+
+    def __post_init__(self):
+        if self.transform is not None:
+            Q = np.asarray(self.transform, dtype=float)
+            if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
+                raise ValueError(f"`Flip.transform` must be a square (Ni, Ni) matrix, got shape "
+                                 f"{Q.shape}.")
+            if not np.allclose(Q @ Q.T, np.eye(len(Q)), atol=1e-10):
+                raise ValueError("`Flip.transform` must be orthogonal (Q Qᵀ = I): a flip keeps "
+                                 "the input statistics. For other input changes use Blur.")
+            object.__setattr__(self, "transform", _Static(Q))
+        _window_post_init(self)
+
+
+class _Static:
+    """A matrix held as static pytree metadata (hashable by identity of its bytes)."""
+
+    def __init__(self, value):
+        self.value = np.asarray(value, dtype=float)
+        self.value.setflags(write=False)
+
+    def __eq__(self, other):
+        return isinstance(other, _Static) and np.array_equal(self.value, other.value)
+
+    def __hash__(self):
+        return hash(self.value.tobytes())
+
+    def __repr__(self):
+        return f"array{self.value.shape}"
+
+
 WINDOWED = (Freeze, Remove, Noise, Decorrelate)
-_ALL = WINDOWED + (Lesion,)
+INPUT = (Blur, Flip)
+_ALL = WINDOWED + INPUT + (Lesion,)
+
+
+def blur_factors(blur: Blur, task):
+    """`b` `(K,)`: the factor on each mode of the task (1 for the `keep` strongest)."""
+    K = task.n_modes
+    return jnp.where(jnp.arange(K) < blur.keep, 1.0, blur.factor).astype(task.s.dtype)
+
+
+def input_matrix(deficit, task):
+    """The `(Ni, Ni)` matrix `M` by which `deficit` (a `Blur` or a `Flip`) multiplies inputs."""
+    n = task.n_in
+    if isinstance(deficit, Blur):
+        Vk = task.V[:, :deficit.keep]
+        keep = Vk @ Vk.T
+        return keep + deficit.factor * (jnp.eye(n, dtype=keep.dtype) - keep)
+    if isinstance(deficit, Flip):
+        if deficit.transform is None:
+            return jnp.eye(n, dtype=task.sigma_xx.dtype)[::-1]
+        Q = deficit.transform.value
+        if Q.shape != (n, n):
+            raise ValueError(f"`Flip.transform` has shape {Q.shape}, but the task has {n} "
+                             f"inputs: give an ({n}, {n}) orthogonal matrix.")
+        return jnp.asarray(Q, task.sigma_xx.dtype)
+    raise TypeError(f"{type(deficit).__name__} does not act on a network's input.")
+
+
+def transformed_task(task, M):
+    """The task seen through the input transform `x → M x`: `Σxx → M Σxx Mᵀ`, `Σyx → Σyx Mᵀ`,
+    `Σyy` unchanged."""
+    return Task(M @ task.sigma_xx @ M.T, task.sigma_yx @ M.T, task.sigma_yy)
+
+
+def check_flip(flip: Flip, task, rtol: float = 1e-8):
+    """Raise unless the flip keeps the task's input statistics, `Q Σxx Qᵀ = Σxx`."""
+    Q = np.asarray(input_matrix(flip, task))
+    sxx = np.asarray(task.sigma_xx)
+    gap = np.abs(Q @ sxx @ Q.T - sxx).max()
+    if gap > rtol * max(np.abs(sxx).max(), 1e-300):
+        which = "the reversal of the input coordinates (the default)" \
+            if flip.transform is None else "`Flip.transform`"
+        raise ValueError(f"{which} changes the task's input statistics (max |QΣxxQᵀ − Σxx| = "
+                         f"{gap:.3g}): a flip must keep them. Pass `transform=` an orthogonal "
+                         "Q that commutes with sigma_xx, or use Blur.")
 
 
 def as_schedule(deficit, *, n_pathways: int | None = None) -> tuple:
@@ -199,7 +332,7 @@ def as_schedule(deficit, *, n_pathways: int | None = None) -> tuple:
     else:
         raise TypeError(
             "`deficit` must be None, a pair (onset, length) (freezes the second pathway), one of "
-            "Freeze/Remove/Noise/Decorrelate/Lesion, or a list of them; got "
+            "Freeze/Remove/Noise/Decorrelate/Lesion/Blur/Flip, or a list of them; got "
             f"{type(deficit).__name__} {deficit!r}.")
     if n_pathways is not None:
         for d in schedule:
