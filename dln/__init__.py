@@ -81,8 +81,9 @@ for _name, _module in _ALIASES.items():
         setattr(_owner, _leaf, _module)
 del _name, _module, _parent, _leaf, _owner
 
-__all__ = ["Task", "whiten", "Protocol", "Architecture", "Blur", "Flip", "Trajectory", "solve", "methods",
-           "simulate", "lr_bound", "DivergenceError", "init", "sweep", "datasets", "task_pairs",
-           "modes", "riccati", "biases", "numerical_flow", "network", "descent", "regime", "ocs",
-           "pathways", "critical_periods", "deficits", "schedule", "completion", "transfer"]
+__all__ = ["Task", "whiten", "Protocol", "Architecture", "Blur", "Flip", "Trajectory", "solve",
+           "methods", "simulate", "lr_bound", "DivergenceError", "init", "sweep", "datasets",
+           "task_pairs", "modes", "riccati", "biases", "numerical_flow", "network", "descent",
+           "regime", "ocs", "pathways", "critical_periods", "deficits", "schedule", "completion",
+           "transfer"]
 __version__ = "0.1.0"

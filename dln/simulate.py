@@ -156,27 +156,6 @@ def _run(tasks, weights, biases, lr, ends, every, *, n_blocks, record_weights, b
                       n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch + (False,))
 
 
-def _schedule_values(schedule, steps):
-    """The learning rates `schedule(k)` of steps `k = 0 … steps−1`, checked (concrete)."""
-    try:
-        values = jax.jit(jax.vmap(schedule))(jnp.arange(max(steps, 1)))
-    except Exception as err:  # noqa: BLE001 (any failure of the user's function)
-        raise TypeError(
-            "`lr` is a callable, so it must be a schedule: a JAX-traceable function of the step "
-            "index k (an int array) returning the learning rate, as optax's schedules are; "
-            f"calling it on jnp.arange(steps) failed with {type(err).__name__}: {err}"
-        ) from err
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (max(steps, 1),):
-        raise ValueError(f"the schedule `lr` must return one number per step, got shape "
-                         f"{values.shape[1:]} per step.")
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        k = int(np.argmax(~np.isfinite(values) | (values <= 0)))
-        raise ValueError(f"the schedule `lr` must give finite learning rates > 0 at every step; "
-                         f"at step {k} it gives {values[k]!r}.")
-    return values
-
-
 def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[ArrayLike]], *,
              lr: ArrayLike | Callable[[jax.Array], ArrayLike], steps: int | None = None,
              every: int = 1, biases: Sequence[ArrayLike | None] | None = None,
@@ -278,7 +257,7 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
         if steps is None:
             raise TypeError("with a learning-rate schedule `lr`, pass `steps`: the number of "
                             "steps a protocol's flow-time durations take depends on it.")
-        values = _schedule_values(schedule, steps)
+        values = phases.schedule_values(schedule, steps)
         lr = values.max()  # a concrete stand-in for the checks below: the largest rate
     lr = as_array(lr, "lr", ndim=(0, 1)).astype(dtype)
     batch_lr = lr.ndim == 1
@@ -400,12 +379,6 @@ def _simulate_pathways(protocol, weights, *, lr, steps, every, biases, weight_de
     if biases is not None:
         raise ValueError("`biases` are not part of pathway networks; pass biases=None (a "
                          "protocol with biases has one pathway and no deficits).")
-    if np.any(np.asarray(weight_decay) != 0):
-        raise ValueError("`weight_decay` is not implemented for networks of pathways or with "
-                         "deficits; pass weight_decay=0.")
-    if callable(lr):
-        raise ValueError("a learning-rate schedule is not implemented for networks of pathways "
-                         "or with deficits; pass a number.")
     n = arch.pathways + (1 if arch.shared else 0)
     if not isinstance(weights, (list, tuple)) or len(weights) != n:
         shared = ", then the shared layers" if arch.shared else ""
@@ -426,6 +399,9 @@ def _simulate_pathways(protocol, weights, *, lr, steps, every, biases, weight_de
         if protocol.open_ended:
             raise TypeError("the protocol's phase has no end: pass `steps` (the length of the "
                             "run), or give the phase a duration.")
+        if callable(lr):
+            raise TypeError("with a learning-rate schedule `lr`, pass `steps`: the number of "
+                            "steps the protocol's flow-time duration takes depends on it.")
         steps = int(phases.steps_of(np.asarray([duration], dtype=float), float(lr))[0])
         if steps % every:
             raise ValueError(f"the protocol's duration is {steps} steps of lr = {lr!r}, not a "
@@ -434,7 +410,7 @@ def _simulate_pathways(protocol, weights, *, lr, steps, every, biases, weight_de
                              deficit=list(protocol.deficits) or None,
                              sources=list(arch.sources) if arch.sources else None,
                              shared=shared, record_weights=record_weights, check_lr=check_lr,
-                             on_divergence=on_divergence)
+                             on_divergence=on_divergence, weight_decay=weight_decay)
 
 
 def _check_steps(steps, every):

@@ -468,8 +468,8 @@ def _solve_competition(protocol, u0, t, weights, biases, weight_decay, method, r
     if weights is not None:
         raise ValueError("the exact competition starts from balanced weights aligned with the "
                          "task: pass `u0`, one entry per pathway, not `weights`.")
-    if biases is not None or _decay(weight_decay) is not None:
-        raise ValueError("the exact competition has no biases or weight decay; simulate with "
+    if biases is not None:
+        raise ValueError("the exact competition has no biases; simulate with "
                          "dln.simulate(protocol, weights, lr=...).")
     if not (isinstance(method, str) and method == "auto"):
         raise ValueError(f"`method` {method!r}: the exact competition chooses its own method "
@@ -485,5 +485,6 @@ def _solve_competition(protocol, u0, t, weights, biases, weight_decay, method, r
     clipped = t if protocol.open_ended else jnp.minimum(t, float(duration))
     options = {} if rtol is None else {"rtol": rtol}
     traj = competition.solve(protocol.task, depth=arch.depth, u0=u0, t=clipped,
-                             deficit=list(protocol.deficits) or None, **options)
+                             deficit=list(protocol.deficits) or None,
+                             weight_decay=weight_decay, **options)
     return traj if clipped is t else dataclasses.replace(traj, t=t)

@@ -2,9 +2,8 @@
 30-digit reference, against gradient descent (error linear in lr), and the whole-network
 critical-period map."""
 
-import mpmath
 import jax
-import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 

@@ -186,3 +186,17 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="schedule `lr`"):
         pathways.simulate(_task(), pathways.aligned(_task(), 2, U0), lr=lambda k: -1e-2 + 0 * k,
                           steps=2)
+
+
+def test_critical_period_map_carries_weight_decay_and_imbalance():
+    """The map's windows equal single solves with the same weight decay or large init."""
+    task = dln.datasets.hierarchy(2)
+    onsets, lengths = [0.0, 10.0], [5.0]
+    for kw, u0 in ((dict(weight_decay=0.05), (0.01, 0.01)),
+                   (dict(imbalance=1.0), (0.01, -0.005))):
+        res = dln.pathways.critical_period_map(task, depth=2, u0=u0, onsets=onsets,
+                                               lengths=lengths, t=30.0, **kw)
+        for i, o in enumerate(onsets):
+            one = dln.pathways.solve(task, depth=2, u0=u0, t=[30.0],
+                                     deficit=dln.pathways.Freeze(1, o, 5.0), **kw)
+            np.testing.assert_allclose(res["modes"][i, 0], one.modes[-1], rtol=1e-10)

@@ -213,7 +213,7 @@ def test_biases_through_phases_are_simulated_and_refused_exactly(pair):
     (lambda A, w: dln.simulate(dln.Protocol([(A, 1.0)], depth=2), w, lr=lambda k: 0.01),
      TypeError, "steps"),
     (lambda A, w: dln.simulate(dln.Protocol(A, architecture=dln.Architecture(2, pathways=2)),
-                               [w, w], lr=0.01, steps=10, weight_decay=0.1), ValueError,
+                               [w, w], lr=0.01, steps=10, weight_decay=-0.1), ValueError,
      "weight_decay"),
     (lambda A, w: dln.simulate(dln.Protocol(A, architecture=dln.Architecture(2, pathways=2)),
                                [w], lr=0.01, steps=10), ValueError, "weights"),
@@ -225,3 +225,24 @@ def test_what_no_engine_runs_is_refused_by_name(pair, call, error, match):
     w = dln.init.balanced(jax.random.key(6), [3, 3, 3], 0.1)
     with pytest.raises(error, match=match):
         call(pair[0], w)
+
+
+def test_pathway_protocols_carry_weight_decay_and_schedules():
+    """A protocol with pathways passes weight decay to the exact competition and to the
+    pathway simulator, and a schedule to the simulator: the same numbers as calling them."""
+    task = dln.datasets.hierarchy(2)
+    arch = dln.Architecture(3, pathways=2)
+    deficit = dln.pathways.Freeze(1, 0.0, 2.0)
+    protocol = dln.Protocol(task, architecture=arch, deficits=deficit)
+    t = np.linspace(0.0, 6.0, 4)
+    via = dln.solve(protocol, u0=[0.05, 0.05], t=t, weight_decay=0.05)
+    direct = dln.pathways.solve(task, depth=3, u0=(0.05, 0.05), t=t, deficit=deficit,
+                                weight_decay=0.05)
+    np.testing.assert_allclose(via.modes, direct.modes, rtol=1e-12)
+    weights = dln.pathways.aligned(task, 3, (0.05, 0.05))
+    schedule = lambda k: 0.02 * 0.999 ** k  # noqa: E731
+    sim = dln.simulate(protocol, weights, lr=schedule, steps=300, every=100, weight_decay=0.05)
+    ref = dln.pathways.simulate(task, weights, lr=schedule, steps=300, every=100,
+                                deficit=deficit, weight_decay=0.05)
+    np.testing.assert_allclose(sim.modes, ref.modes, rtol=1e-12)
+    np.testing.assert_allclose(sim.t, ref.t, rtol=1e-12)

@@ -73,7 +73,8 @@ def _result(task, modes, shape):
             "pathway_loss": task.loss(maps), "loss": task.loss(jnp.sum(maps, axis=-3))}
 
 
-def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, pathway: int = 1):
+def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, pathway: int = 1,
+                        weight_decay=0.0, imbalance=0.0):
     """The exact map: pathway `pathway` frozen on `[onset, onset + length)` for every onset ×
     length, the state at flow time `t` (pass a large `t`, or use `final_split`, for the limit).
 
@@ -83,6 +84,8 @@ def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, path
         (a scalar counts as one value); every pair is one window.
       t: the flow time (a scalar `>= 0`) at which the state is read.
       pathway: the frozen pathway (an index into `u0`).
+      weight_decay, imbalance: as `dln.pathways.solve` (the L2 penalty `γ`; the "large"
+        initialisation `c`, with `u0` then the first-layer values).
 
     Returns:
       A dict of four arrays, indexed first by the onset and then by the length of the window
@@ -116,10 +119,12 @@ def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, path
                          f"(indices 0..{len(u0) - 1}).")
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
-    check_u0(task, u0, depth)  # before the vmapped call, with concrete values
+    # before the vmapped call, with concrete values (first-layer values p may be negative)
+    check_u0(task, u0, 1 if isinstance(imbalance, (int, float)) and imbalance > 0 else depth)
 
     def one(o, ell):
-        return solve(task, depth=depth, u0=u0, t=t, deficit=Freeze(pathway, o, ell)).modes[-1]
+        return solve(task, depth=depth, u0=u0, t=t, deficit=Freeze(pathway, o, ell),
+                     weight_decay=weight_decay, imbalance=imbalance).modes[-1]
 
     return _result(task, jax.jit(jax.vmap(one))(on, ln), shape)
 

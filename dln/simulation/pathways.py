@@ -324,26 +324,6 @@ def _check_paths(task, weights, sources, S):
     return paths
 
 
-def _schedule_values(schedule, steps):
-    """The learning rates `schedule(k)` of steps `k = 0 … steps−1` (concrete, checked)."""
-    try:
-        values = jax.jit(jax.vmap(schedule))(jnp.arange(max(steps, 1)))
-    except Exception as err:  # noqa: BLE001 (any failure of the user's function)
-        raise TypeError(
-            "`lr` is a callable, so it must be a schedule: a JAX-traceable function of the step "
-            "index k (an int array) returning the learning rate, as optax's schedules are; "
-            f"calling it on jnp.arange(steps) failed with {type(err).__name__}: {err}") from err
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (max(steps, 1),):
-        raise ValueError(f"the schedule `lr` must return one number per step, got shape "
-                         f"{values.shape[1:]} per step.")
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        k = int(np.argmax(~np.isfinite(values) | (values <= 0)))
-        raise ValueError(f"the schedule `lr` must give finite learning rates > 0 at every step; "
-                         f"at step {k} it gives {values[k]!r}.")
-    return values
-
-
 def _short(x):
     text = repr(x)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -473,7 +453,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
                          f"record is the final state; e.g. steps={steps - steps % every + every}.")
     schedule_fn = lr if callable(lr) else None
     if schedule_fn is not None:
-        lr = float(_schedule_values(schedule_fn, steps).max())  # the largest, for the checks
+        lr = float(phases.schedule_values(schedule_fn, steps).max())  # the largest: checks
     lr = check_real(lr, "lr", low=0.0, strict=True, what=" (the learning rate)")
     gamma = as_array(weight_decay, "weight_decay", ndim=0)
     if is_concrete(gamma):

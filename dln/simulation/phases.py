@@ -29,7 +29,7 @@ import numpy as np
 
 from dln.simulation.descent import all_finite, first_divergence, scan
 
-__all__ = ["run", "steps_of", "record_phases", "phase_ends"]
+__all__ = ["run", "steps_of", "record_phases", "phase_ends", "schedule_values"]
 
 
 @functools.partial(jax.jit, static_argnames=("gradients", "record", "every", "n_blocks",
@@ -151,3 +151,24 @@ def record_phases(ends, steps, batched_d, batch=None):
         return np.stack([np.searchsorted(e, steps) for e in ends])
     phase = np.searchsorted(ends[0], steps)
     return phase if batch is None else np.broadcast_to(phase, (batch,) + phase.shape)
+
+
+def schedule_values(schedule, steps):
+    """The learning rates `schedule(k)` of steps `k = 0 … steps−1`, checked (concrete)."""
+    try:
+        values = jax.jit(jax.vmap(schedule))(jnp.arange(max(steps, 1)))
+    except Exception as err:  # noqa: BLE001 (any failure of the user's function)
+        raise TypeError(
+            "`lr` is a callable, so it must be a schedule: a JAX-traceable function of the step "
+            "index k (an int array) returning the learning rate, as optax's schedules are; "
+            f"calling it on jnp.arange(steps) failed with {type(err).__name__}: {err}"
+        ) from err
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (max(steps, 1),):
+        raise ValueError(f"the schedule `lr` must return one number per step, got shape "
+                         f"{values.shape[1:]} per step.")
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        k = int(np.argmax(~np.isfinite(values) | (values <= 0)))
+        raise ValueError(f"the schedule `lr` must give finite learning rates > 0 at every step; "
+                         f"at step {k} it gives {values[k]!r}.")
+    return values
