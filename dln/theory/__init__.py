@@ -5,6 +5,8 @@
   2025).
 - `biases`: the mode reduction with biases and the optimal constant solution phase (Rubruck et
   al. 2024).
-- `competition`: parallel pathways competing for each mode, through deficit windows (Kleinman,
-  Achille & Soatto 2024).
+- `competition`: parallel pathways competing for each mode, through deficit windows, with weight
+  decay and from the "large" initialisation (Kleinman, Achille & Soatto 2024).
+- `input_deficits`: one network's modes through windows of blurred input (Achille, Rovere &
+  Soatto 2019), with weight decay.
 """
