@@ -241,3 +241,25 @@ def test_weight_decay_makes_early_blur_damage_permanent_at_depth_3():
     assert abs(deep[1]["excess"][0][early]) < 1e-8  # γ = 0: a delay only
     shallow = network_critical_period_map(task, depth=2, t=4000.0, weight_decay=0.01, **kw)
     assert np.all(np.abs(np.asarray(shallow["excess"])) < 1e-8)
+
+
+def test_exact_map_counts_steps_when_given_the_learning_rate():
+    """With `lr`, windows and the run count steps: a constant rate scales them to flow time,
+    a schedule reads them on its clock Σ lr."""
+    task = _task()
+    blur = dln.Blur(keep=2, factor=0.1)
+    kw = dict(depth=2, u0=1e-2, deficit=blur, weight_decay=0.02)
+    steps = network_critical_period_map(task, onsets=[0, 80], lengths=[60], t=1200, lr=0.05,
+                                        **kw)
+    flow = network_critical_period_map(task, onsets=[0.0, 4.0], lengths=[3.0], t=60.0, **kw)
+    np.testing.assert_allclose(steps["modes"], flow["modes"], rtol=1e-12)
+    schedule = lambda k: 0.05 * 0.999 ** k  # noqa: E731
+    clock = lambda k: 0.05 * (1 - 0.999 ** k) / (1 - 0.999)  # noqa: E731
+    annealed = network_critical_period_map(task, onsets=[0, 80], lengths=[60], t=1200,
+                                           lr=schedule, **kw)
+    by_hand = [network_critical_period_map(task, onsets=[clock(k)], lengths=[clock(k + 60) -
+                                           clock(k)], t=clock(1200), **kw)["modes"][0, 0]
+               for k in (0, 80)]
+    np.testing.assert_allclose(annealed["modes"][:, 0], np.stack(by_hand), rtol=1e-9)
+    with pytest.raises(ValueError, match="`onsets` count steps"):
+        network_critical_period_map(task, onsets=[0.5], lengths=[60], t=1200, lr=0.05, **kw)

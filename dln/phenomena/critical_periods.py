@@ -44,6 +44,7 @@ from dln.measures import pathways as measures
 from dln.protocol import Protocol
 from dln.protocol.deficits import INPUT, Blur, Freeze
 from dln.simulate import simulate as simulate_network
+from dln.simulation import phases
 from dln.simulation.pathways import simulate
 from dln.solve import solve as solve_network
 from dln.tasks.task import Task
@@ -156,8 +157,8 @@ def _window_deficit(deficit, onset, length):
     return dataclasses.replace(deficit, onset=onset, length=length)
 
 
-def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, lengths, t: float,
-                                weight_decay=0.0):
+def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, lengths, t,
+                                weight_decay=0.0, lr=None):
     """The exact whole-network map: one network of depth `depth` from balanced aligned weights
     of mode strengths `u0`, its input blurred (`deficit`, a `dln.Blur`) on
     `[onset, onset + length)` for every onset × length, read at flow time `t`.
@@ -171,6 +172,10 @@ def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, length
       t: the flow time at which the network is read (the budget of training: with an annealed
         learning rate, `Σ lr` over the whole run).
       weight_decay: `γ >= 0`, a number or a 1-D array (a leading axis of the results).
+      lr: None (`onsets`, `lengths`, `t` are flow times), or the learning rate of a gradient-
+        descent run, a number or a schedule (a callable step → lr): then `onsets`, `lengths`
+        and `t` count **steps** (as the papers count epochs) and are turned into flow time,
+        the step `k` at `Σ_{j<k} lr_j`; the result is the flow that the run follows.
 
     Returns:
       A dict: `modes` `(…, n_onsets, n_lengths, K)`, the strengths of the task's modes at `t`;
@@ -185,7 +190,10 @@ def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, length
                         f"modes' directions: use simulated_network_critical_period_map), got "
                         f"{type(deficit).__name__}.")
     on, ln, shape = _grid(onsets, lengths)
-    t = float(check_real(t, "t", low=0.0, what=" (the flow time of the reading)"))
+    if lr is None:
+        t = float(check_real(t, "t", low=0.0, what=" (the flow time of the reading)"))
+    else:
+        on, ln, t = _steps_to_flow_time(lr, on, ln, t)
     depth = check_depth(depth)
     g = _decays(weight_decay)
     if not isinstance(task, Task):
@@ -197,6 +205,24 @@ def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, length
                             jnp.asarray(deficit.factor), depth=depth, keep=deficit.keep)
     return _network_result(task, modes.reshape((g.size,) + shape + modes.shape[-1:]), base,
                            g.ndim == 0)
+
+
+def _steps_to_flow_time(lr, on, ln, steps):
+    """Windows `[k0, k0 + L)` and a run of `steps` steps, in flow time `Σ_{j<k} lr_j`."""
+    steps = check_int(steps, "t", 1, what=" (with `lr`, the number of steps of the run)")
+    for name, v in (("onsets", on), ("lengths", ln)):
+        if np.any(v != np.round(v)):
+            raise ValueError(f"with `lr`, `{name}` count steps: give whole numbers, got "
+                             f"{v[v != np.round(v)][0]!r}.")
+    if callable(lr):
+        rates = phases.schedule_values(lr, steps)
+    else:
+        rate = float(check_real(lr, "lr", low=0.0, strict=True, what=" (the learning rate)"))
+        rates = np.full(steps, rate)
+    clock = np.concatenate([[0.0], np.cumsum(rates)])  # flow time at step k, k = 0 … steps
+    at = lambda k: clock[np.minimum(k, steps).astype(int)]  # noqa: E731
+    start, end = at(np.asarray(on)), at(np.asarray(on) + np.asarray(ln))
+    return jnp.asarray(start), jnp.asarray(end - start), float(clock[-1])
 
 
 @functools.partial(jax.jit, static_argnames=("depth", "keep"))
