@@ -14,18 +14,26 @@ Steps:
    non-overflowing form for `r < 0`), modes with `s ≤ γ` decay;
 5. depth ≥ 3: the fixed points solve `h(u) = u^{1−2/D}(s − λu) = γ`; the smaller is unstable
    (the threshold), the larger stable (the target), the origin is stable; the largest `γ` with
-   roots; the small-`γ` threshold `≈ (γ/s)^{D/(D−2)}`; depth 4 in closed form (a cubic in `√u`).
+   roots; the small-`γ` threshold `≈ (γ/s)^{D/(D−2)}`; depth 4 in closed form (a cubic in `√u`);
+6. two layers from general (non-aligned) balanced weights, whitened or isotropic input: the stacked
+   weights `Q = [W1ᵀ; W2]` obey `Q̇ = (F − γI)Q − ½QQᵀQ` (matrix symbols, and entrywise from the
+   penalised loss), so `P = QQᵀ` is the Riccati solution of the page `riccati` with
+   `F → F − γI` (eigenvalues `μ → μ − γ`, same eigenvectors, `K_γ = ∫_0^t e^{2(F−γ)s}ds`);
+   checked against a 30-digit Taylor integration of the weight flow; for ℓ-balanced weights with
+   ℓ ≠ 0 the coefficient becomes time-dependent (`ℓ → ℓe^{−2γt}`) and the linear part needs
+   modified Bessel functions of `e^{−2γt}`: no elementary closed form.
 """
 
 from __future__ import annotations
 
 import functools
 
+import mpmath
 import sympy as sp
 
 from derivations import _matrices as mx
 from derivations._page import Derivation
-from derivations._symbols import D, a, lam, s, t, u, u0
+from derivations._symbols import D, a, a0, lam, s, t, u, u0
 
 NAME = "weight_decay"
 
@@ -59,7 +67,11 @@ def derive() -> Derivation:
                   r"with $s \le \gamma$ are lost; at $D \ge 3$ the origin is stable, a mode "
                   r"started below the smaller root of $u^{1-2/D}(s-\lambda u) = \gamma$ "
                   r"(about $(\gamma/s)^{D/(D-2)}$) decays to 0 and one above it is learned to the "
-                  r"larger root, below $s/\lambda$; past the largest $\gamma$ every mode decays.")
+                  r"larger root, below $s/\lambda$; past the largest $\gamma$ every mode decays. "
+                  r"Two layers from any balanced weights ($W_2^\top W_2 = W_1W_1^\top$, not "
+                  r"aligned) with whitened input follow the matrix Riccati solution with "
+                  r"$F \to F - \gamma I$; $\ell$-balanced weights with $\ell \ne 0$ have no "
+                  r"elementary closed form under weight decay.")
     _flow(d)
     _modes(d)
     _imbalance(d)
@@ -67,6 +79,7 @@ def derive() -> Derivation:
     _depth2(d)
     _deep(d)
     _depth4(d)
+    _two_layer(d)
     return d
 
 
@@ -360,6 +373,308 @@ def _depth4(d: Derivation) -> None:
     gmax4 = sp.simplify(H.subs(D, 4).subs(u, ((4 - 2) * s / ((2 * 4 - 2) * lam))))
     d.check_equal(r"$\cos 3\phi = -1$ (the two positive roots merge) exactly at "
                   r"$\gamma = \gamma_{\max}$", X.subs(gamma, gmax4), -1, display=False)
+
+
+# ------------------------------------------------------------------------------------ step 6
+ell = sp.Symbol("ell", real=True)  # the layer imbalance W2ᵀW2 − W1W1ᵀ = ℓI (λ on `riccati`)
+c_in = sp.Symbol("c", positive=True)  # Σxx = c I
+
+
+def _matrix_expand(e):
+    return sp.expand(e.doit())
+
+
+def _two_layer(d: Derivation) -> None:
+    d.section("Two layers from general balanced weights: the Riccati solution with $F - "
+              "\\gamma I$")
+    d.say(r"Sections 2–7 need weights aligned with the task. For two layers the flow from "
+          r"*any* balanced weights has a closed form (the page `riccati` without weight decay; "
+          r"here $\lambda$ stays the input variance and the layer imbalance is called $\ell$: "
+          r"$W_2^\top W_2 - W_1W_1^\top = \ell I$ is the `riccati` page's $\lambda$). With "
+          r"whitened input stack $Q = [W_1^\top; W_2]$, let $J = \operatorname{diag}(-I_{N_i}, "
+          r"I_{N_o})$, $\Delta = W_2^\top W_2 - W_1W_1^\top - \ell I$ and $F_\ell = "
+          r"\begin{bmatrix}-\frac\ell2 I & \Sigma^{yx\top}\\ \Sigma^{yx} & \frac\ell2 I"
+          r"\end{bmatrix}$. For any weights the flow with weight decay is")
+    d.show(r"\dot Q - \Big((F_\ell - \gamma I)Q - \tfrac12 QQ^\top Q\Big)", r"\tfrac12\,J\,Q\,"
+           r"\Delta")
+    i, h, o = sp.symbols("N_i N_h N_o", integer=True, positive=True)
+    W1 = sp.MatrixSymbol("W_1", h, i)
+    W2 = sp.MatrixSymbol("W_2", o, h)
+    Sig = sp.MatrixSymbol(r"\Sigma", o, i)
+    delta = W2.T * W2 - W1 * W1.T - ell * sp.Identity(h)
+    err = Sig - W2 * W1
+    gram = W1 * W1.T + W2.T * W2
+    top = -ell / 2 * W1.T + Sig.T * W2 - gamma * W1.T - W1.T * gram / 2
+    bottom = Sig * W1.T + ell / 2 * W2 - gamma * W2 - W2 * gram / 2
+    d.check_cases(r"$\dot Q - ((F_\ell - \gamma I)Q - \frac12QQ^\top Q) = \frac12 JQ\Delta$ "
+                  r"with $\dot W_1 = W_2^\top(\Sigma^{yx} - W_2W_1) - \gamma W_1$, $\dot W_2 = "
+                  r"(\Sigma^{yx} - W_2W_1)W_1^\top - \gamma W_2$, blockwise, matrix symbols of "
+                  r"arbitrary sizes",
+                  [(r"rows of $W_1^\top$", (W2.T * err - gamma * W1).T - top, -W1.T * delta / 2),
+                   (r"rows of $W_2$", err * W1.T - gamma * W2 - bottom, W2 * delta / 2)],
+                  reduce=_matrix_expand, how="`doit` and `expand` (matrix symbols)")
+    cases = []
+    for n_in, n_hid, n_out in ((2, 1, 3), (2, 3, 2)):
+        w1 = mx.general("a", n_hid, n_in)
+        w2 = mx.general("b", n_out, n_hid)
+        syx = mx.general("s", n_out, n_in)
+        loss = mx.loss([w1, w2], sp.eye(n_in), syx, sp.zeros(n_out, n_out)) + gamma / 2 * (
+            sum(e**2 for e in w1) + sum(e**2 for e in w2))
+        g1 = w1.applyfunc(lambda e, loss=loss: -sp.diff(loss, e))
+        g2 = w2.applyfunc(lambda e, loss=loss: -sp.diff(loss, e))
+        Q = w1.T.col_join(w2)
+        F = sp.Matrix(sp.BlockMatrix([[-ell / 2 * sp.eye(n_in), syx.T],
+                                      [syx, ell / 2 * sp.eye(n_out)]]))
+        J = sp.diag(*([-1] * n_in + [1] * n_out))
+        dl = w2.T * w2 - w1 * w1.T - ell * sp.eye(n_hid)
+        cases.append((f"$(N_i, N_h, N_o) = ({n_in}, {n_hid}, {n_out})$",
+                      g1.T.col_join(g2) - ((F - gamma * sp.eye(n_in + n_out)) * Q
+                                           - Q * Q.T * Q / 2), J * Q * dl / 2))
+    d.check_cases(r"The same entrywise from $-\partial L_\gamma/\partial W$ (`diff` of the "
+                  r"penalised loss, explicit rectangular matrices)", cases,
+                  reduce=_expand_entries, how="`expand`")
+    d.say(r"Section 3: the imbalance is $W_2^\top W_2 - W_1W_1^\top = \ell e^{-2\gamma t}I$ for "
+          r"weights started $\ell$-balanced. **Balanced weights** ($\ell = 0$) stay balanced, "
+          r"$\Delta = 0$ with $\ell = 0$ at all times, so with $F = F_0 = \begin{bmatrix}0 & "
+          r"\Sigma^{yx\top}\\ \Sigma^{yx} & 0\end{bmatrix}$")
+    d.show(r"\dot Q", r"(F - \gamma I)\,Q - \tfrac12\,QQ^\top Q")
+    d.say(r"which is the equation of the `riccati` page with the symmetric matrix $F$ replaced "
+          r"by the symmetric $A = F - \gamma I$. That derivation used only $A^\top = A$: "
+          r"$P = QQ^\top$ obeys $\dot P = AP + PA - P^2$, and with $G = e^{At}Q_0$ "
+          r"($\dot G = AG$), $M = I + Q_0^\top K_\gamma Q_0$, $K_\gamma = \int_0^t e^{2As}ds$ "
+          r"($\dot M = G^\top G$), $P = GM^{-1}G^\top$ solves it with $P(0) = Q_0Q_0^\top$. "
+          r"Again with matrix symbols:")
+    n = sp.Symbol("n", integer=True, positive=True)
+    Fm = sp.MatrixSymbol("F", n, n)  # symmetric: Fᵀ is written as F
+    Qm = sp.MatrixSymbol("Q", n, h)
+    A = Fm - gamma * sp.Identity(n)
+    Qdot = A * Qm - Qm * Qm.T * Qm / 2
+    QdotT = Qm.T * A - Qm.T * Qm * Qm.T / 2  # (using Fᵀ = F)
+    P = Qm * Qm.T
+    G = sp.MatrixSymbol("G", n, h)
+    Minv = sp.MatrixSymbol("M^{-1}", h, h)
+    Pm = G * Minv * G.T
+    d.check_cases(r"With $A = F - \gamma I$",
+                  [(r"$\dot QQ^\top + Q\dot Q^\top = AP + PA - P^2$",
+                    Qdot * Qm.T + Qm * QdotT, A * P + P * A - Qm * Qm.T * Qm * Qm.T),
+                   (r"$\frac{d}{dt}(GM^{-1}G^\top) = AGM^{-1}G^\top - GM^{-1}G^\top GM^{-1}G^\top "
+                    r"+ GM^{-1}G^\top A = AP + PA - P^2$",
+                    A * G * Minv * G.T - G * Minv * G.T * G * Minv * G.T + G * Minv * G.T * A,
+                    A * Pm + Pm * A - G * Minv * G.T * G * Minv * G.T)],
+                  reduce=_matrix_expand, how="`doit` and `expand` (matrix symbols)")
+    d.show(r"P(t)", r"e^{(F-\gamma I)t}Q_0\big[I + Q_0^\top K_\gamma(t)Q_0\big]^{-1}Q_0^\top "
+           r"e^{(F-\gamma I)t},\qquad K_\gamma(t) = \int_0^t e^{2(F-\gamma I)s}\,ds")
+    mu_, tt = sp.Symbol("mu", real=True), sp.Symbol("tau", nonnegative=True)
+    k_int = sp.integrate(sp.exp(2 * (mu_ - gamma) * tt), (tt, 0, t), conds="none")
+    d.say(r"$\gamma I$ commutes with $F$: $e^{(F-\gamma I)t} = e^{-\gamma t}e^{Ft}$, the "
+          r"eigenvectors of the `riccati` page are unchanged and every eigenvalue $\mu$ of $F$ "
+          r"becomes $\mu - \gamma$. In the eigenbasis $K_\gamma$ is diagonal:")
+    d.check_cases(r"`integrate` $\int_0^t e^{2(\mu-\gamma)\tau}d\tau$",
+                  [(r"$\mu \ne \gamma$", sp.piecewise_fold(k_int).subs(mu_, gamma + 1),
+                    ((sp.exp(2 * (mu_ - gamma) * t) - 1) / (2 * (mu_ - gamma))).subs(
+                        mu_, gamma + 1)),
+                   (r"general $\mu \ne \gamma$, by differentiation",
+                    sp.diff((sp.exp(2 * (mu_ - gamma) * t) - 1) / (2 * (mu_ - gamma)), t),
+                    sp.exp(2 * (mu_ - gamma) * t)),
+                   (r"$\mu = \gamma$", sp.integrate(sp.S.One, (tt, 0, t)), t)])
+    d.show(r"O^\top K_\gamma O", r"\operatorname{diag}\Big(\frac{e^{2(\mu_i-\gamma)t} - 1}"
+           r"{2(\mu_i - \gamma)}\Big)\quad(t\text{ where }\mu_i = \gamma)")
+    d.say(r"So the whole solution, its eigenbasis, its echelon form and its stable evaluation "
+          r"(`riccati` page, section 5: an identity for any real eigenvalues) carry over with "
+          r"$\mu_i \to \mu_i - \gamma$. At $\ell = 0$ a mode has $\mu = \pm s$ with $e_\pm = "
+          r"(v, \pm u)/\sqrt2$, unmatched directions $\mu = 0$; with weight decay these become "
+          r"$\pm s - \gamma$ and $-\gamma$. A growing direction ($s > \gamma$) fills to "
+          r"$2(s - \gamma)e_+e_+^\top$, a fixed point of $\dot P = AP + PA - P^2$, whose "
+          r"map block is $s - \gamma$, the depth-2 target of section 5 at $\lambda = 1$; modes "
+          r"with $s < \gamma$ decay exponentially, at $s = \gamma$ like $1/t$ ($K_\gamma$ grows "
+          r"like $t$), and the unmatched directions (zero without weight decay, decaying like "
+          r"$1/t$ for a wide hidden layer) now decay like $e^{-2\gamma t}$.")
+    vv, uu = sp.symbols("v u_o", real=True)
+    e_p = sp.Matrix([1, 1]) / sp.sqrt(2)
+    F2 = sp.Matrix([[0, s], [s, 0]])
+    A2 = F2 - gamma * sp.eye(2)
+    Pfix = 2 * (s - gamma) * e_p * e_p.T
+    d.check_cases(r"One mode plane, $A = \begin{bmatrix}-\gamma & s\\ s & -\gamma\end{bmatrix}$",
+                  [(r"$Ae_+ = (s - \gamma)e_+$", A2 * e_p, (s - gamma) * e_p),
+                   (r"$P_\infty = 2(s-\gamma)e_+e_+^\top$ is a fixed point",
+                    A2 * Pfix + Pfix * A2 - Pfix * Pfix, sp.zeros(2, 2)),
+                   (r"its map block", sp.Matrix([Pfix[1, 0]]), sp.Matrix([s - gamma]))],
+                  reduce=_expand_entries,
+                  how="`expand`")
+    d.say(r"**One unit per layer** (aligned, $a_0 = b_0$): $Q_0 = (a_0, a_0)^\top$ lies along "
+          r"$e_+$, so $G = a_0e^{(s-\gamma)t}(1, 1)^\top$ and $M = 1 + 2a_0^2(e^{2(s-\gamma)t} - "
+          r"1)/(2(s-\gamma))$; the map $u = P_{21}$ is the logistic of section 5 with "
+          r"$u_0 = a_0^2$, $\lambda = 1$:")
+    rr = s - gamma
+    expm = sp.exp(-gamma * t) * (sp.cosh(s * t) * sp.eye(2) + sp.sinh(s * t) / s * F2)
+    Q0 = sp.Matrix([a0, a0])
+    Gv = (expm * Q0).applyfunc(lambda e: sp.simplify(e.rewrite(sp.exp)))
+    Kv = sp.Matrix(2, 2, lambda p, q: sp.integrate(
+        (sp.exp(-2 * gamma * tt) * (sp.cosh(2 * s * tt) * sp.eye(2)
+                                    + sp.sinh(2 * s * tt) / s * F2))[p, q].rewrite(sp.exp),
+        (tt, 0, t), conds="none"))
+    Mv = 1 + (Q0.T * Kv * Q0)[0, 0]
+    u_map = Gv[1] * Gv[0] / Mv
+    depth2 = u0 / (sp.exp(-2 * rr * t) + u0 * (1 - sp.exp(-2 * rr * t)) / rr)
+    d.check_equal(r"$G_2G_1/M$ with $e^{At} = e^{-\gamma t}(\cosh(st)I + \sinh(st)F/s)$ and "
+                  r"$K_\gamma$ by `integrate` equals the depth-2 logistic of $r = s - \gamma$ at "
+                  r"$u_0 = a_0^2$ ($s \ne \gamma$)",
+                  u_map.subs(s, gamma + r), depth2.subs(u0, a0**2).subs(s, gamma + r),
+                  reduce=lambda e: sp.simplify(sp.powsimp(sp.expand(sp.simplify(e)))),
+                  how="`simplify`, `expand` and `powsimp`", display=False)
+    d.result("riccati_map_one_unit", a0**2 * sp.exp(2 * rr * t)
+             / (1 + a0**2 * (sp.exp(2 * rr * t) - 1) / rr), (t, a0, s, gamma),
+             lhs=r"u(t) = P_{21}(t)",
+             text=r"the map of a 1-1-1 network from $(a_0, a_0)$ with weight decay, from the "
+                  r"Riccati solution with $F - \gamma I$",
+             code="`dln.riccati.two_layer_trajectory(..., weight_decay=gamma)` "
+                  "(tests/test_riccati_weight_decay.py)")
+    _two_layer_numeric(d)
+    d.say(r"**Isotropic input** $\Sigma^{xx} = cI$: $\tilde W = \sqrt c\,W$ obeys the whitened "
+          r"flow with the same $\Sigma^{yx}$ and the same $\gamma$ (the decay term is linear), "
+          r"so $P = \tilde Q\tilde Q^\top/c$ as on the `riccati` page, $\gamma$ not rescaled:")
+    rc = sp.sqrt(c_in)
+    d.check_cases(r"$\sqrt c\,\dot W = $ the whitened flow of $\sqrt c\,W$ with weight decay",
+                  [(r"$W_1$", rc * (W2.T * (Sig - c_in * W2 * W1) - gamma * W1),
+                    (rc * W2).T * (Sig - (rc * W2) * (rc * W1)) - gamma * (rc * W1)),
+                   (r"$W_2$", rc * ((Sig - c_in * W2 * W1) * W1.T - gamma * W2),
+                    (Sig - (rc * W2) * (rc * W1)) * (rc * W1).T - gamma * (rc * W2))],
+                  reduce=_matrix_expand, how="`doit` and `expand` (matrix symbols)")
+    _two_layer_unbalanced(d)
+
+
+def _mp(x):
+    x = sp.Rational(x)
+    return mpmath.mpf(x.p) / x.q
+
+
+def _cayley(params, n):
+    """A rational orthogonal matrix `(I − S)(I + S)^{−1}` from a skew `S`."""
+    S = sp.zeros(n, n)
+    k = 0
+    for p in range(n):
+        for q in range(p + 1, n):
+            S[p, q], S[q, p] = params[k], -params[k]
+            k += 1
+    return (sp.eye(n) - S) * (sp.eye(n) + S).inv()
+
+
+def _two_layer_numeric(d: Derivation) -> None:
+    """The closed form against a 30-digit Taylor integration of the weight flow."""
+    R = sp.Rational
+    n_in, n_hid, n_out = 2, 3, 3
+    V = _cayley([R(1, 3)], n_in)
+    U = _cayley([R(1, 2), R(-1, 5), R(2, 7)], n_out)
+    H = _cayley([R(-2, 3), R(1, 4), R(1, 6)], n_hid)
+    Uw = _cayley([R(1, 7), R(3, 4), R(-1, 3)], n_out)  # not U: weights not aligned
+    S = sp.zeros(n_out, n_in)
+    S[0, 0], S[1, 1] = 2, R(1, 2)
+    syx = U * S * V.T
+    sig = sp.zeros(n_hid, n_in)
+    sig[0, 0], sig[1, 1] = R(3, 5), R(2, 5)
+    w1 = H * sig * V.T
+    sig2 = sp.Matrix(n_out, n_hid, lambda p, q: sig[p, q] if q < n_in else 0)
+    w2 = Uw * sig2 * H.T
+    assert w2.T * w2 - w1 * w1.T == sp.zeros(n_hid, n_hid)  # exactly balanced
+    g = R(3, 4)  # between the singular values 1/2 and 2
+    T_end = 2
+    with mpmath.workdps(30):
+        SY, gm = mpmath.matrix(syx.tolist()), _mp(g)
+        n1 = n_hid * n_in
+
+        def unpack(y):
+            a = mpmath.matrix(n_hid, n_in)
+            b = mpmath.matrix(n_out, n_hid)
+            for p in range(n_hid):
+                for q in range(n_in):
+                    a[p, q] = y[p * n_in + q]
+            for p in range(n_out):
+                for q in range(n_hid):
+                    b[p, q] = y[n1 + p * n_hid + q]
+            return a, b
+
+        def rhs(_, y):
+            a, b = unpack(y)
+            e = SY - b * a
+            da, db = b.T * e - gm * a, e * a.T - gm * b
+            return ([da[p, q] for p in range(n_hid) for q in range(n_in)]
+                    + [db[p, q] for p in range(n_out) for q in range(n_hid)])
+
+        y0 = [_mp(e) for e in list(w1) + list(w2)]
+        flow = mpmath.odefun(rhs, 0, y0, tol=mpmath.mpf(10) ** -28)
+        a, b = unpack(flow(T_end))
+        F = sp.Matrix(sp.BlockMatrix([[sp.zeros(n_in, n_in), syx.T],
+                                      [syx, sp.zeros(n_out, n_out)]]))
+        A = mpmath.matrix((F - g * sp.eye(n_in + n_out)).tolist())
+        Q0 = mpmath.matrix(w1.T.col_join(w2).tolist())
+        E = mpmath.expm(A * T_end)
+        K = (mpmath.expm(2 * A * T_end) - mpmath.eye(n_in + n_out)) * mpmath.inverse(2 * A)
+        P = E * Q0 * mpmath.inverse(mpmath.eye(n_hid) + Q0.T * K * Q0) * Q0.T * E
+        ref = [a.T * a, b * a, b * b.T]
+        got = [P[:n_in, :n_in], P[n_in:, :n_in], P[n_in:, n_in:]]
+        error = max(float(mpmath.mnorm(x - y, 1) / mpmath.mnorm(y, 1)) for x, y in zip(got, ref))
+    d.check_numeric(r"The closed form $P(t)$ (`mpmath.expm`, $K_\gamma = (e^{2At} - I)(2A)^{-1}$) "
+                    r"equals the blocks $W_1^\top W_1$, $W_2W_1$, $W_2W_2^\top$ of the weight "
+                    r"flow integrated by mpmath's Taylor method (`odefun`, tolerance $10^{-28}$)",
+                    error, 1e-25,
+                    how=r"$(N_i, N_h, N_o) = (2, 3, 3)$ (hidden layer wider than the input), "
+                        r"exactly balanced rational weights not aligned with the task "
+                        r"(Cayley-transform rotations), singular values $2 > \gamma = 3/4 > 1/2$, "
+                        r"$t = 2$, 30 digits")
+
+
+def _two_layer_unbalanced(d: Derivation) -> None:
+    d.say(r"**$\ell \ne 0$: no elementary closed form.** The imbalance decays, so weights "
+          r"started $\ell$-balanced are $\ell e^{-2\gamma t}$-balanced: $\Delta = 0$ with $\ell "
+          r"\to \ell(t) = \ell e^{-2\gamma t}$ in the identity above, and $\dot Q = (F_{\ell(t)} "
+          r"- \gamma I)Q - \frac12QQ^\top Q$. $P = GM^{-1}G^\top$ with $\dot G = A(t)G$, "
+          r"$\dot M = G^\top G$ still solves $\dot P = AP + PA - P^2$ (the check above never "
+          r"used $\dot A = 0$), but $A(t)$ no longer commutes with itself at other times. On a "
+          r"mode plane $G = e^{-\gamma t}(x, y)$ with $\dot x = -\kappa x + sy$, $\dot y = sx "
+          r"+ \kappa y$, $\kappa = \frac\ell2 e^{-2\gamma t}$, $\dot\kappa = -2\gamma\kappa$. "
+          r"Then $p = x + y$ obeys a second-order equation which $p = e^{-\gamma t}r$ and "
+          r"$\xi = \kappa/(2\gamma)$ turn into the modified Bessel equation of order "
+          r"$\nu = (s + \gamma)/(2\gamma)$:")
+    kap = ell / 2 * sp.exp(-2 * gamma * t)
+    X, Y = sp.Function("x")(t), sp.Function("y")(t)
+    ode = {X.diff(t): -kap * X + s * Y, Y.diff(t): s * X + kap * Y}
+    p = X + Y
+    p1 = p.diff(t).subs(ode)
+    p2 = p1.diff(t).subs(ode)
+    d.check_zero(r"$\ddot p + 2\gamma\dot p - (s^2 + 2\gamma s + \kappa^2)p = 0$ on solutions "
+                 r"(derivatives replaced by the system)",
+                 p2 + 2 * gamma * p1 - (s**2 + 2 * gamma * s + kap**2) * p,
+                 reduce=lambda e: sp.simplify(sp.expand(e)), how="`expand` and `simplify`",
+                 display=False)
+    rfun = sp.Function("r")(t)
+    pe = sp.exp(-gamma * t) * rfun
+    d.check_zero(r"with $p = e^{-\gamma t}r$: $e^{\gamma t}(\ddot p + 2\gamma\dot p - (s^2 + "
+                 r"2\gamma s + \kappa^2)p) = \ddot r - ((s + \gamma)^2 + \kappa^2)r$",
+                 sp.exp(gamma * t) * (pe.diff(t, 2) + 2 * gamma * pe.diff(t)
+                                      - (s**2 + 2 * gamma * s + kap**2) * pe)
+                 - (rfun.diff(t, 2) - ((s + gamma) ** 2 + kap**2) * rfun),
+                 reduce=lambda e: sp.simplify(sp.expand(e)), how="`expand` and `simplify`",
+                 display=False)
+    nu = (s + gamma) / (2 * gamma)
+    xi = kap / (2 * gamma)
+    R0, R1, R2 = sp.symbols("R R' R''", real=True)  # R(ξ), R'(ξ), R''(ξ)
+    r_ddot = R2 * xi.diff(t) ** 2 + R1 * xi.diff(t, 2)  # chain rule for r(t) = R(ξ(t))
+    resid = (r_ddot - ((s + gamma) ** 2 + kap**2) * R0).subs(
+        R2, ((nu**2 + xi**2) * R0 - xi * R1) / xi**2)
+    d.check_zero(r"$r(t) = R(\xi)$ with $\xi = \ell e^{-2\gamma t}/(4\gamma)$ solves $\ddot r = "
+                 r"((s+\gamma)^2 + \kappa^2)r$ whenever $\xi^2R'' + \xi R' - (\nu^2 + \xi^2)R = "
+                 r"0$ (the modified Bessel equation), $\nu = (s+\gamma)/(2\gamma)$",
+                 resid, reduce=lambda e: sp.simplify(sp.expand(e)),
+                 how="chain rule, $R''$ eliminated, `simplify`", display=False)
+    d.say(r"So $e^{\int A}$ is replaced by modified Bessel functions $I_{\pm\nu}(\xi)$ (or "
+          r"$I_\nu$, $K_\nu$) of $\xi \propto e^{-2\gamma t}$, elementary only for integer "
+          r"$s/(2\gamma)$ ($\nu$ half an odd integer), and $M(t) = I + \int_0^t G^\top G$ is a "
+          r"quadrature of products of them (Lommel-type integrals). We derive no closed form "
+          r"for it; `dln` rejects $\ell \ne 0$ with $\gamma > 0$ in the closed form and "
+          r"integrates that flow numerically. The closed form above covers exactly: two layers, "
+          r"isotropic input $\Sigma^{xx} = cI$, balanced weights ($\ell = 0$) of any shapes, any "
+          r"$\gamma \ge 0$. Without isotropic input there is no closed form even at $\gamma = 0$ "
+          r"(the flow of $Q$ does not close).")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,9 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
         `dW_l/dt = −∂L/∂W_l − γW_l`; each aligned mode then obeys
         `du/dt = D u^{2−2/D}(s − λu) − Dγu` (closed forms at depth 1 and 2; at depth ≥ 3 it is
         integrated, method `"reduced-integration"`; modes below `dln.modes.weight_decay_threshold`
-        are lost). From `weights=` or with `biases=`, the flow is integrated
+        are lost). From two balanced layers `weights=[W1, W2]` (`W2ᵀW2 = W1W1ᵀ`) on whitened
+        or isotropic input, the two-layer closed form with decay (`"exact-riccati"`, every
+        eigenvalue `μ → μ − γ`); from other weights or with `biases=`, the flow is integrated
         (`"numerical-flow"`). The recorded `loss` is the data loss, without the penalty.
       method: how to compute it (`dln.methods`): `"auto"` (default), a name that
         `Trajectory.method` reports (`"exact-exponential"`, `"exact-logistic"`,
@@ -140,11 +142,10 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
     if isinstance(method, methods.NumericalFlow):
         return _aligned_flow(task, depth, u0, t, method, decay)
     if isinstance(method, methods.Riccati):
-        _no_decay(method, name, decay)
         if depth != 2:
             raise ValueError(f"`method` {_label(method, name)} is the two-layer solution; got "
                              f"depth {depth}. Use method='auto' or 'numerical-flow'.")
-        traj = _riccati(task, _init.aligned(task, 2, u0=u0), t, method)
+        traj = _riccati(task, _init.aligned(task, 2, u0=u0), t, method, decay)
         return dataclasses.replace(traj, u0=u0)
     deep_decay = decay is not None and depth >= 3  # integrated: no closed form
     if isinstance(method, methods.ReducedIntegration) and not deep_decay:
@@ -211,12 +212,6 @@ def _decay(weight_decay):
     return None if isinstance(gamma, float) and gamma == 0.0 else gamma
 
 
-def _no_decay(method, name, decay):
-    if decay is not None:
-        raise ValueError(f"`method` {_label(method, name)} has no weight decay; use "
-                         "method='auto' or 'numerical-flow'.")
-
-
 def _check_mode_name(name, depth):
     """A depth-specific closed form asked for by name must be the one of this depth."""
     if name is not None and name != _modes.method_name(depth):
@@ -260,20 +255,22 @@ def _solve_with_biases(task, depth, u0, pattern, t, method, name, decay):
     return traj
 
 
-def _riccati(task, weights, t, method):
-    """The two-layer closed form, with its assumptions checked: eagerly (raising), or inside the
-    computation (NaN where they fail) when the values are traced."""
-    concrete = is_concrete(task, weights)
+def _riccati(task, weights, t, method, decay=None):
+    """The two-layer closed form (with weight decay `decay`: balanced weights only), with its
+    assumptions checked: eagerly (raising), or inside the computation (NaN where they fail) when
+    the values are traced."""
+    gamma = 0.0 if decay is None else decay
+    concrete = is_concrete(task, weights, gamma)
     if concrete and (reason := riccati.inapplicable_reason(
-            task, weights, balance_rtol=method.balance_rtol)) is not None:
+            task, weights, balance_rtol=method.balance_rtol, weight_decay=gamma)) is not None:
         raise ValueError(f"`method` 'exact-riccati' does not apply: {reason} Use "
                          "method='auto' or 'numerical-flow'.")
     solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
-                                          balance_rtol=method.balance_rtol)
+                                          balance_rtol=method.balance_rtol, weight_decay=gamma)
     traj = dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
     if concrete:
         return traj
-    bad = ~riccati.applies(task, weights, balance_rtol=method.balance_rtol)
+    bad = ~riccati.applies(task, weights, balance_rtol=method.balance_rtol, weight_decay=gamma)
     poison = lambda a: jnp.where(bad, jnp.nan, a)  # noqa: E731
     return dataclasses.replace(traj, modes=poison(traj.modes), loss=poison(traj.loss),
                                stored_map=poison(traj.stored_map))
@@ -294,8 +291,6 @@ def _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay
                          "'exact-riccati' (two λ-balanced layers) or 'numerical-flow'.")
     rtol = getattr(method, "rtol", methods.NumericalFlow().rtol)
     gamma = 0.0 if decay is None else decay
-    if isinstance(method, methods.Riccati):
-        _no_decay(method, name, decay)
     if biases is not None:
         if isinstance(biases, str):
             raise TypeError(f"with `weights=`, `biases` must be a list [b1, …, bD] of initial "
@@ -310,11 +305,11 @@ def _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay
         if len(weights) != 2:
             raise ValueError(f"`method` 'exact-riccati' is the two-layer solution; `weights` "
                              f"holds {len(weights)} matrices. Use 'auto' or 'numerical-flow'.")
-        return _riccati(task, weights, check_times(t), method)
+        return _riccati(task, weights, check_times(t), method, decay)
     # "auto": the closed form where its assumptions are checked on values, else the flow.
-    if method == "auto" and decay is None and len(weights) == 2 and is_concrete(task, weights) \
-            and riccati.inapplicable_reason(task, weights) is None:
-        return _riccati(task, weights, check_times(t), methods.Riccati())
+    if method == "auto" and len(weights) == 2 and is_concrete(task, weights, gamma) \
+            and riccati.inapplicable_reason(task, weights, weight_decay=gamma) is None:
+        return _riccati(task, weights, check_times(t), methods.Riccati(), decay)
     return numerical_flow.flow_trajectory(task, weights, t, rtol=rtol, weight_decay=gamma)
 
 

@@ -44,15 +44,23 @@ def test_gradient_descent_with_weight_decay_follows_the_exact_flow():
 
 def test_methods_that_have_no_weight_decay_say_so(getkey):
     task = _task()
-    with pytest.raises(ValueError, match="weight decay"):
-        dln.solve(task, depth=2, u0=0.05, t=T, weight_decay=0.1, method="exact-riccati")
+    # the two-layer closed form carries weight decay from balanced weights: the logistic again
+    riccati = dln.solve(task, depth=2, u0=0.05, t=T, weight_decay=0.1, method="exact-riccati")
+    logistic = dln.solve(task, depth=2, u0=0.05, t=T, weight_decay=0.1)
+    np.testing.assert_allclose(riccati.modes, logistic.modes, rtol=1e-10, atol=1e-14)
     with pytest.raises(ValueError, match="no closed form"):
         dln.solve(task, depth=3, u0=0.05, t=T, weight_decay=0.1, method="exact-implicit")
     with pytest.raises(ValueError, match="weight_decay"):
         dln.solve(task, depth=3, u0=0.05, t=T, weight_decay=-0.1)
     ws = dln.init.balanced(getkey(), [4, 3, 3], 0.3, lam=0.0)
     decayed = dln.solve(task, weights=ws, t=T, weight_decay=0.1)
-    assert decayed.method == "numerical-flow"  # auto: the closed form has no decay
+    assert decayed.method == "exact-riccati"  # balanced weights: the closed form with decay
+    flow = dln.solve(task, weights=ws, t=T, weight_decay=0.1, method="numerical-flow")
+    np.testing.assert_allclose(decayed.map, flow.map, atol=1e-9)
+    imbalanced = dln.init.balanced(getkey(), [4, 3, 3], 0.3, lam=0.5)
+    assert dln.solve(task, weights=imbalanced, t=T, weight_decay=0.1).method == "numerical-flow"
+    with pytest.raises(ValueError, match="does not apply"):
+        dln.solve(task, weights=imbalanced, t=T, weight_decay=0.1, method="exact-riccati")
     assert dln.solve(task, weights=ws, t=T).method == "exact-riccati"
 
 

@@ -47,6 +47,22 @@ target, while the hidden dimension it would have used goes to a slower direction
 finds this exactly: a growing direction that is not a pivot although a slower one is. Components
 below `stall_rtol × ||Q0||` count as zero (rounding makes an exactly opposed mode ~1e-16, and in
 exact arithmetic it never escapes); such modes are reported in `TwoLayerSolution.stalled`.
+
+**Weight decay** (`weight_decay=γ`, the penalty `½γ(||W1||² + ||W2||²)`, flow
+`dW/dt = −∂L/∂W − γW`; `docs/derivations/weight_decay.md`, section "Two layers from general
+balanced weights"). The imbalance now decays, `W2ᵀW2 − W1W1ᵀ = λ e^{−2γt} I`, so only balanced
+weights (λ = 0) keep a constant `F`: for them
+
+    dQ/dt = (F − γI) Q − ½ Q Qᵀ Q,
+    P(t) = e^{(F−γ)t} Q0 [I + Q0ᵀ K_γ(t) Q0]^{−1} Q0ᵀ e^{(F−γ)t},  K_γ(t) = ∫_0^t e^{2(F−γ)s} ds,
+
+the same solution with every eigenvalue `μ` of `F` replaced by `μ − γ` (the eigenvectors, the
+echelon form and the stable evaluation are unchanged). A mode with `s ≤ γ` no longer grows and
+decays to 0 (algebraically, like 1/t, at `s = γ`); one with `s > γ` fills to `2(s − γ)`: the map
+converges to `s − γ` along it. Isotropic input `Σxx = cI` reduces to it as before (γ is not
+rescaled). For λ ≠ 0 the equation has the time-dependent `F(t)` with `λ → λe^{−2γt}`: its linear
+part needs Whittaker functions of `e^{−2γt}` and `M(t)` a quadrature of their products, so there
+is no closed form and λ-balanced weights with λ ≠ 0 are rejected when γ > 0.
 """
 
 from __future__ import annotations
@@ -58,7 +74,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import check_times, is_concrete
+from dln._checks import check_real, check_times, is_concrete
 from dln.network import check_weights
 from dln.tasks.task import Task
 from dln.trajectory import Trajectory
@@ -136,18 +152,22 @@ class TwoLayerSolution:
       task: the `Task` (its `sigma_xx = c I`).
       imbalance: λ, with `W2ᵀW2 − W1W1ᵀ = λ I_Nh` (conserved).
       input_scale: `c`, with `sigma_xx = c I` (1 for whitened input).
-      mu: `(n,)` eigenvalues of `F` (in the whitened units `√c W`), descending, `n = Ni + No`.
+      mu: `(n,)` eigenvalues of `F` (in the whitened units `√c W`), descending, `n = Ni + No`;
+        with weight decay γ those of `F − γI` (the growth rates).
       basis: `(n, n)` the eigenvectors `O` of `F`, columns in the order of `mu`.
       echelon: `(n, m)` the column-echelon factor `L` of `OᵀQ0` (`m = min(n, Nh)`; columns
         beyond the rank of `Q0` are zero).
       pivots: `(m,)` pivot row of each column of `L` (−1 for an empty column).
       stalled: `(K,)` True for each task mode (`s_α > 0`) that stalls at the saddle instead of
-        being learned (its initial sign opposes the target; see the module docstring).
+        being learned (its initial sign opposes the target; see the module docstring). With
+        weight decay only modes with `s > γ` can stall (the others decay whatever their sign).
       hidden: `(m, Nh)` orthonormal rows: the hidden coordinates of the initial weights
         (`Q0 ≈ O L hidden`), so that the representative weights `Q(t) hidden` start at the
         given weights and stay in their hidden coordinates.
       initial: the initial weights `[W1, W2]`, returned exactly at `t = 0`.
       n_hidden: `Nh`, the hidden width.
+      weight_decay: γ of the flow (None without weight decay); `mu` then holds the
+        eigenvalues of `F − γI`.
     """
 
     task: Task
@@ -161,6 +181,7 @@ class TwoLayerSolution:
     hidden: Any
     initial: Any
     n_hidden: int = dataclasses.field(metadata=dict(static=True))
+    weight_decay: Any = None
 
     @property
     def n_in(self) -> int:
@@ -198,7 +219,8 @@ class TwoLayerSolution:
 
     def limit(self) -> Blocks:
         """The blocks at `t → ∞` (exact: each growing eigendirection that is reached is filled
-        to `2μ`, the rest decay; degenerate eigenvalues within 1e-10 count as equal)."""
+        to `2μ` (`2(μ − γ)` with weight decay), the rest decay; degenerate eigenvalues within
+        1e-10 count as equal)."""
         return Blocks.from_qqt(_limit_qqt(self), self.n_in)
 
     def trajectory(self, t) -> Trajectory:
@@ -210,7 +232,7 @@ class TwoLayerSolution:
         final = [w[-1] for w in out["weights"]]
         return Trajectory(t=t, modes=out["modes"], loss=out["loss"], task=self.task,
                           method=METHOD, depth=2, stored_map=out["map"], final_weights=final,
-                          recorded_weights=out["weights"])
+                          recorded_weights=out["weights"], weight_decay=self.weight_decay)
 
 
 # ------------------------------------------------------------------------------- checks
@@ -246,11 +268,14 @@ def _isotropy(sxx, rtol, xp):
     return c, (c > 0) & (dev <= rtol * c)
 
 
-def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = None):
+def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = None,
+                        weight_decay=0.0):
     """None if the exact two-layer solution applies to `task` and `weights`, else a sentence
     saying which assumption fails (for choosing between `two_layer_trajectory` and
-    `dln.numerical_flow`). Shapes are checked too (they raise). Needs concrete values."""
+    `dln.numerical_flow`). With `weight_decay` γ > 0 the weights must be balanced (λ = 0).
+    Shapes are checked too (they raise). Needs concrete values."""
     W1, W2 = _check_two_layer(task, weights)
+    gamma = _check_decay(weight_decay)
     if isotropic_input_scale(task) is None:
         return ("the exact two-layer solution needs isotropic input, `task.sigma_xx = c·I` "
                 "(c > 0; whitened input has c = 1): only then does the flow of Q = [W1ᵀ; W2] "
@@ -263,19 +288,50 @@ def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = Non
         return ("the exact two-layer solution needs λ-balanced weights, W2ᵀW2 − W1W1ᵀ = λI "
                 f"(λ = 0 included); these have a relative residual {resid:.2e} > "
                 f"`balance_rtol` = {balance_rtol:.0e} about λ = {lam:.6g}.")
+    if gamma is not None:
+        if not is_concrete(gamma):
+            raise TypeError("inapplicable_reason needs a concrete `weight_decay`; use "
+                            "`applies` under tracing.")
+        total = _zero_balance_residual([W1, W2], np)
+        if not total <= balance_rtol:
+            return ("with weight decay the exact two-layer solution needs balanced weights, "
+                    "W2ᵀW2 = W1W1ᵀ (λ = 0): the imbalance decays as e^{−2γt}, so for λ ≠ 0 the "
+                    "Riccati equation has a time-dependent coefficient and no closed form. "
+                    f"These weights have λ = {lam:.6g} (relative imbalance {total:.2e} > "
+                    f"`balance_rtol` = {balance_rtol:.0e}).")
     return None
 
 
-def applies(task: Task, weights, *, balance_rtol: float | None = None):
+def applies(task: Task, weights, *, balance_rtol: float | None = None, weight_decay=0.0):
     """The assumptions of the two-layer solution as a (traceable) boolean: isotropic input and
-    λ-balanced weights, with the tolerances of `inapplicable_reason` (which says which fails,
-    but needs concrete values)."""
+    λ-balanced weights (balanced, λ = 0, when `weight_decay` γ ≠ 0; γ may be traced), with the
+    tolerances of `inapplicable_reason` (which says which fails, but needs concrete values)."""
     W1, W2 = _check_two_layer(task, weights)
+    gamma = _check_decay(weight_decay)
     if balance_rtol is None:
         balance_rtol = max(BALANCE_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     _, isotropic = _isotropy(jnp.asarray(task.sigma_xx), None, jnp)
     _, resid = lambda_balance([W1, W2])
-    return isotropic & (resid <= balance_rtol)
+    ok = isotropic & (resid <= balance_rtol)
+    if gamma is not None:
+        ok = ok & ((gamma == 0) | (_zero_balance_residual([W1, W2], jnp) <= balance_rtol))
+    return ok
+
+
+def _zero_balance_residual(weights, xp):
+    """`||W2ᵀW2 − W1W1ᵀ||_F / (||W2ᵀW2||_F + ||W1W1ᵀ||_F)`: 0 for balanced weights (λ = 0)."""
+    W1, W2 = (xp.asarray(w) for w in weights)
+    A, B = W1 @ W1.T, W2.T @ W2
+    scale = xp.linalg.norm(A) + xp.linalg.norm(B)
+    resid = xp.linalg.norm(B - A)
+    resid = xp.where(scale > 0, resid / xp.where(scale > 0, scale, 1.0), 0.0)
+    return float(resid) if xp is np else resid
+
+
+def _check_decay(weight_decay):
+    """γ >= 0 (a float, or a traced scalar), or None where it is concretely 0."""
+    gamma = check_real(weight_decay, "weight_decay", low=0.0, what=" (the L2 penalty γ)")
+    return None if isinstance(gamma, float) and gamma == 0.0 else gamma
 
 
 def _check_two_layer(task: Task, weights):
@@ -293,8 +349,10 @@ def _check_two_layer(task: Task, weights):
 
 # ------------------------------------------------------------------------------ the solution
 def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
-                       balance_rtol: float | None = None) -> TwoLayerSolution:
-    """The exact gradient flow of a two-layer network from λ-balanced weights (any Ni, Nh, No).
+                       balance_rtol: float | None = None,
+                       weight_decay=0.0) -> TwoLayerSolution:
+    """The exact gradient flow of a two-layer network from λ-balanced weights (any Ni, Nh, No),
+    optionally with weight decay from balanced weights.
 
     Computes the constants once (eigenbasis of `F`, echelon form of the initial weights, stalled
     modes); evaluate the result at any times. Exact (closed form, float64 accurate at any `t`).
@@ -309,17 +367,27 @@ def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
         `STALL_RTOL` (1e-11) in float64, `100 ε` in lower precision.
       balance_rtol: largest relative imbalance residual accepted (see `lambda_balance`);
         default `BALANCE_RTOL` (1e-10) in float64, `100 ε` in lower precision.
+      weight_decay: γ >= 0 (may be traced), the L2 penalty `½γ(||W1||² + ||W2||²)`: the flow
+        `dW/dt = −∂L/∂W − γW`. With γ > 0 the weights must be balanced (λ = 0; the closed form
+        then has `F → F − γI`: modes with `s ≤ γ` decay to 0, the others converge to `s − γ`);
+        λ ≠ 0 has no closed form (raises; under tracing `applies` says so). 0 (default): the
+        solution without decay, unchanged.
 
     Returns:
       A `TwoLayerSolution`.
     """
     W1, W2 = _check_two_layer(task, weights)
+    gamma = _check_decay(weight_decay)
     if stall_rtol is None:
         stall_rtol = max(STALL_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     if is_concrete(W1, W2, task.sigma_xx):
-        reason = inapplicable_reason(task, [W1, W2], balance_rtol=balance_rtol)
+        reason = inapplicable_reason(
+            task, [W1, W2], balance_rtol=balance_rtol,
+            weight_decay=gamma if gamma is not None and is_concrete(gamma) else 0.0)
         if reason is not None:
             fix = ("Whiten the inputs (X → X Σxx^{-1/2}), or" if "isotropic" in reason else
+                   "Make them with dln.init.balanced(key, dims, scale, 0.0), or"
+                   if "weight decay" in reason else
                    "Make them with dln.init.balanced(key, dims, scale, lam), or")
             raise ValueError(f"{reason} {fix} integrate the flow numerically with "
                              "dln.numerical_flow.flow_trajectory(task, weights, t).")
@@ -327,28 +395,31 @@ def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
     else:
         c = jnp.trace(task.sigma_xx) / task.n_in
     lam = lambda_balance([W1, W2])[0]
-    return _prepare(task, W1, W2, lam, c, stall_rtol)
+    return _prepare(task, W1, W2, lam, c, stall_rtol, gamma)
 
 
 def two_layer_trajectory(task: Task, weights, t, *, stall_rtol: float | None = None,
-                         balance_rtol: float | None = None) -> Trajectory:
+                         balance_rtol: float | None = None, weight_decay=0.0) -> Trajectory:
     """The exact two-layer trajectory from λ-balanced `weights` at flow times `t`
     (`t = lr × steps`), as a `dln.Trajectory` with method `"exact-riccati"`.
 
     `t (T,)` in any order; `modes (T, K)`, `loss (T,)`, `map (T, No, Ni)` (stored), and
     `final_weights` the weights at `t[-1]` up to a rotation of the hidden layer (chain with
     `two_layer_trajectory(task_b, traj.final_weights, t2)`). See `two_layer_solution` for the
-    arguments, `two_layer_blocks` for the representations and the stalled modes.
+    arguments (`weight_decay` γ: balanced weights only), `two_layer_blocks` for the
+    representations and the stalled modes.
     """
-    sol = two_layer_solution(task, weights, stall_rtol=stall_rtol, balance_rtol=balance_rtol)
+    sol = two_layer_solution(task, weights, stall_rtol=stall_rtol, balance_rtol=balance_rtol,
+                             weight_decay=weight_decay)
     return sol.trajectory(t)
 
 
 def two_layer_blocks(task: Task, weights, t, *, stall_rtol: float | None = None,
-                     balance_rtol: float | None = None):
+                     balance_rtol: float | None = None, weight_decay=0.0):
     """`(blocks, stalled)`: the `Blocks` (map, `W1ᵀW1`, `W2W2ᵀ`, each `(T, ·, ·)`) of the exact
     flow at times `t`, and the `(K,)` flags of the modes that stall at the saddle."""
-    sol = two_layer_solution(task, weights, stall_rtol=stall_rtol, balance_rtol=balance_rtol)
+    sol = two_layer_solution(task, weights, stall_rtol=stall_rtol, balance_rtol=balance_rtol,
+                             weight_decay=weight_decay)
     return sol.blocks(t), sol.stalled
 
 
@@ -386,10 +457,11 @@ def _argsort_desc(xp, x):
     return xp.argsort(-x, stable=True) if xp is jnp else np.argsort(-x, kind="stable")
 
 
-def _prepare(task: Task, W1, W2, lam, c, stall_rtol) -> TwoLayerSolution:
+def _prepare(task: Task, W1, W2, lam, c, stall_rtol, gamma=None) -> TwoLayerSolution:
     """The constants of the solution: in numpy for concrete values (no compilation), in
-    jax.numpy when traced (under jit/vmap/grad); the same code for both."""
-    concrete = is_concrete(task, W1, W2, lam, c, stall_rtol)
+    jax.numpy when traced (under jit/vmap/grad); the same code for both. `gamma`: the weight
+    decay (None: none), which shifts every eigenvalue of F by −γ."""
+    concrete = is_concrete(task, W1, W2, lam, c, stall_rtol, gamma)
     xp = np if concrete else jnp
     dtype = W1.dtype
     cast = (lambda a: np.asarray(a, dtype)) if concrete else (lambda a: jnp.asarray(a, dtype))
@@ -409,6 +481,9 @@ def _prepare(task: Task, W1, W2, lam, c, stall_rtol) -> TwoLayerSolution:
     O = xp.concatenate([plus, minus, in_null, out_null], 1)
     mu = xp.concatenate([omega, -omega, xp.full((Ni - K,), -lam_w / 2.0, dtype),
                          xp.full((No - K,), lam_w / 2.0, dtype)])
+    if gamma is not None:  # weight decay (λ = 0): the eigenvalues of F − γI, same eigenvectors
+        gamma = cast(gamma)
+        mu = mu - gamma
     order = _argsort_desc(xp, mu)
     mu, O = mu[order], O[:, order]
     position = xp.argsort(order)  # where each unsorted row went
@@ -427,7 +502,11 @@ def _prepare(task: Task, W1, W2, lam, c, stall_rtol) -> TwoLayerSolution:
         Vm = xp.where(active, basis, 0.0)
         res = R[i] - (Vm @ R[i]) @ Vm
         res = res - (Vm @ res) @ Vm
-        norm = xp.linalg.norm(res)
+        if xp is jnp:  # the norm with a finite derivative where the residual is exactly 0
+            sq = res @ res
+            norm = jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
+        else:
+            norm = np.linalg.norm(res)
         take = (norm > threshold) & (r < m)
         here = (slots == r)[:, None] & take
         basis = xp.where(here, res / xp.where(take, norm, 1.0), basis)
@@ -444,9 +523,9 @@ def _prepare(task: Task, W1, W2, lam, c, stall_rtol) -> TwoLayerSolution:
     slower_pivot = xp.any(mu_piv[None, :] < mu[:, None] - tie, axis=1)
     stalled = ((mu > tie) & ~is_pivot & slower_pivot)[position[:K]] & (s > 0)
     arrays = dict(imbalance=lam, input_scale=c, mu=mu, basis=O, echelon=L, pivots=piv,
-                  stalled=stalled, hidden=basis)
+                  stalled=stalled, hidden=basis, weight_decay=gamma)
     if concrete:
-        arrays = {k: jnp.asarray(v) for k, v in arrays.items()}
+        arrays = {k: None if v is None else jnp.asarray(v) for k, v in arrays.items()}
     return TwoLayerSolution(task=task, n_hidden=Nh, initial=[jnp.asarray(W1), jnp.asarray(W2)],
                             **arrays)
 
@@ -457,17 +536,34 @@ def _factor_at(sol: TwoLayerSolution, t):
     valid = piv >= 0
     sigma = jnp.where(valid, jnp.maximum(mu[jnp.maximum(piv, 0)], 0.0), 0.0)
     below = valid[None, :] & (jnp.arange(mu.shape[0])[:, None] >= piv[None, :])
-    mu_pos, mu_neg = jnp.maximum(mu, 0.0), jnp.minimum(mu, 0.0)
+    if sol.weight_decay is None:
+        mu_pos, mu_neg = jnp.maximum(mu, 0.0), jnp.minimum(mu, 0.0)
+        a = jnp.abs(mu)
+        q = jnp.where(a > 0, -jnp.expm1(-2.0 * a * t) / (2.0 * jnp.where(a > 0, a, 1.0)), t)
+    else:
+        # γ shifts μ through 0 (s = γ): one branch per row for μ⁺, μ⁻ and |μ| (so that the
+        # derivative of e^{2μ⁺t} q is right at μ = 0 too), and q = t φ(2|μ|t) with its series
+        # near 0, where the derivative of the closed form cancels catastrophically.
+        pos = mu >= 0.0
+        mu_pos, mu_neg = jnp.where(pos, mu, 0.0), jnp.where(pos, 0.0, mu)
+        a = jnp.where(pos, mu, -mu)
+        q = t * _phi(2.0 * a * t)
     expo = jnp.where(below, (mu_pos[:, None] - sigma[None, :]) * t, -jnp.inf)
     What = L * jnp.exp(expo)
     W = What * jnp.exp(mu_neg * t)[:, None]
-    a = jnp.abs(mu)
-    q = jnp.where(a > 0, -jnp.expm1(-2.0 * a * t) / (2.0 * jnp.where(a > 0, a, 1.0)), t)
     M = jnp.diag(jnp.exp(-2.0 * sigma * t)) + What.T @ (q[:, None] * What)
     C = jnp.linalg.cholesky(0.5 * (M + M.T))
     # Q̂ = W C^{-ᵀ}: solve C Xᵀ = Wᵀ.
     Qhat = jax.scipy.linalg.solve_triangular(C, W.T, lower=True).T
     return sol.basis @ Qhat
+
+
+def _phi(x):
+    """`(1 − e^{−x})/x` for `x >= 0` (1 at 0), with accurate derivatives near 0 (series)."""
+    small = x < 1e-3
+    xs, xl = jnp.where(small, x, 0.0), jnp.where(small, 1.0, x)
+    series = 1.0 - xs / 2.0 + xs**2 / 6.0 - xs**3 / 24.0 + xs**4 / 120.0
+    return jnp.where(small, series, -jnp.expm1(-xl) / xl)
 
 
 @jax.jit
