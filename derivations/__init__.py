@@ -35,6 +35,7 @@ MODULES = (
     "pathways",
     "lr_bound",
     "weight_decay",
+    "input_deficits",
 )
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "derivations"

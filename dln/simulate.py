@@ -196,7 +196,8 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
         a protocol, up to its end rounded up).
       record_weights: also record every layer's weights (`Trajectory.weights()`).
       check_lr: raise before running if `lr >= dln.lr_bound(task, depth)` (for a schedule:
-        its largest value over the run; for a protocol: the smallest bound of its tasks), where
+        its largest value over the run; for a protocol: the smallest bound of its tasks, or
+        with a `Blur`/`Flip` the bound of the undeprived task, where training ends), where
         the balanced global minimum (the one descent from small or balanced weights
         approaches) is unstable (the bound is exact there; pass False to study unstable runs).
         Skipped when `lr` or the task is traced.
@@ -217,9 +218,14 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
     if isinstance(task, Protocol):
         protocol = task
         if protocol.input_deficit is not None:  # the window's three phases; the clean loss
+            if check_lr and isinstance(weights, (list, tuple)) and is_concrete(protocol.task):
+                # the limit of the undeprived task, where training ends: a window's task (e.g. a
+                # blur, whose own minimum amplifies the attenuated inputs) has a lower one that
+                # a window does not reach; inside it, divergence is still caught
+                _check_lr_below(protocol.task, len(weights), lr, steps)
             sim = simulate(protocol.as_phases(), weights, lr=lr, steps=steps, every=every,
                            biases=biases, weight_decay=weight_decay,
-                           record_weights=record_weights, check_lr=check_lr,
+                           record_weights=record_weights, check_lr=False,
                            on_divergence=on_divergence)
             return dataclasses.replace(sim, loss=sim.phase_loss[..., 0])
         if not protocol.plain:
@@ -331,6 +337,26 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
         phase=phase, bounds=protocol.bounds if protocol.batched else protocol.bounds[0],
         final_weights=final_weights, phase_methods=("simulation",) * len(tasks),
         phase_loss=phase_loss, depth=depth, **common)
+
+
+def _check_lr_below(task, depth, lr, steps):
+    """Raise if the largest learning rate of `lr` (a number, a batch or a schedule over
+    `steps`) is at or above `lr_bound(task, depth)`."""
+    if callable(lr):
+        if steps is None:
+            return  # simulate itself asks for `steps`
+        largest = float(phases.schedule_values(lr, steps).max())
+    elif is_concrete(lr):
+        largest = float(np.max(np.asarray(lr, dtype=float)))
+    else:
+        return
+    bound = lr_bound(task, depth)
+    if largest >= bound:
+        raise ValueError(
+            f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on this "
+            f"task is unstable for lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at the "
+            "balanced global minimum; see dln.lr_bound). Use a smaller lr, e.g. "
+            f"{bound / 4:.3g}, or pass check_lr=False to run anyway.")
 
 
 def _protocol_ends(protocol, lr, values, steps, weight_batch):

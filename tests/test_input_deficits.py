@@ -263,3 +263,22 @@ def test_exact_map_counts_steps_when_given_the_learning_rate():
     np.testing.assert_allclose(annealed["modes"][:, 0], np.stack(by_hand), rtol=1e-9)
     with pytest.raises(ValueError, match="`onsets` count steps"):
         network_critical_period_map(task, onsets=[0.5], lengths=[60], t=1200, lr=0.05, **kw)
+
+
+def test_the_stability_check_reads_the_undeprived_task():
+    """A blur's own task has a lower stability limit (its minimum amplifies the attenuated
+    inputs) that a window does not reach: `simulate` checks the undeprived task's limit."""
+    task = _task()
+    seen = transformed_task(task, input_matrix(dln.Blur(keep=2, factor=0.1), task))
+    clean, window = dln.lr_bound(task, 4), dln.lr_bound(seen, 4)
+    assert window < clean / 2
+    lr = (window + clean) / 2
+    blur = dln.Blur(onset=0.0, length=20 * lr, keep=2, factor=0.1)  # 20 steps
+    protocol = dln.Protocol(task, depth=4, deficits=blur)
+    weights = dln.init.aligned(task, 4, u0=0.03)
+    sim = dln.simulate(protocol, weights, lr=lr, steps=200, every=200)
+    assert np.all(np.isfinite(np.asarray(sim.loss)))
+    with pytest.raises(ValueError, match="will not converge"):
+        dln.simulate(protocol, weights, lr=1.01 * clean, steps=10, every=10)
+    with pytest.raises(ValueError, match="will not converge"):
+        dln.simulate(protocol, weights, lr=lambda k: 1.01 * clean + 0.0 * k, steps=10, every=10)

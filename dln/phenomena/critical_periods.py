@@ -46,7 +46,6 @@ from dln.protocol.deficits import INPUT, Blur, Freeze
 from dln.simulate import simulate as simulate_network
 from dln.simulation import phases
 from dln.simulation.pathways import simulate
-from dln.solve import solve as solve_network
 from dln.tasks.task import Task
 from dln.theory.competition import check_u0, solve
 from dln.theory.input_deficits import blurred_modes
@@ -198,13 +197,30 @@ def network_critical_period_map(task, *, depth: int, u0, deficit, onsets, length
     g = _decays(weight_decay)
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
-    # the single-phase solve checks u0 and the task (input-aligned) with concrete values
-    reference = solve_network(Protocol(task, depth=depth, deficits=_window_deficit(
-        deficit, 0.0, 0.0)), u0=u0, t=[t], weight_decay=float(g.flat[0]))
-    modes, base = _blur_map(task, reference.u0, float(t), jnp.asarray(g.ravel()), on, ln,
-                            jnp.asarray(deficit.factor), depth=depth, keep=deficit.keep)
+    if task.input_aligned is not True:
+        raise ValueError("network_critical_period_map needs an input-aligned task (`sigma_xx` "
+                         "diagonal in the task's modes: whitened or one-hot input); use "
+                         "simulated_network_critical_period_map, or whiten the inputs.")
+    u0 = _initial_strengths(task, depth, u0)
+    factor = jnp.asarray(deficit.factor)
+    runs = [_blur_map(task, u0, float(t), on, ln, factor, depth=depth, keep=deficit.keep,
+                      gamma=float(gamma)) for gamma in g.ravel()]
+    modes = jnp.stack([m for m, _ in runs])
+    base = jnp.stack([b for _, b in runs])
     return _network_result(task, modes.reshape((g.size,) + shape + modes.shape[-1:]), base,
                            g.ndim == 0)
+
+
+def _initial_strengths(task, depth, u0):
+    K = task.n_modes
+    u0 = np.asarray(as_array(u0, "u0", ndim=(0, 1)), dtype=float)
+    if u0.ndim == 1 and u0.shape != (K,):
+        raise ValueError(f"`u0` must be a scalar or have shape ({K},) (one value per mode), got "
+                         f"{u0.shape}.")
+    if depth >= 2 and np.any(u0 < 0):
+        raise ValueError(f"`u0` must be >= 0 for depth {depth} (balanced aligned weights: "
+                         "gradient flow cannot change the sign of a mode).")
+    return jnp.asarray(np.broadcast_to(u0, (K,)), task.s.dtype)
 
 
 def _steps_to_flow_time(lr, on, ln, steps):
@@ -225,19 +241,19 @@ def _steps_to_flow_time(lr, on, ln, steps):
     return jnp.asarray(start), jnp.asarray(end - start), float(clock[-1])
 
 
-@functools.partial(jax.jit, static_argnames=("depth", "keep"))
-def _blur_map(task, u0, t, gammas, on, ln, factor, *, depth, keep):
-    """`(G, O·L, K)` modes at `t` for every weight decay × window, and `(G, K)` without."""
+@functools.partial(jax.jit, static_argnames=("depth", "keep", "gamma"))
+def _blur_map(task, u0, t, on, ln, factor, *, depth, keep, gamma):
+    """`(O·L, K)` modes at `t` for every window, and `(K,)` without a deficit. `gamma` is
+    static: 0 takes the closed forms alone, `γ > 0` the integration alone (compiled once per
+    value)."""
     times = jnp.reshape(t, (1,))
 
-    def one(gamma, o, ell):
+    def one(o, ell):
         blur = Blur(onset=o, length=ell, keep=keep, factor=factor)
         return blurred_modes(task, depth, u0, times, [blur], weight_decay=gamma)[-1]
 
-    grid = jax.vmap(jax.vmap(one, in_axes=(None, 0, 0)), in_axes=(0, None, None))
-    base = jax.vmap(lambda gamma: blurred_modes(task, depth, u0, times, [],
-                                                weight_decay=gamma)[-1])(gammas)
-    return grid(gammas, on, ln), base
+    base = blurred_modes(task, depth, u0, times, [], weight_decay=gamma)[-1]
+    return jax.vmap(one)(on, ln), base
 
 
 def _network_result(task, modes, base, scalar):
