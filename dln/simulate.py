@@ -222,7 +222,8 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
                 # the limit of the undeprived task, where training ends: a window's task (e.g. a
                 # blur, whose own minimum amplifies the attenuated inputs) has a lower one that
                 # a window does not reach; inside it, divergence is still caught
-                _check_lr_below(protocol.task, len(weights), lr, steps)
+                if (largest := _largest_lr(lr, steps)) is not None:
+                    _check_lr_below([protocol.task], len(weights), largest)
             sim = simulate(protocol.as_phases(), weights, lr=lr, steps=steps, every=every,
                            biases=biases, weight_decay=weight_decay,
                            record_weights=record_weights, check_lr=False,
@@ -279,16 +280,7 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
     if is_concrete(lr) and np.any(np.asarray(lr) <= 0):
         raise ValueError(f"`lr` must be > 0, got {np.asarray(lr)!r}.")
     if check_lr and is_concrete(lr) and all(is_concrete(t) for t in tasks):
-        bound = min(lr_bound(t, depth) for t in tasks)
-        if (largest := float(np.max(np.asarray(lr)))) >= bound:
-            raise ValueError(
-                f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on "
-                f"{'this task' if len(tasks) == 1 else 'one of the tasks'} is unstable for "
-                f"lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at "
-                "the balanced global minimum, which descent from small or balanced weights "
-                "approaches; see dln.lr_bound). Use a smaller lr, e.g. "
-                f"{bound / 4:.3g}, or pass check_lr=False to run anyway."
-            )
+        _check_lr_below(tasks, depth, float(np.max(np.asarray(lr))))
     check_on_divergence(on_divergence)
 
     if protocol is None:
@@ -339,24 +331,26 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
         phase_loss=phase_loss, depth=depth, **common)
 
 
-def _check_lr_below(task, depth, lr, steps):
-    """Raise if the largest learning rate of `lr` (a number, a batch or a schedule over
-    `steps`) is at or above `lr_bound(task, depth)`."""
+def _largest_lr(lr, steps):
+    """The largest learning rate of `lr` (a number, a batch, or a schedule over `steps`), or
+    None when it is unknown (traced, or a schedule without `steps`)."""
     if callable(lr):
-        if steps is None:
-            return  # simulate itself asks for `steps`
-        largest = float(phases.schedule_values(lr, steps).max())
-    elif is_concrete(lr):
-        largest = float(np.max(np.asarray(lr, dtype=float)))
-    else:
-        return
-    bound = lr_bound(task, depth)
+        return None if steps is None else float(phases.schedule_values(lr, steps).max())
+    return float(np.max(np.asarray(lr, dtype=float))) if is_concrete(lr) else None
+
+
+def _check_lr_below(tasks, depth, largest):
+    """Raise if `largest` is at or above the smallest `lr_bound` of `tasks` at `depth`."""
+    bound = min(lr_bound(t, depth) for t in tasks)
     if largest >= bound:
         raise ValueError(
-            f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on this "
-            f"task is unstable for lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at the "
-            "balanced global minimum; see dln.lr_bound). Use a smaller lr, e.g. "
-            f"{bound / 4:.3g}, or pass check_lr=False to run anyway.")
+            f"`lr` = {largest!r} will not converge: at depth {depth} gradient descent on "
+            f"{'this task' if len(tasks) == 1 else 'one of the tasks'} is unstable for "
+            f"lr >= {bound:.6g} (2 / the largest Hessian eigenvalue at "
+            "the balanced global minimum, which descent from small or balanced weights "
+            "approaches; see dln.lr_bound). Use a smaller lr, e.g. "
+            f"{bound / 4:.3g}, or pass check_lr=False to run anyway."
+        )
 
 
 def _protocol_ends(protocol, lr, values, steps, weight_batch):

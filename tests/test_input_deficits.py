@@ -141,7 +141,7 @@ def test_bad_input_deficits_name_the_argument():
     with pytest.raises(ValueError, match="one plain network"):
         dln.Protocol(task, architecture=dln.Architecture(depth=2, pathways=2),
                      deficits=dln.Blur(onset=1.0, length=1.0))
-    with pytest.raises(ValueError, match="one Blur or Flip"):
+    with pytest.raises(ValueError, match="only deficit"):
         dln.Protocol(task, depth=2, deficits=[dln.Blur(), dln.Flip()])
     with pytest.raises(TypeError, match="dln.Blur or dln.Flip"):
         simulated_network_critical_period_map(
@@ -282,3 +282,27 @@ def test_the_stability_check_reads_the_undeprived_task():
         dln.simulate(protocol, weights, lr=1.01 * clean, steps=10, every=10)
     with pytest.raises(ValueError, match="will not converge"):
         dln.simulate(protocol, weights, lr=lambda k: 1.01 * clean + 0.0 * k, steps=10, every=10)
+
+
+def test_review_edges_of_windows_and_transforms():
+    """A Flip with its own transform survives JAX rebuilding it (replace, tree_map, maps);
+    traced windows on the phase path and mixed finite/infinite batches are refused by name."""
+    import dataclasses
+    task = _task()
+    flip = dln.Flip(onset=1.0, length=2.0, transform=np.eye(8)[::-1])
+    assert dataclasses.replace(flip, onset=2.0).transform == flip.transform
+    jax.tree_util.tree_map(lambda x: x, flip)
+    res = simulated_network_critical_period_map(task, dln.init.aligned(task, 2, u0=1e-2),
+                                                lr=0.05, steps=100, deficit=flip,
+                                                onsets=[0.0, 1.0], lengths=[1.0])
+    default = simulated_network_critical_period_map(task, dln.init.aligned(task, 2, u0=1e-2),
+                                                    lr=0.05, steps=100, deficit=dln.Flip(),
+                                                    onsets=[0.0, 1.0], lengths=[1.0])
+    np.testing.assert_allclose(res["excess"], default["excess"], rtol=1e-12)
+    with pytest.raises(ValueError, match="mixes finite and infinite"):
+        dln.Protocol([(task, np.array([5.0, np.inf]))], depth=2,
+                     deficits=dln.Blur(1.0, 1.0)).as_phases()
+    weights = dln.init.aligned(task, 2, u0=1e-2)
+    with pytest.raises(TypeError, match="Blur.onset/length are traced"):
+        jax.vmap(lambda o: dln.simulate(dln.Protocol(task, depth=2, deficits=dln.Blur(o, 1.0)),
+                                        weights, lr=0.05, steps=10).loss)(np.array([0.0, 1.0]))

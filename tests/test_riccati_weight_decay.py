@@ -256,3 +256,12 @@ def test_jit_vmap_and_grad_with_traced_gamma():
     np.testing.assert_allclose(jax.jit(jax.grad(scaled))(0.0), fd, rtol=1e-6)
     gw = jax.jit(jax.grad(lambda w1: loss_at(w1, weights[1], 0.3)[-1]))(weights[0])
     assert np.all(np.isfinite(np.asarray(gw)))
+
+
+def test_traced_weight_decay_refuses_imbalanced_weights():
+    """With a traced weight decay (possibly > 0) only balanced weights have the closed form:
+    λ-balanced weights with λ ≠ 0 are refused, not solved wrongly."""
+    task = dln.datasets.hierarchy(3)
+    w = dln.init.balanced(jax.random.key(0), [8, 8, 15], 0.3, lam=-0.5)
+    with pytest.raises(ValueError, match="balanced weights"):
+        jax.jit(lambda g: riccati.two_layer_trajectory(task, w, t=[5.0], weight_decay=g).loss)(0.1)

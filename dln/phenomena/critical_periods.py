@@ -19,8 +19,8 @@ window (Achille, Rovere & Soatto 2019), under finite plasticity (weight decay, a
 annealed budget of flow time; docs/theory/finite_plasticity.md):
 
 - `network_critical_period_map`: exact for a `Blur` of an input-aligned task (the modes through
-  the window, `dln.theory.input_deficits`), `jax.vmap` over windows and weight decays, one
-  compiled call;
+  the window, `dln.theory.input_deficits`), `jax.vmap` over the windows, one compiled call per
+  weight decay (each value compiles once: 0 takes the closed forms alone);
 - `simulated_network_critical_period_map`: gradient descent (`Blur` or `Flip`, a number or a
   schedule as `lr`), one batched `dln.simulate` call over the windows per weight decay.
 
@@ -229,7 +229,7 @@ def _steps_to_flow_time(lr, on, ln, steps):
     for name, v in (("onsets", on), ("lengths", ln)):
         if np.any(v != np.round(v)):
             raise ValueError(f"with `lr`, `{name}` count steps: give whole numbers, got "
-                             f"{v[v != np.round(v)][0]!r}.")
+                             f"{float(np.asarray(v)[np.asarray(v) != np.round(v)][0])!r}.")
     if callable(lr):
         rates = phases.schedule_values(lr, steps)
     else:
@@ -270,9 +270,11 @@ def simulated_network_critical_period_map(task, weights, *, lr, steps: int, defi
     its input blurred or flipped (`deficit`, a `dln.Blur` or `dln.Flip`) on
     `[onset, onset + length)` (flow time) for every onset × length, read after `steps` steps.
 
-    `lr` is a number or a schedule (a callable step → learning rate; windows are then read in
-    the flow time `Σ lr`). One batched `dln.simulate` call runs all windows for each weight
-    decay, and one more the undeprived baseline. Returns the dict of
+    `lr` is a number or a schedule (a callable step → learning rate); `onsets` and `lengths`
+    are flow time here, read on the run's clock `Σ lr` (for windows in steps, convert them
+    with the clock, as `network_critical_period_map(..., lr=)` does). One batched
+    `dln.simulate` call runs all windows for each weight decay, and one more the undeprived
+    baseline. Returns the dict of
     `network_critical_period_map`, the modes read from the final map in the task's modes.
     Extra keyword arguments go to `dln.simulate`."""
     on, ln, shape = _grid(onsets, lengths)

@@ -226,9 +226,17 @@ class Protocol:
         if deficit is None:
             return self
         task, total = self.phases[0]
+        if not is_concrete(deficit.onset, deficit.length):
+            raise TypeError(f"{type(deficit).__name__}.onset/length are traced: phases need "
+                            "concrete windows. Pass a batch of windows as (B,) arrays instead "
+                            "of vmapping, or solve a Blur of an input-aligned task from `u0`, "
+                            "whose exact path takes traced windows.")
         seen = transformed_task(task, input_matrix(deficit, task))
         onset, length = np.asarray(deficit.onset, float), np.asarray(deficit.length, float)
         total = np.asarray(total, float)
+        if total.ndim and np.any(np.isinf(total)) and not np.all(np.isinf(total)):
+            raise ValueError("a batch of protocol durations mixes finite and infinite values; "
+                             "give every member an end, or none.")
         start = np.minimum(onset, total)
         end = np.minimum(onset + length, total)
         rest = total - end if np.all(np.isfinite(total)) else np.full(np.shape(end), math.inf)
@@ -256,9 +264,9 @@ def _check_input_deficits(inputs, deficits, architecture, tasks):
                          f"architecture is {architecture!r}. For pathways use Freeze, Remove, "
                          "Noise or Decorrelate.")
     if len(deficits) > 1:
-        raise ValueError(f"a protocol takes one Blur or Flip on its own (got {len(deficits)} "
-                         "deficits); run several windows as a batch: give `onset`/`length` "
-                         "arrays.")
+        raise ValueError(f"a Blur or Flip is the protocol's only deficit (got {len(deficits)} "
+                         "deficits): it cannot be combined with others; several windows run as "
+                         "a batch: give `onset`/`length` arrays.")
     if len(tasks) > 1:
         raise ValueError(f"{type(inputs[0]).__name__} needs a protocol of one phase (its "
                          f"window makes the phases); got {len(tasks)} phases.")
@@ -267,7 +275,7 @@ def _check_input_deficits(inputs, deficits, architecture, tasks):
         check_flip(deficit, tasks[0])
     if isinstance(deficit, Blur) and deficit.keep > tasks[0].n_modes:
         raise ValueError(f"`Blur.keep` = {deficit.keep} is more than the task's "
-                         f"{tasks[0].n_modes} modes.")
+                         f"{tasks[0].n_modes} modes; pass keep <= {tasks[0].n_modes}.")
 
 
 def parse_phases(phases: Sequence[tuple[Any, ArrayLike]], kind: type | tuple[type, ...] = Task,

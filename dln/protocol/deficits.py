@@ -202,9 +202,10 @@ class Lesion:
 class Blur:
     """The input of one network is blurred during `[onset, onset + length)`: the directions of
     the task's `keep` strongest modes pass, every other input direction is multiplied by
-    `factor` (`0 <= factor`; 0 removes them, 1 is no deficit). Attributes: `onset`, `length`
-    (flow time), `factor` (array leaves: batches of windows pass through `jax.vmap`), `keep`
-    (int, static)."""
+    `factor` (`0 <= factor`; 0 removes them, 1 is no deficit, above 1 amplifies). Attributes:
+    `onset`, `length` (flow time; scalars or `(B,)` batches of windows), `factor` (a scalar;
+    traced values pass through `jax.vmap`), `keep` (int, static). At `factor = 0` exactly the
+    weak modes' law degenerates (`s = λ = 0`): its derivative in `factor` is not that limit's."""
 
     onset: Any = 0.0
     length: Any = 0.0
@@ -229,14 +230,15 @@ class Flip:
     """The input of one network is multiplied by the orthogonal `transform` `Q` during
     `[onset, onset + length)`; `Q` must keep the input statistics, `Q Σxx Qᵀ = Σxx`. Default
     (None): the reversal of the input coordinates. Attributes: `onset`, `length` (flow time),
-    `transform` (`(Ni, Ni)` or None; static)."""
+    `transform` (`(Ni, Ni)` or None; static). The statistics are checked when the protocol is
+    built from a concrete task (not under tracing)."""
 
     onset: Any = 0.0
     length: Any = 0.0
     transform: Any = dataclasses.field(default=None, metadata=dict(static=True))
 
     def __post_init__(self):
-        if self.transform is not None:
+        if self.transform is not None and not isinstance(self.transform, _Static):
             Q = np.asarray(self.transform, dtype=float)
             if Q.ndim != 2 or Q.shape[0] != Q.shape[1]:
                 raise ValueError(f"`Flip.transform` must be a square (Ni, Ni) matrix, got shape "

@@ -381,9 +381,10 @@ def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
     if stall_rtol is None:
         stall_rtol = max(STALL_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     if is_concrete(W1, W2, task.sigma_xx):
+        # a traced weight decay may be > 0: then only balanced weights have the closed form
         reason = inapplicable_reason(
             task, [W1, W2], balance_rtol=balance_rtol,
-            weight_decay=gamma if gamma is not None and is_concrete(gamma) else 0.0)
+            weight_decay=0.0 if gamma is None else (gamma if is_concrete(gamma) else 1.0))
         if reason is not None:
             fix = ("Whiten the inputs (X → X Σxx^{-1/2}), or" if "isotropic" in reason else
                    "Make them with dln.init.balanced(key, dims, scale, 0.0), or"
