@@ -95,6 +95,13 @@ def check_int(value, name: str, minimum: int | None = None, *, what: str = "") -
     return int(value)
 
 
+def check_weight_decay(weight_decay):
+    """The weight decay `γ >= 0`: a float, a traced scalar, or None where it is concretely 0
+    (the code path without decay)."""
+    gamma = check_real(weight_decay, "weight_decay", low=0.0, what=" (the L2 penalty γ)")
+    return None if isinstance(gamma, float) and gamma == 0.0 else gamma
+
+
 def check_real(value, name: str, *, low=None, strict: bool = False, high=None,
                finite: bool = True, what: str = ""):
     """A real scalar (Python/numpy number or 0-d array; no bools, strings or complex).

@@ -11,7 +11,13 @@ from jax.typing import ArrayLike
 
 from dln import init as _init
 from dln import methods
-from dln._checks import as_array, check_depth, check_real, check_times, is_concrete
+from dln._checks import (
+    as_array,
+    check_depth,
+    check_times,
+    check_weight_decay,
+    is_concrete,
+)
 from dln.methods import numerical_flow
 from dln.network import check_weights, product
 from dln.protocol import Protocol
@@ -124,7 +130,7 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
             "with dln.Task(sigma_xx, sigma_yx) or dln.Task.from_data(X, Y)."
         )
     method, name = methods.resolve(method, rtol)
-    decay = _decay(weight_decay)
+    decay = check_weight_decay(weight_decay)
     if weights is not None:
         return _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay)
     if depth is None or u0 is None:
@@ -204,12 +210,6 @@ def _check_u0(task, depth, u0):
 
 def _label(method, name):
     return repr(name) if name is not None else type(method).__name__ + "()"
-
-
-def _decay(weight_decay):
-    """The weight decay γ >= 0, or None where it is (concretely) 0."""
-    gamma = check_real(weight_decay, "weight_decay", low=0.0, what=" (the L2 penalty γ)")
-    return None if isinstance(gamma, float) and gamma == 0.0 else gamma
 
 
 def _check_mode_name(name, depth):
@@ -441,7 +441,7 @@ def _solve_input_deficit(protocol, *, u0, t, weights, biases, weight_decay, meth
         traj = solve(protocol.as_phases(), u0=u0, t=t, weights=weights, biases=biases,
                      weight_decay=weight_decay, method=method, rtol=rtol)
         return dataclasses.replace(traj, loss=task.loss(traj.map))
-    decay = _decay(weight_decay)
+    decay = check_weight_decay(weight_decay)
     u0 = _check_u0(task, depth, u0)
     t = check_times(t)
     end = protocol.phases[0][1]

@@ -73,7 +73,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from dln import _ode
-from dln._checks import as_array, check_depth, check_int, check_times, is_concrete
+from dln._checks import (
+    as_array,
+    check_depth,
+    check_int,
+    check_times,
+    check_weight_decay,
+    is_concrete,
+)
 from dln.protocol.deficits import Freeze, Lesion, active, as_schedule
 from dln.tasks.task import Task
 from dln.theory import modes as _modes
@@ -536,7 +543,8 @@ def solve(task: Task, *, depth: int, u0, t, deficit=None, rtol: float = 1e-12,
     if not (isinstance(rtol, float) and 0 < rtol < 1 and math.isfinite(rtol)):
         raise ValueError(f"`rtol` must be a float in (0, 1), got {rtol!r}.")
     max_steps = check_int(max_steps, "max_steps", 1, what=" (Dopri8 steps)")
-    gamma = _check_weight_decay(weight_decay, u0.dtype)
+    gamma = check_weight_decay(weight_decay)
+    gamma = None if gamma is None else jnp.asarray(gamma, u0.dtype)
     order = jnp.argsort(t)
     inverse = jnp.argsort(order)
     if imbalanced:
@@ -577,19 +585,6 @@ def _check_imbalance(imbalance) -> float:
         raise ValueError(f"`imbalance` must be finite and >= 0 (c = q² − p², the conserved "
                          f"difference of the squared layer strengths), got {imbalance!r}.")
     return c
-
-
-def _check_weight_decay(weight_decay, dtype):
-    """None where `weight_decay` is statically 0 (the code path without decay), else `γ`."""
-    gamma = as_array(weight_decay, "weight_decay", ndim=0)
-    if is_concrete(gamma):
-        value = float(gamma)
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"`weight_decay` must be finite and >= 0 (the L2 penalty γ), got "
-                             f"{value!r}.")
-        if value == 0:
-            return None
-    return gamma.astype(dtype)
 
 
 def final_split(task: Task, *, depth: int, u0, deficit=None, weight_decay=0.0) -> jnp.ndarray:

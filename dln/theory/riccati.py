@@ -74,7 +74,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import check_real, check_times, is_concrete
+from dln._checks import check_times, check_weight_decay, is_concrete
 from dln.network import check_weights
 from dln.tasks.task import Task
 from dln.trajectory import Trajectory
@@ -275,7 +275,7 @@ def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = Non
     `dln.numerical_flow`). With `weight_decay` γ > 0 the weights must be balanced (λ = 0).
     Shapes are checked too (they raise). Needs concrete values."""
     W1, W2 = _check_two_layer(task, weights)
-    gamma = _check_decay(weight_decay)
+    gamma = check_weight_decay(weight_decay)
     if isotropic_input_scale(task) is None:
         return ("the exact two-layer solution needs isotropic input, `task.sigma_xx = c·I` "
                 "(c > 0; whitened input has c = 1): only then does the flow of Q = [W1ᵀ; W2] "
@@ -307,7 +307,7 @@ def applies(task: Task, weights, *, balance_rtol: float | None = None, weight_de
     λ-balanced weights (balanced, λ = 0, when `weight_decay` γ ≠ 0; γ may be traced), with the
     tolerances of `inapplicable_reason` (which says which fails, but needs concrete values)."""
     W1, W2 = _check_two_layer(task, weights)
-    gamma = _check_decay(weight_decay)
+    gamma = check_weight_decay(weight_decay)
     if balance_rtol is None:
         balance_rtol = max(BALANCE_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     _, isotropic = _isotropy(jnp.asarray(task.sigma_xx), None, jnp)
@@ -326,12 +326,6 @@ def _zero_balance_residual(weights, xp):
     resid = xp.linalg.norm(B - A)
     resid = xp.where(scale > 0, resid / xp.where(scale > 0, scale, 1.0), 0.0)
     return float(resid) if xp is np else resid
-
-
-def _check_decay(weight_decay):
-    """γ >= 0 (a float, or a traced scalar), or None where it is concretely 0."""
-    gamma = check_real(weight_decay, "weight_decay", low=0.0, what=" (the L2 penalty γ)")
-    return None if isinstance(gamma, float) and gamma == 0.0 else gamma
 
 
 def _check_two_layer(task: Task, weights):
@@ -377,7 +371,7 @@ def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
       A `TwoLayerSolution`.
     """
     W1, W2 = _check_two_layer(task, weights)
-    gamma = _check_decay(weight_decay)
+    gamma = check_weight_decay(weight_decay)
     if stall_rtol is None:
         stall_rtol = max(STALL_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     if is_concrete(W1, W2, task.sigma_xx):
