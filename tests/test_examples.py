@@ -1,6 +1,6 @@
-"""Every example runs (`main(out_dir, quick=True)`) and writes real PNGs; the Saxe 2014 example
-also reproduces its numbers: gradient descent within O(lr) of the exact solution, stage-like
-learning in the order of the singular values, and the depth dependence of learning times."""
+"""Every example runs (`main(out_dir, quick=True)`), writes real PNGs and draws figures fit to
+print: labelled axes, no empty panel, a legend (or colour bar, or labels) wherever several curves
+are drawn. The examples' numbers are checked in `test_example_<name>.py`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import importlib.util
 import pathlib
 
 import matplotlib
+import matplotlib.figure
 import numpy as np
 import pytest
 
@@ -42,7 +43,15 @@ def test_examples_found():
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_example_runs_and_writes_pngs(script, tmp_path, capsys):
+def test_example_runs_and_writes_pngs(script, tmp_path, capsys, monkeypatch):
+    saved = []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def recording_savefig(fig, fname, *args, **kwargs):
+        saved.append((fig, str(fname)))
+        return savefig(fig, fname, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)
     written = _load(script.stem).main(str(tmp_path / "out"), quick=True)
     pngs = [pathlib.Path(p) for p in written if str(p).endswith(".png")]
     assert pngs, f"{script.name}: main() returned no PNG paths, got {written!r}"
@@ -52,72 +61,81 @@ def test_example_runs_and_writes_pngs(script, tmp_path, capsys):
         with open(png, "rb") as f:
             assert f.read(8) == PNG_SIGNATURE, f"{script.name}: {png} is not a PNG file"
     assert capsys.readouterr().out.strip(), f"{script.name}: printed no summary"
+    # Every figure is fit to print: labelled axes, no empty panel, legends for several curves.
+    assert saved, f"{script.name}: no figure went through Figure.savefig"
+    problems = [f"{pathlib.Path(path).name}: {p}" for fig, path in saved
+                for p in figure_problems(fig)]
+    assert not problems, f"{script.name}:\n" + "\n".join(problems)
 
 
-@pytest.fixture(scope="module")
-def saxe():
-    module = _load("saxe2014_modes")
-    task, runs, scan = module.compare(quick=True)
-    return task, runs, scan
+# --- every figure fit to print -------------------------------------------------------------
+
+def _drawn(ax) -> int:
+    """How many data artists an axes holds (lines, scatter/fill collections, images, bars)."""
+    return len(ax.lines) + len(ax.collections) + len(ax.images) + len(ax.patches)
 
 
-def test_saxe_simulation_matches_theory(saxe):
-    task, runs, _ = saxe
-    s_max = float(task.s[0])
-    assert [r["depth"] for r in runs] == sorted(r["depth"] for r in runs) and len(runs) >= 2
-    for run in runs:
-        # Gradient descent is the flow up to O(lr): the gap scales with lr · s_max.
-        assert 0 < run["error"] < 5 * run["lr"] * s_max, (run["depth"], run["error"], run["lr"])
-        # Both inits end with every group of modes learned (aligned: all of them).
-        np.testing.assert_allclose(run["aligned"][-1], task.s, rtol=1e-3)
-        np.testing.assert_allclose(run["exact"][-1], task.s, rtol=1e-3)
-        np.testing.assert_allclose(run["random"][-1, 0], s_max, rtol=0.02)
-
-
-def _half_times(t, modes, groups, s):
-    """First record time at which each group's mean strength passes half its target."""
+def _curves(ax) -> list:
+    """The lines of an axes that are data curves (two or more points that differ), not
+    reference lines drawn with `axhline`/`axvline` (two points, constant in x or in y)."""
     out = []
-    for g in groups:
-        mean = modes[:, g].mean(axis=1)
-        above = np.nonzero(mean >= 0.5 * s[g[0]])[0]
-        out.append(t[above[0]] if above.size else np.inf)
-    return np.array(out)
+    for line in ax.lines:
+        x, y = (np.asarray(a, dtype=float) for a in line.get_data())
+        if x.size < 2 or not line.get_visible():
+            continue
+        if x.size == 2 and (x[0] == x[1] or y[0] == y[1]):
+            continue  # a reference line
+        out.append(line)
+    return out
 
 
-def test_saxe_modes_learned_in_order_of_singular_values(saxe):
-    task, runs, _ = saxe
-    module = _load("saxe2014_modes")
-    s = np.asarray(task.s)
-    groups = module._groups(s)
-    assert [len(g) for g in groups] == [1, 1, 2, 4]  # the binary tree of depth 3
-    np.testing.assert_allclose(s[[g[0] for g in groups]],
-                               np.sqrt([15.0, 7.0, 3.0, 1.0]) / np.sqrt(8.0), rtol=1e-12)
-    for run in runs:
-        for key in ("exact", "aligned", "random"):
-            half = _half_times(run["t"], run[key], groups, s)
-            assert np.all(np.isfinite(half)), (run["depth"], key, half)
-            assert np.all(np.diff(half) > 0), (run["depth"], key, half)
-    # Deeper networks from the same u0 wait longer for their strongest mode.
-    first = [_half_times(r["t"], r["exact"], groups, s)[0] for r in runs]
-    assert np.all(np.diff(first) > 0), first
+def _has_label(ax, which: str, fig) -> bool:
+    """An axis label on this axes, on an axes that shares this axis with it, or on the figure."""
+    if getattr(ax, f"get_{which}label")().strip():
+        return True
+    sup = getattr(fig, f"_sup{which}label", None)
+    if sup is not None and sup.get_text().strip():
+        return True
+    shared = ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()
+    return any(other is not ax and shared.joined(ax, other)
+               and getattr(other, f"get_{which}label")().strip() for other in fig.axes)
 
 
-def test_saxe_learning_time_against_depth(saxe):
-    _, _, scan = saxe
-    a0s = list(scan["a0s"])
-    small, one = a0s.index(min(a0s)), a0s.index(1.0)
-    assert min(a0s) < 1
-    iters = scan["iterations"]
-    # Small per-layer init: exponential growth with depth (in iterations at the stable rate).
-    assert np.all(np.diff(iters[small]) > 0), iters[small]
-    assert iters[small, -1] / iters[small, 0] > 10, iters[small]
-    # Per-layer init a0 = 1: flow time falls with depth, iterations stay within a factor 2.
-    assert np.all(np.diff(scan["flow"][one]) < 0), scan["flow"][one]
-    assert iters[one].max() / iters[one].min() < 2, iters[one]
-    # Gradient descent at lr_D takes the predicted number of iterations (closely when many),
-    # at the depths where it was run.
-    ran = ~np.isnan(scan["simulated"])
-    assert ran.any(axis=1).all() and ran.any(axis=0).sum() >= 2, ran
-    rel = np.abs(scan["simulated"][ran] / iters[ran] - 1)
-    assert np.all(rel < 0.35), rel
-    assert np.all(rel[iters[ran] >= 10] < 0.1), rel
+def figure_problems(fig) -> list[str]:
+    """What a reader of a printed figure would miss: unlabelled axes, empty panels, several
+    curves and no legend (or colour bar, or text labels on the curves), empty legend entries,
+    unlabelled colour bars."""
+    problems = []
+    has_colorbar = any(hasattr(ax, "_colorbar") for ax in fig.axes)
+    for i, ax in enumerate(fig.axes):
+        name = f"axes {i} ({ax.get_title() or 'untitled'})"
+        if not ax.get_visible():
+            continue
+        if hasattr(ax, "_colorbar"):
+            if not (ax.get_ylabel().strip() or ax.get_xlabel().strip()):
+                problems.append(f"colour bar {i} has no label")
+            continue
+        if not ax.axison:  # a text-only panel
+            if not (ax.texts or _drawn(ax)):
+                problems.append(f"{name} is empty")
+            continue
+        if not _drawn(ax):
+            problems.append(f"{name} draws nothing")
+            continue
+        for which in ("x", "y"):
+            if not _has_label(ax, which, fig):
+                problems.append(f"{name} has no {which}-axis label")
+        legend = ax.get_legend()
+        if legend is not None:
+            for text in legend.get_texts():
+                if not text.get_text().strip():
+                    problems.append(f"{name}: a legend entry has no text")
+        if len(_curves(ax)) >= 2 and legend is None and not fig.legends and not has_colorbar \
+                and not ax.texts:
+            problems.append(f"{name} draws {len(_curves(ax))} curves with no legend, colour bar "
+                            "or labels on them")
+    for legend in fig.legends:
+        for text in legend.get_texts():
+            if not text.get_text().strip():
+                problems.append("a figure legend entry has no text")
+    return problems
