@@ -29,7 +29,10 @@ gives `du/dt ≈ |λ|(s − u)`, a plain exponential approach like a linear mode
 `t = lr × steps`:
 
 - (a) the loss (above its minimum, log scale): λ = 0 sits on plateaus and drops in stages, one
-  per mode; large `|λ|` falls at once, along a nearly straight (exponential) line;
+  per mode; large `|λ|` falls at once, along a nearly straight (exponential) line. Here λ and
+  −λ give the same loss and kernel movement (to rounding), so the curves of −λ are drawn dashed
+  on top of those of +λ, and the legend says that they coincide. Markers: gradient descent
+  (`dln.simulate`, circles for λ ≥ 0, crosses for λ < 0);
 - (b) the strength `u_α = U_αᵀ W2W1 V_α` of each mode for λ = 0 (solid) and λ = 4 (dashed):
   the rich network learns the modes one after another, strongest first; the lazy one learns all
   of them together. Circles are gradient descent (`dln.simulate`, small `lr`) on top of the
@@ -39,7 +42,7 @@ gives `du/dt ≈ |λ|(s − u)`, a plain exponential approach like a linear mode
   0 for kernels equal up to scale). Rich learning changes the kernel a lot (here to about
   0.3: both kernels are positive semi-definite, so the distance stays well below 1); lazy
   learning hardly changes it, because the kernel is dominated by its static part `|λ| I`.
-  Circles: the same from the simulated weights.
+  Markers: the same from the simulated weights (as in (a)).
 
 Bottom row, for a sweep of λ from strongly negative to strongly positive:
 
@@ -50,8 +53,9 @@ Bottom row, for a sweep of λ from strongly negative to strongly positive:
   λ ≫ 0 the input side shrinks to `s²/λ` while the output side grows like `λ`; for λ ≪ 0 the
   other way round; at λ = 0 both equal `s` (the task's own structure in both layers);
 - (f) the flow time to converge (`dln.regime.convergence_time`, excess loss down to 10⁻³ of its
-  initial value) and the final kernel movement against λ: learning is slow and the kernel moves
-  a lot near λ = 0 (rich), learning is fast and the kernel moves little at large `|λ|` (lazy).
+  initial value; left axis) and the kernel movement at the end of the run (right axis) against
+  λ, both exact: learning is slow and the kernel moves a lot near λ = 0 (rich), learning is
+  fast and the kernel moves little at large `|λ|` (lazy).
 
 **A caveat at λ = 0.** From small random weights with `Nh = Ni = No`, a mode whose initial sign
 opposes its target (for square weights: `det(Uᵀ W2W1 V) < 0`) stalls at the saddle forever
@@ -118,7 +122,7 @@ def compare(quick: bool = True):
 
     Returns a dict with the task, the record times `t`, and `runs`: for each λ in `LAMBDAS` the
     exact `modes`, `loss`, `ntk` (kernel movement) and `t_conv`, the simulated `sim_modes`,
-    `sim_ntk`, `sim_final` (final `(W1ᵀW1, W2W2ᵀ)` eigenvalues) and `error` (largest
+    `sim_loss`, `sim_ntk`, `sim_final` (final `(W1ᵀW1, W2W2ᵀ)` eigenvalues) and `error` (largest
     |simulation − theory| of the modes); and `sweep`: for each λ in the sweep the eigenvalues of
     the exact limit representations, the convergence time and the final kernel movement.
     """
@@ -144,6 +148,7 @@ def compare(quick: bool = True):
         W1, W2 = (w[b] for w in sim.recorded_weights)
         sim_blocks = dln.riccati.Blocks.from_weights([W1, W2])
         run["sim_modes"] = np.asarray(sim.modes[b])
+        run["sim_loss"] = np.asarray(sim.loss[b])
         run["sim_ntk"] = np.asarray(_ntk_movement(sim_blocks))
         run["sim_final"] = (np.linalg.eigvalsh(np.asarray(sim_blocks.input_similarity[-1])),
                             np.linalg.eigvalsh(np.asarray(sim_blocks.output_similarity[-1])))
@@ -177,6 +182,11 @@ def compare(quick: bool = True):
 
 
 # ------------------------------------------------------------------------------------ plots
+def _handle(ax, ls, color, marker=None):
+    """An invisible line with this style, as a legend handle."""
+    return ax.plot([], [], ls=ls, color=color, marker=marker, mfc="none", lw=1.8, ms=5)[0]
+
+
 def _plot(res, path):
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend needed
 
@@ -184,24 +194,49 @@ def _plot(res, path):
     s = np.asarray(res["task"].s)
     colors = {lam: c for lam, c in zip(LAMBDAS, ("C0", "C9", "k", "C1", "C3"))}
     mark = slice(None, None, max(1, len(t) // 25))
-    fig = Figure(figsize=(15, 9), layout="constrained")
+    fig = Figure(figsize=(14, 9.4), layout="constrained")
     (ax_l, ax_m, ax_k), (ax_i, ax_o, ax_c) = fig.subplots(2, 3)
 
-    # (±λ give the same curves here, as Ni = No and the weights are drawn alike: dashed for λ < 0)
+    # ±λ give the same loss and kernel curves here (Ni = No and the weights are drawn alike):
+    # −λ dashed on top of +λ solid, gradient descent circles for λ ≥ 0 and crosses for λ < 0,
+    # and the legends say that they coincide.
     for lam, run in runs.items():
         style = dict(color=colors[lam], lw=1.8, ls="--" if lam < 0 else "-",
-                     label=f"λ = {lam:g}", zorder=3 if lam < 0 else 2)
+                     zorder=3 if lam < 0 else 2)
+        sim_style = dict(color=colors[lam], ls="", ms=4 if lam < 0 else 5, zorder=4,
+                         marker="x" if lam < 0 else "o", mfc="none", mew=1.0)
         ax_l.plot(t, np.maximum(run["loss"], 1e-30), **style)
+        ax_l.plot(t[mark], np.maximum(run["sim_loss"][mark], 1e-30), **sim_style)
         ax_k.plot(t, run["ntk"], **style)
-        ax_k.plot(t[mark], run["sim_ntk"][mark], "o", color=colors[lam], ms=3.5, mfc="none")
+        ax_k.plot(t[mark], run["sim_ntk"][mark], **sim_style)
+    pairs = [lam for lam in LAMBDAS if lam > 0 and -lam in LAMBDAS]
+    handles, labels = [], []
+    for lam in LAMBDAS:
+        if lam < 0 and -lam in LAMBDAS:
+            continue  # one entry for the pair
+        if lam in pairs:
+            handles.append((_handle(ax_l, "-", colors[lam]), _handle(ax_l, "--", colors[-lam])))
+            labels.append(f"λ = ±{lam:g} (solid +, dashed −: they coincide)")
+        else:
+            handles.append(_handle(ax_l, "-", colors[lam]))
+            labels.append(f"λ = {lam:g}")
+    handles += [_handle(ax_l, "-", "gray"),
+                (_handle(ax_l, "", "gray", marker="o"), _handle(ax_l, "", "gray", marker="x"))]
+    labels += ["exact (dln.riccati)", f"gradient descent (lr = {res['lr']:g}): "
+               "○ λ ≥ 0, × λ < 0"]
+    from matplotlib.legend_handler import HandlerTuple
+
     ax_l.set_yscale("log")
-    ax_l.set_ylim(1e-10, None)  # (below, float64 round-off)
+    ax_l.set_ylim(1e-10, 1e5)  # (below, float64 round-off; above, room for the legend)
     ax_l.set_ylabel("loss above its minimum")
     ax_l.set_title("(a) loss: stages for λ = 0, exponential for large |λ|", fontsize=10)
-    ax_l.legend(fontsize=9)
+    ax_l.legend(handles, labels, fontsize=8, handler_map={tuple: HandlerTuple(ndivide=None)},
+                handlelength=3.2)
+    ax_k.set_ylim(-0.02, 0.8)  # (room for the legend)
     ax_k.set_ylabel("kernel distance from the initial NTK")
     ax_k.set_title("(c) NTK movement: large when rich, small when lazy", fontsize=10)
-    ax_k.legend(fontsize=9, loc="upper right")
+    ax_k.legend(handles, labels, fontsize=8, handler_map={tuple: HandlerTuple(ndivide=None)},
+                handlelength=3.2, loc="upper right")
 
     for lam, style in zip(MODE_LAMBDAS, ("-", "--")):
         run = runs[lam]
@@ -241,27 +276,34 @@ def _plot(res, path):
                    r"$\to |\lambda|$ for λ ≪ 0", fontsize=10)
     ax_o.set_title("(e) converged " + r"$W_2 W_2^\top$" + r": $\to \lambda$ for λ ≫ 0, "
                    r"$\to s^2/|\lambda|$ for λ ≪ 0", fontsize=10)
-    ax_i.legend(fontsize=9, loc="lower left")
-    marks = [ax_o.plot([], [], "-", color="k")[0],
-             ax_o.plot([], [], "o", color="k", mfc="none")[0],
-             ax_o.plot([], [], "s", color="k", ms=3)[0]]
-    ax_o.legend(marks, ["closed form (converged_representations)", "exact limit of the flow",
-                        "gradient descent, end of run"], fontsize=9, loc="lower right")
+    for ax in (ax_i, ax_o):
+        marks = [_handle(ax, "-", f"C{a}") for a in range(len(s))]
+        marks += [_handle(ax, "-", "k"), _handle(ax, "", "k", marker="o"),
+                  ax.plot([], [], "s", color="k", ms=3)[0]]
+        ax.legend(marks, [f"s = {v:g}" for v in s]
+                  + ["closed form (converged_representations)", "exact limit of the flow",
+                     "gradient descent, end of run"], fontsize=8, loc="upper center", ncol=2)
+        ax.set_ylim(top=ax.get_ylim()[1] * 40)  # (room for the legend)
 
     ax_c.plot(sweep["lam"], sweep["t_conv"], "o-", color="C3", lw=1.6)
     ax_c.set_xlabel("imbalance λ")
-    ax_c.set_ylabel(f"convergence time (excess loss ≤ {TOL:g})", color="C3")
+    ax_c.set_ylabel(f"flow time to converge (excess loss ≤ {TOL:g} × initial)", color="C3")
     ax_c.set_yscale("log")
     ax_c.grid(alpha=0.3, which="both")
     ax_n = ax_c.twinx()
     ax_n.plot(sweep["lam"], sweep["ntk"], "s--", color="C0", lw=1.4, ms=4)
-    ax_n.set_ylabel("final NTK movement", color="C0")
-    ax_n.set_ylim(bottom=0)
+    ax_n.set_ylabel(f"NTK movement at the end, t = {t[-1]:.3g}", color="C0")
+    ax_n.set_ylim(0, 1.3 * float(np.max(sweep["ntk"])))  # (room for the legend)
+    ax_c.set_ylim(top=ax_c.get_ylim()[1] * 4)
     ax_c.set_title("(f) rich near λ = 0: slow, kernel moves; lazy at large |λ|", fontsize=10)
+    ax_c.legend([ax_c.lines[0], ax_n.lines[0]],
+                ["convergence time, exact (left axis, log)",
+                 "final NTK movement, exact (right axis)"], fontsize=8, loc="upper left")
 
     fig.suptitle(f"Dominé et al. 2025: from lazy to rich. Two-layer linear network {N}-{N}-{N}, "
                  f"whitened task with s = {', '.join(f'{v:g}' for v in s)}, λ-balanced init "
-                 f"(scale {SCALE:g}); lines exact (dln.riccati), circles gradient descent",
+                 f"(scale {SCALE:g}).\nTop row: lines exact (dln.riccati), markers gradient "
+                 "descent",
                  fontsize=11)
     fig.savefig(path, dpi=100)
     return path

@@ -9,17 +9,22 @@ Soatto (2024, arXiv:2308.12221; docs/theory/completion.md) for regression tasks:
 by a principal angle θ (`dln.task_pairs.rotated_pair`); small λ = 0 balanced initial weights
 (scale 10⁻²); pre-training for T, then a fixed time on B.
 
-**Figure, `transfer_map.png`.**
+**Figure, `transfer_map.png`.** One logarithmic colour scale for both panels (the final loss
+on B after flow time 8 on B); each cell is centred on its (T, θ) and spans half the gap to its
+neighbours, so the unequal steps in T show as unequal cells.
 
-- (a) the final loss on B (log colour scale) over θ × T, for B rotated from A: B is learned
-  at every θ and T; with orthogonal subspaces (θ = π/2) pre-training leaves B slightly less
+- (a) the final loss on B over θ × T, for B rotated from A: B is learned at every θ and T
+  (loss at most 4·10⁻³); with orthogonal subspaces (θ = π/2) pre-training leaves B slightly less
   learned at the end (it shrinks the small components along B's directions from which B's modes
   grow), at smaller angles pre-training even helps a little;
 - (b) the same for B = −(rotated A): at θ = 0 this is the reversal, where every learned mode of
-  A starts B with the wrong sign; after a long pre-training (here T ≥ 10) the exact solution
-  finds those modes stalled at the saddle (the number of stalled modes is written in each
-  cell) and the loss stays at ½(3² + 2²) = 6.5. Without pre-training (T = 0) B is always
-  learned.
+  A starts B with the wrong sign. After a long pre-training (here T ≥ 8) nothing of B is learned
+  in the time given: the loss stays at ½(3² + 2²) = 6.5, the top of the colour scale. The number
+  written in a cell counts the modes of B that the exact solution finds stalled at the saddle
+  for ever (one at T = 8 and 10, both from T = 15); a mode not counted there is still near the
+  saddle when the run ends but leaves it later (given flow time 30 on B, the loss at T = 8 and
+  10 falls to ½·3² = 4.5: the s = 2 mode is learned, the s = 3 mode stays stalled). Without
+  pre-training (T = 0) B is always learned.
 
 The script prints the two maps. Run it with
 
@@ -35,12 +40,15 @@ import numpy as np
 
 from dln import transfer
 
+S_A = S_B = (3.0, 2.0)  # singular values of A and B
+POST = 8.0  # flow time on B after the pre-training on A
+
 
 def compute(quick=False):
     angles = np.linspace(0, np.pi / 2, 4 if quick else 7)
     pretrain = np.array([0.0, 2.0, 5.0, 10.0, 20.0] if quick else
                         [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0])
-    kw = dict(n=6, s_a=[3.0, 2.0], s_b=[3.0, 2.0], angles=angles, pretrain=pretrain, post=8.0,
+    kw = dict(n=6, s_a=list(S_A), s_b=list(S_B), angles=angles, pretrain=pretrain, post=POST,
               progress=False)
     return dict(angles=angles, pretrain=pretrain,
                 rotated=transfer.two_layer_map(jax.random.key(0), **kw),
@@ -58,27 +66,46 @@ def summary(res):
     return "\n".join(lines)
 
 
+def _edges(values):
+    """Cell edges around sorted `values` (midpoints between neighbours, the outer edges half a
+    neighbouring gap out), so that unequal steps are drawn as unequal cells."""
+    v = np.asarray(values, dtype=float)
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[v[0] - (v[1] - v[0]) / 2], mid, [v[-1] + (v[-1] - v[-2]) / 2]])
+
+
 def _plot(res, path):
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, name, title in ((axes[0], "rotated", "(a) B rotated from A"),
-                            (axes[1], "reversed", "(b) B = −(rotated A)")):
-        loss = np.maximum(res[name]["final_loss"], 1e-12)
-        im = ax.imshow(loss, origin="lower", aspect="auto", norm=LogNorm(),
-                       extent=(-0.5, len(res["pretrain"]) - 0.5, -0.5, len(res["angles"]) - 0.5))
+    names = (("rotated", "(a) B rotated from A"),
+             ("reversed", "(b) B = −(rotated A); numbers in the cells: modes of B\n"
+                          "the exact solution finds stalled at the saddle"))
+    losses = {name: np.maximum(res[name]["final_loss"], 1e-12) for name, _ in names}
+    # one colour scale for both panels
+    norm = LogNorm(vmin=min(v.min() for v in losses.values()),
+                   vmax=max(v.max() for v in losses.values()))
+    cmap = plt.get_cmap("viridis")
+    nothing = 0.5 * float(np.sum(np.square(S_B)))  # the loss with nothing of B learned
+    x, y = _edges(res["pretrain"]), _edges(res["angles"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    for ax, (name, title) in zip(axes, names):
+        mesh = ax.pcolormesh(x, y, losses[name], norm=norm, cmap=cmap)
         for i, row in enumerate(res[name]["stalled_modes"]):
             for j, v in enumerate(row):
                 if v:
-                    ax.text(j, i, str(int(v)), ha="center", va="center", color="w", fontsize=8)
-        ax.set_xticks(range(len(res["pretrain"])), [f"{t:g}" for t in res["pretrain"]])
-        ax.set_yticks(range(len(res["angles"])), [f"{a:.2f}" for a in res["angles"]])
+                    bright = norm(losses[name][i, j]) > 0.6  # dark text on the bright cells
+                    ax.text(res["pretrain"][j], res["angles"][i], str(int(v)), ha="center",
+                            va="center", color="k" if bright else "w", fontsize=10,
+                            fontweight="bold")
+        ax.set_xticks(res["pretrain"], [f"{t:g}" for t in res["pretrain"]])
+        ax.set_yticks(res["angles"], [f"{a:.2f}" for a in res["angles"]])
         ax.set_xlabel("pre-training length T on A (flow time)")
-        ax.set_ylabel("principal angle θ (rad)")
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax, label="final loss on B (exact)")
-    fig.tight_layout()
+        ax.set_ylabel("principal angle θ between A's and B's subspaces (rad)")
+        ax.set_title(title, fontsize=10)
+    cbar = fig.colorbar(mesh, ax=axes, shrink=0.95, pad=0.02)
+    cbar.set_label(f"final loss on B after flow time {POST:g} on B (exact), both panels\n"
+                   f"({nothing:g} = ½ Σ s²: nothing of B learned)", fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
