@@ -36,6 +36,7 @@ MODULES = (
     "lr_bound",
     "weight_decay",
     "input_deficits",
+    "semantic",
 )
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "derivations"

@@ -28,7 +28,7 @@ integrates its one mode without a closed form through `methods.numerical_flow`
     dln/simulation/   5. gradient descent: the one scan, pathway networks
     dln/measures/     6. what is read off: lazy/rich regime, OCS, pathway shares, Fisher
     dln/phenomena/    7. the papers' experiments: pathways, critical periods, schedules,
-                         matrix completion, transfer
+                         matrix completion, transfer, semantic development
 
 The flat module names of earlier versions (`dln.modes`, `dln.riccati`, `dln.biases`,
 `dln.numerical_flow`, `dln.network`, `dln.descent`, `dln.regime`, `dln.ocs`, `dln.datasets`,
@@ -46,7 +46,7 @@ from dln import init, methods, network, sweep
 from dln.measures import ocs, regime
 from dln.measures import pathways as _pathway_measures
 from dln.methods import numerical_flow
-from dln.phenomena import completion, critical_periods, pathways, schedule, transfer
+from dln.phenomena import completion, critical_periods, pathways, schedule, semantic, transfer
 from dln.protocol import Architecture, Protocol, deficits, sources
 from dln.protocol.deficits import Blur, Flip
 from dln.simulate import DivergenceError, lr_bound, simulate
@@ -85,5 +85,5 @@ __all__ = ["Task", "whiten", "Protocol", "Architecture", "Blur", "Flip", "Trajec
            "methods", "simulate", "lr_bound", "DivergenceError", "init", "sweep", "datasets",
            "task_pairs", "modes", "riccati", "biases", "numerical_flow", "network", "descent",
            "regime", "ocs", "pathways", "critical_periods", "deficits", "schedule", "completion",
-           "transfer"]
+           "transfer", "semantic"]
 __version__ = "0.1.0"

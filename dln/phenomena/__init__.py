@@ -7,4 +7,6 @@
 - `completion`: matrix completion with the end-to-end theory (Arora et al. 2019).
 - `transfer`: transfer maps over pre-training length and task relation (Kleinman, Achille &
   Soatto 2024).
+- `semantic`: semantic development (Saxe, McClelland & Ganguli 2019): item similarity, MDS,
+  stage times, illusory correlations, category coherence.
 """
