@@ -31,16 +31,18 @@ below 1e-12, at every onset and depth), so its own final loss shows no critical 
 
 - (a) Sensitivity curve: the excess loss of pathway b's map on its own at the end of training
   (`t = 80`), as a fraction of the excess loss of an untrained pathway, against the deficit
-  onset, for depths 2, 3, 4 (quick mode: depth 2). Dashed: no deficit (b then holds half of
-  every mode, a fraction 0.25); 1 would mean b learned nothing. Lines: exact; circles: gradient
-  descent (one `vmap`-ed call over all onsets per depth). The damage is largest for the
-  earliest onsets, falls as the onset moves past the learning of each group of modes (strong
-  modes first) and vanishes once learning is over: a critical period of the deprived pathway.
-  Depth sharpens the competition and delays learning, so the deeper network's critical period
-  extends later (a window at onset 0 covers the learning of the strong modes at every depth, so
-  the damage there is nearly the same).
-- (b) The whole network's excess loss over training without a deficit (exact; log scale): the
-  critical period coincides with the rapid learning phase, before the loss falls to 0.
+  onset in flow time `t = lr × steps` (top axis: the paper's epochs), for depths 2, 3, 4 (quick
+  mode: depth 2). Dashed: no deficit (b then holds half of every mode, a fraction 0.25 at every
+  depth, so the dashed lines coincide); dotted, 1 would mean b learned nothing. Lines: exact;
+  circles: gradient descent (one `vmap`-ed call over all onsets per depth). The damage is
+  largest for the earliest onsets, falls as the onset moves past the learning of each group of
+  modes (strong modes first) and vanishes once learning is over: a critical period of the
+  deprived pathway. Depth sharpens the competition and delays learning, so the deeper network's
+  critical period extends later (a window at onset 0 covers the learning of the strong modes at
+  every depth, so the damage there is nearly the same).
+- (b) The whole network's excess loss without a deficit against flow time `t = lr × steps`
+  (exact; log scale): the critical period coincides with the rapid learning phase, before the
+  loss falls to 0.
 - (c) The trace of the Fisher information of all the weights (both pathways, all layers) over
   training, log scale, for each depth:
   solid, the **empirical Fisher** `(1/P) Σ_μ ||∇_W ½||ŷ_μ − y_μ||²||²` at the data's own targets
@@ -278,7 +280,7 @@ def summary(res) -> str:
         lines.append(
             f"depth {depth}: damage at onset 0 {r['damage'][0]:.3f} (no deficit "
             f"{r['baseline']:.3f}); last onset costing > {CUTOFF:g}: "
-            + ("none" if last is None else f"{last:g}")
+            + ("none" if last is None else f"t = {last:g} ({last / EPOCH:.0f} epochs)")
             + f"; whole network's final excess loss <= {np.max(np.abs(r['network_final'])):.1e}")
         lines.append(
             f"  empirical Fisher: peak {emp[peak]:.3g} at t = {t[peak]:.1f}, start "
@@ -321,77 +323,117 @@ def summary(res) -> str:
 
 def _plot(res, path):
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig, axes = plt.subplots(4, 1, figsize=(8, 14.5), sharex=True)
+    fig, axes = plt.subplots(2, 2, figsize=(13.5, 10.5))
+    (ax_a, ax_b), (ax_c, ax_d) = axes
     colors = plt.cm.plasma(np.linspace(0.1, 0.75, len(res["depths"])))
     t = res["t"]
+    legend_kw = {"fontsize": 8, "framealpha": 0.9}
+    circle = {"ls": "none", "marker": "o", "mfc": "none", "color": "0.3"}
+    depth_handles = [Line2D([], [], color=c, lw=1.5, label=f"depth {d}")
+                     for c, d in zip(colors, res["depths"])]
+    baselines = []
     for c, depth in zip(colors, res["depths"]):
         r = res[depth]
-        ax = axes[0]
-        ax.plot(res["onsets"], r["damage"], "-", color=c, label=f"depth {depth}")
-        ax.plot(res["onsets"], r["sim_damage"], "o", mfc="none", ms=5, color=c)
-        ax.axhline(r["baseline"], color=c, ls="--", lw=0.8)
-        axes[1].semilogy(t, np.maximum(r["loss"], 1e-12), color=c, label=f"depth {depth}")
-        ax = axes[2]
+        ax_a.plot(res["onsets"], r["damage"], "-", color=c)
+        ax_a.plot(res["onsets"], r["sim_damage"], "o", mfc="none", ms=5, color=c)
+        ax_a.axhline(r["baseline"], color=c, ls="--", lw=0.8)
+        baselines.append(r["baseline"])
+        ax_b.semilogy(t, np.maximum(r["loss"], 1e-12), color=c)
         emp, model = r["fisher"]["none"]
-        ax.semilogy(t, emp, "-", color=c, label=f"depth {depth}: empirical Fisher")
-        ax.semilogy(r["sim_t"], r["sim_fisher"], "o", mfc="none", ms=3, color=c)
-        ax.semilogy(t, r["fisher"]["deficit"][0], "-.", color=c, lw=1.0,
-                    label=f"depth {depth}: empirical, deficit at {FISHER_ONSET:g}")
-        ax.semilogy(t, model, ":", color=c, lw=1.5,
-                    label=f"depth {depth}: Gaussian-model Fisher")
-    axes[0].axhline(1.0, color="k", lw=0.6, ls=":")
-    axes[0].set_ylabel("deprived pathway's final excess loss\n(fraction of an untrained one)")
-    axes[0].set_title(f"(a) sensitivity to a deficit of length {LENGTH:g} ({LENGTH / EPOCH:.0f} "
-                      "epochs) on pathway b: lines exact, circles GD; dashed: no deficit",
-                      fontsize=9)
-    axes[0].set_xlabel("deficit onset")
-    axes[0].xaxis.set_tick_params(labelbottom=True)
-    axes[0].legend(fontsize=8)
-    axes[1].set_ylabel("network excess loss")
-    axes[1].set_ylim(1e-8, None)
-    axes[1].set_title("(b) the network's excess loss, no deficit (exact)", fontsize=9)
-    axes[1].legend(fontsize=8)
-    axes[2].axvspan(FISHER_ONSET, FISHER_ONSET + LENGTH, color="tab:red", alpha=0.1,
-                    label="deficit window (dash-dotted)")
+        ax_c.semilogy(t, emp, "-", color=c)
+        ax_c.semilogy(r["sim_t"], r["sim_fisher"], "o", mfc="none", ms=3.5, color=c)
+        ax_c.semilogy(t, r["fisher"]["deficit"][0], "-.", color=c, lw=1.0)
+        ax_c.semilogy(t, model, ":", color=c, lw=1.6)
+    onset_label = f"deficit onset: flow time t = lr × steps (1 epoch = {EPOCH:g})"
+    time_label = f"flow time t = lr × steps (lr = {LR:g}; 1 epoch = {EPOCH:g})"
+    # (a) sensitivity
+    ax_a.axhline(1.0, color="k", lw=0.6, ls=":")
+    same = np.ptp(baselines) < 1e-3
+    ax_a.set_ylabel("deprived pathway's final excess loss\n(fraction of an untrained one)")
+    ax_a.set_title(f"(a) sensitivity to a deficit of length {LENGTH:g} ({LENGTH / EPOCH:.0f} "
+                   "epochs) on pathway b", fontsize=10)
+    ax_a.set_xlabel(onset_label)
+    top = ax_a.secondary_xaxis("top", functions=(lambda x: x / EPOCH, lambda e: e * EPOCH))
+    top.set_xlabel("deficit onset in the paper's epochs", fontsize=8)
+    top.tick_params(labelsize=8)
+    ax_a.legend(handles=depth_handles + [
+        Line2D([], [], color="0.3", label=f"exact, deficit at the onset (t = {HORIZON:g})"),
+        Line2D([], [], **circle, label=f"gradient descent (lr {LR:g}, {STEPS} steps)"),
+        Line2D([], [], color="0.3", ls="--", lw=0.8,
+               label="no deficit" + (f" ({baselines[0]:.2f} at every depth:\nthe dashed lines "
+                                     "coincide)" if same and len(baselines) > 1 else "")),
+        Line2D([], [], color="k", ls=":", lw=0.6, label="1: b learned nothing")],
+        loc="center right", **legend_kw)
+    # (b) network loss
+    ax_b.set_ylabel("the whole network's excess loss")
+    ax_b.set_ylim(1e-8, None)
+    ax_b.set_xlabel(time_label)
+    ax_b.set_title("(b) the network's excess loss, no deficit (exact)", fontsize=10)
+    ax_b.legend(handles=depth_handles, **legend_kw)
+    # (c) Fisher over training
+    ax_c.axvspan(FISHER_ONSET, FISHER_ONSET + LENGTH, color="tab:red", alpha=0.1)
     lo = min(np.min(res[d]["fisher"]["none"][0][res[d]["fisher"]["none"][0] > 0])
              for d in res["depths"])
-    axes[2].set_ylim(max(lo, 1e-8), None)
-    axes[2].set_ylabel("trace of the Fisher information")
-    axes[2].set_xlabel("flow time t (epochs = t / 0.08)")
-    axes[2].set_title("(c) Fisher information of all weights: empirical (at the targets) rises "
-                      "then falls;\nGaussian-output model only grows; circles GD", fontsize=9)
-    axes[2].legend(fontsize=6, ncol=2)
-    ax = axes[3]
-    ax2 = ax.twinx()  # the Gaussian-model Fisher on a linear scale: its fall is ~10 %
+    ax_c.set_ylim(max(lo, 1e-8), None)
+    ax_c.set_ylabel("trace of the Fisher information (all weights)")
+    ax_c.set_xlabel(time_label)
+    ax_c.set_title("(c) empirical Fisher (at the targets) rises then falls;\nGaussian-output-"
+                   "model Fisher only grows", fontsize=10)
+    ax_c.legend(handles=depth_handles + [
+        Line2D([], [], color="0.3", label="empirical, no deficit (exact)"),
+        Line2D([], [], **circle, label="empirical, no deficit (gradient descent)"),
+        Line2D([], [], color="0.3", ls="-.", lw=1.0,
+               label=f"empirical, deficit at t = {FISHER_ONSET:g} (exact)"),
+        Line2D([], [], color="0.3", ls=":", lw=1.6, label="Gaussian-output model, no deficit "
+                                                        "(exact)"),
+        Patch(color="tab:red", alpha=0.2, label=f"the deficit's window [{FISHER_ONSET:g}, "
+                                                f"{FISHER_ONSET + LENGTH:g})")],
+        loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, **legend_kw)
+    # (d) finite plasticity
+    ax2 = ax_d.twinx()  # the Gaussian-model Fisher on a linear scale: its fall is ~10 %
     fp = res["finite_plasticity"]
-    for name, c, label in (("plain", "k", "constant lr"),
-                           ("decay", "tab:red", f"weight decay {FP_DECAY:g}"),
-                           ("anneal", "tab:blue", "annealed lr")):
+    runs = (("plain", "k", "constant lr"), ("decay", "tab:red", f"weight decay {FP_DECAY:g}"),
+            ("anneal", "tab:blue", "annealed lr $0.08 \\cdot 2^{-k/50}$"))
+    for name, c, _ in runs:
         r = fp[name]
-        ax.semilogy(r["step_t"], r["emp"], "-", color=c, label=f"{label}: empirical (left)")
-        ax2.plot(r["step_t"], r["model"], ":", color=c, lw=1.8,
-                 label=f"{label}: Gaussian model (right)")
+        ax_d.semilogy(r["step_t"], r["emp"], "-", color=c)
+        ax2.plot(r["step_t"], r["model"], ":", color=c, lw=1.8)
         if "exact_model" in r:
             sub = slice(None, None, 4)
-            ax.semilogy(r["step_t"][sub], r["exact_emp"][sub], "o", mfc="none", ms=3, color=c)
-            ax2.plot(r["step_t"][sub], r["exact_model"][sub], "o", mfc="none", ms=3, color=c)
-    ax.set_ylim(1e-3, 10.0)
-    ax2.set_ylim(0.0, None)
-    ax.set_xlabel("steps × 0.08 (= flow time at constant lr; the annealed run's flow time stops "
-                  "at 5.8)")
-    ax.set_ylabel("empirical Fisher trace (log)")
-    ax2.set_ylabel("Gaussian-model Fisher trace (linear)")
-    ax.set_title(f"(d) one network of depth {FP_DEPTH}, modes from {FP_U0:g}, GD (circles exact): "
-                 "with decay the Gaussian-model Fisher falls\nas the weakest modes die, the "
-                 "empirical one stays above 0; annealing freezes both", fontsize=9)
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=6, ncol=2, loc="lower right")
+            ax_d.semilogy(r["step_t"][sub], r["exact_emp"][sub], "o", mfc="none", ms=3.5,
+                          color=c)
+            ax2.plot(r["step_t"][sub], r["exact_model"][sub], "o", mfc="none", ms=3.5, color=c)
+    top_model = max(float(np.max(fp[name]["model"])) for name, _, _ in runs)
+    ax_d.set_ylim(1e-3, 10.0)
+    ax2.set_ylim(0.0, 1.15 * top_model)
+    ax_d.set_xlabel(f"steps × {LR:g} (= flow time at constant lr; the annealed run's flow time "
+                    "stops at 5.8)")
+    ax_d.set_ylabel("empirical Fisher trace (solid, log scale)")
+    ax2.set_ylabel("Gaussian-model Fisher trace (dotted, linear scale)")
+    ax_d.set_title(f"(d) one network of depth {FP_DEPTH}, modes from {FP_U0:g}: with decay the "
+                   "Gaussian-model Fisher\nfalls as the weakest modes die; annealing freezes both",
+                   fontsize=10)
+    ax2.text(0.98, 0.985, "dotted: Gaussian-model Fisher, right axis", transform=ax2.transAxes,
+             ha="right", va="top", fontsize=8)
+    missing = [label for name, _, label in runs if "exact_model" not in fp[name]]
+    ax_d.legend(handles=[Line2D([], [], color=c, lw=1.5, label=label) for _, c, label in runs] + [
+        Line2D([], [], color="0.3", label="solid: empirical Fisher (left axis)"),
+        Line2D([], [], color="0.3", ls=":", lw=1.8,
+               label="dotted: Gaussian-model Fisher (right axis)"),
+        Line2D([], [], color="0.3", label=f"lines: gradient descent (lr {LR:g})"),
+        Line2D([], [], **circle, label="open circles: exact (dln.solve)"
+               + (f"\n(not for {', '.join(missing)}: full mode)" if missing else ""))],
+        loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, **legend_kw)
+    for ax in (ax_a, ax_b, ax_c):
+        ax.set_xlim(-3, HORIZON + 3)
     fig.suptitle("Achille, Rovere & Soatto 2019: critical period and Fisher information, "
-                 "two competing pathways", fontsize=10)
+                 "two competing pathways (a–c) and one network with finite plasticity (d)",
+                 fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 

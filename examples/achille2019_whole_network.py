@@ -39,7 +39,9 @@ integrated at depth ≥ 3), and in panel (d) the same mode law through the piece
 the annealed schedule above; one batched call over all windows per depth), the only source for a
 flip (not mode-wise).
 
-**Figure, `achille2019_whole_network.png`:**
+**Figure, `achille2019_whole_network.png`** (time axes: flow time `t = Σ lr_k`; curves that
+stay at 0 lie on top of each other, so the shallower depths are drawn wider, underneath, and
+the legends say so):
 
 - (a) Excess loss against the onset of a blur of length 40, per depth: exact lines (`γ = 0.02`,
   `t = 300`), gradient-descent circles. Depth 1 and 2: none. Depth 3: a loss (0.24, the four
@@ -143,19 +145,20 @@ def simulated_maps(task, depth, onsets, lengths):
                                                  lengths=lengths, **kw)
     flip = simulated_network_critical_period_map(task, weights, deficit=dln.Flip(),
                                                  onsets=onsets, lengths=[LENGTH], **kw)
-    # γ = 0 at constant lr: one run over the windows, records at t = 0, 100, 200, 300
-    on = np.asarray(onsets, float)
+    # γ = 0 at constant lr: one run over the windows and, last, a window of length 0 (no
+    # deficit: the reference, in the same compiled call), records at t = 0, 100, 200, 300
+    on = np.concatenate([np.asarray(onsets, float), [0.0]])
+    ell = np.concatenate([np.full(len(onsets), LENGTH), [0.0]])
     steps = round(BUDGET / CONSTANT_LR)
     every = round(100.0 / CONSTANT_LR)
     windowed = dln.Protocol(task, depth=depth, deficits=dln.Blur(
-        onset=on, length=np.full_like(on, LENGTH), keep=KEEP, factor=FACTOR))
+        onset=on, length=ell, keep=KEEP, factor=FACTOR))
     run = dln.simulate(windowed, weights, lr=CONSTANT_LR, steps=steps, every=every)
-    ref = dln.simulate(dln.Protocol(task, depth=depth), weights, lr=CONSTANT_LR, steps=steps,
-                       every=every)
-    delay = np.asarray(run.loss) - np.asarray(ref.loss)[None, :]  # (O, 4)
+    loss = np.asarray(run.loss)
+    delay = loss[:-1] - loss[-1:]  # (O, 4)
     return {"blur": {k: np.asarray(v) for k, v in blur.items()},
             "flip": {k: np.asarray(v) for k, v in flip.items()},
-            "delay": {"t": np.asarray(ref.t), "excess": delay}}
+            "delay": {"t": np.asarray(run.t).reshape(-1, loss.shape[-1])[-1], "excess": delay}}
 
 
 @functools.partial(jax.jit, static_argnames="depth")
@@ -275,45 +278,64 @@ def summary(res) -> str:
 # ------------------------------------------------------------------------------------- plot
 def _plot(res, path):
     from matplotlib.figure import Figure  # no pyplot: no global state
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     on, ln = res["onsets"], res["lengths"]
     j = int(np.flatnonzero(ln == LENGTH)[0])
     i_early = int(np.flatnonzero(on == EARLY)[0])
     i_late = int(np.flatnonzero(on == LATE)[0])
     deep = res["deep"]
-    colour = {d: f"C{n}" for n, d in enumerate(res["depths"])}
-    fig = Figure(figsize=(7.2, 5.6), layout="constrained")
+    depths = res["depths"]
+    colour = {d: f"C{n}" for n, d in enumerate(depths)}
+    # curves that stay at 0 lie on top of each other: the shallower ones are drawn wider,
+    # underneath, so that every colour shows (the legends say so)
+    width = {d: 1.4 + 1.6 * (len(depths) - 1 - n) for n, d in enumerate(depths)}
+    fig = Figure(figsize=(10.5, 9.2), layout="constrained")
     (ax_a, ax_b), (ax_c, ax_d) = fig.subplots(2, 2)
-    for d in res["depths"]:
+    circle = {"ls": "none", "marker": "o", "mfc": "none", "color": "0.3"}
+    legend_kw = {"fontsize": 8, "framealpha": 0.9}
+    overlap = "curves at 0 overlap\n(shallower drawn wider, beneath)"
+    for d in depths:
         c = colour[d]
         ex = res["exact"][d][BUDGET]["excess"]
-        ax_a.plot(on, ex[1][:, j], "-", color=c, lw=1.6, label=f"D = {d}")
-        ax_a.plot(on, res["sim"][d]["blur"]["excess"][:, j], "o", color=c, mfc="none", ms=4)
-        ax_b.plot(on, res["sim"][d]["flip"]["excess"][:, 0], "--s", color=c, ms=3.5, lw=1.0,
-                  label=f"flip, D = {d}")
+        ax_a.plot(on, ex[1][:, j], "-", color=c, lw=width[d], label=f"D = {d}")
+        ax_a.plot(on, res["sim"][d]["blur"]["excess"][:, j], "o", color=c, mfc="none", ms=4.5)
+        ax_b.plot(on, res["sim"][d]["flip"]["excess"][:, 0], "--s", color=c,
+                  ms=2.5 + width[d], lw=width[d] * 0.7, label=f"flip, D = {d}")
         for i, ls in ((i_early, "-"), (i_late, "--")):
-            ax_c.plot(ln, ex[1][i], ls, color=c, lw=1.5)
-            ax_c.plot(ln, res["sim"][d]["blur"]["excess"][i], "o", color=c, mfc="none", ms=3.5)
-    ax_a.plot(on, res["exact"][deep][BUDGET]["excess"][0][:, j], ":", color="0.4", lw=1.5,
-              label=f"D = {deep}, γ = 0")
-    ax_a.set(xlabel="onset of the blur (flow time)", ylabel="final excess loss",
-             title=f"(a) blur, length {LENGTH:g}, γ = {GAMMA}")
-    ax_a.legend(fontsize=7, ncol=2)
+            ax_c.plot(ln, ex[1][i], ls, color=c, lw=width[d])
+            ax_c.plot(ln, res["sim"][d]["blur"]["excess"][i], "o", color=c, mfc="none", ms=4)
+    ax_a.plot(on, res["exact"][deep][BUDGET]["excess"][0][:, j], ":", color="0.2", lw=1.5,
+              label=f"D = {deep}, no weight decay")
+    clock = "flow time t = Σ lr_k"
+    ax_a.set(xlabel=f"onset of the blur ({clock})", ylabel=f"final excess loss (t = {BUDGET:g})",
+             title=f"(a) blur of length {LENGTH:g}, weight decay γ = {GAMMA}")
+    handles, _ = ax_a.get_legend_handles_labels()
+    ax_a.legend(handles=handles + [
+        Line2D([], [], color="0.3", label="lines: exact"),
+        Line2D([], [], **circle, label="circles: gradient descent"),
+        Line2D([], [], ls="none", label=overlap)], ncol=2, **legend_kw)
     ex_deep = res["exact"][deep][BUDGET]["excess"][1][:, j]
     ax_b.plot(on, ex_deep, "-", color=colour[deep], lw=1.6, label=f"blur, D = {deep} (exact)")
-    ax_b.set(xlabel="onset of the deficit (flow time)", ylabel="final excess loss",
-             title="(b) flip (GD) vs blur")
-    ax_b.legend(fontsize=7)
-    ax_c.plot([], [], "-", color="k", label=f"onset {EARLY:g} (early)")
-    ax_c.plot([], [], "--", color="k", label=f"onset {LATE:g} (late)")
-    ax_c.set(xlabel="length of the blur (flow time)", ylabel="final excess loss",
-             title="(c) early vs late, against length")
-    ax_c.legend(fontsize=7)
+    ax_b.set(xlabel=f"onset of the deficit ({clock})", ylabel=f"final excess loss (t = {BUDGET:g})",
+             title=f"(b) flip (gradient descent, dashed) vs blur, length {LENGTH:g}")
+    handles, _ = ax_b.get_legend_handles_labels()
+    ax_b.legend(handles=handles + [Line2D([], [], ls="none", label=overlap)], **legend_kw)
+    ax_c.set(xlabel=f"length of the blur ({clock})", ylabel=f"final excess loss (t = {BUDGET:g})",
+             title="(c) early vs late blur, against its length")
+    ax_c.legend(handles=[Line2D([], [], color=colour[d], lw=1.5, label=f"D = {d}")
+                         for d in depths] + [
+        Line2D([], [], color="k", ls="-", label=f"onset {EARLY:g} (early), exact"),
+        Line2D([], [], color="k", ls="--", label=f"onset {LATE:g} (late), exact"),
+        Line2D([], [], **circle, label="circles: gradient descent"),
+        Line2D([], [], ls="none", label=overlap)], ncol=3, loc="upper center",
+        bbox_to_anchor=(0.5, -0.13), **legend_kw)
     names = [f"blur [{o:g}, {o + ell:g})" for o, ell in res["windows"][:2]] + ["no deficit"]
     for n, ((t, u), name) in enumerate(zip(res["lines"], names)):
         c = ("C3", "C2", "k")[n]
-        ax_d.plot(t, u, "-", color=c, lw=1.5, label=name)
-        ax_d.plot(res["t_sim"], res["u_sim"][n], "o", color=c, mfc="none", ms=3)
+        ax_d.plot(t, u, "-", color=c, lw=1.5, label=f"{name}, exact")
+        ax_d.plot(res["t_sim"], res["u_sim"][n], "o", color=c, mfc="none", ms=3.5)
     for (o, ell), c in zip(res["windows"][:2], ("C3", "C2")):
         ax_d.axvspan(o, o + ell, color=c, alpha=0.12, lw=0)
     ax_d.axhline(res["thresholds"][deep], color="0.3", ls="--", lw=1.0)
@@ -321,18 +343,26 @@ def _plot(res, path):
                   textcoords="offset points", ha="right", fontsize=8, color="0.3")
     ax_d.set_yscale("log")
     ax_d.set_ylim(1e-4, 2.0)
-    ax_d.set(xlabel="flow time t", ylabel="leaf mode strength u(t)",
+    ax_d.set(xlabel=f"{clock} (annealed: {STEPS} steps make {BUDGET:g})",
+             ylabel="leaf mode strength u(t) (log scale)",
              title=f"(d) a leaf mode (s = 0.125), D = {deep}")
-    ax_d.legend(fontsize=7, loc="lower right")
+    handles, _ = ax_d.get_legend_handles_labels()
+    ax_d.legend(handles=handles + [
+        Line2D([], [], **circle, label="circles: gradient descent"),
+        Patch(color="0.5", alpha=0.25, label="shaded: the blur's window"),
+        Line2D([], [], color="0.3", ls="--", lw=1.0,
+               label=r"clean threshold $u_-$ (below it the mode dies)")],
+        ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.13), **legend_kw)
     for ax in (ax_a, ax_b, ax_c, ax_d):
         ax.grid(alpha=0.3)
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize(10)
         ax.tick_params(labelsize=8)
-        ax.xaxis.label.set_fontsize(8)
-        ax.yaxis.label.set_fontsize(8)
-    fig.suptitle("Whole-network critical period (Achille et al. 2019): weight decay, "
-                 "annealed lr\nlines exact, markers gradient descent", fontsize=9)
-    fig.savefig(path, dpi=150)
+        ax.xaxis.label.set_fontsize(9)
+        ax.yaxis.label.set_fontsize(9)
+    fig.suptitle("Whole-network critical period (Achille et al. 2019): weight decay, annealed "
+                 f"lr ({STEPS} steps, Σ lr = {BUDGET:g}); lines exact, open circles gradient "
+                 "descent", fontsize=10)
+    fig.savefig(path, dpi=130)
     return path
 
 

@@ -33,37 +33,38 @@ representation `Ω_p x_p` also predicts the other view through its own linear de
 **Figures.**
 
 - `kleinman2023_rsv.png`: histograms of the relative source variance of the 16 shared units
-  (`dln.pathways.measures.relative_source_variance`: `RSV_i = (V_a − V_b)/(V_a + V_b)`, +1 for
-  a unit that only source a drives, −1 for one that only b drives), pooled over seeds, 60 time
-  units after the end of deficits of increasing length. Top row without, bottom row with the
-  reconstruction objective. Without it, deficits longer than the time pathway a needs to
-  learn the task (about 10) leave the units leaning to source a 60 time units later (mean RSV
-  +0.71 for L = 40): pathway b was frozen (no input, no gradient) and afterwards sees only the
-  small residual a leaves, so in a deep network it grows back slowly — but it does grow back:
-  trained on, the units return to balance (mean RSV +0.04 at L + 150, −0.00 at L + 300).
-  With reconstruction, b is driven by the cross-view correlation,
-  which a cannot explain away, and the units are driven by both sources again (some of them
-  mainly by b). Once L exceeds the time a needs to learn the task, the state at the deficit's
-  end no longer depends on L (b frozen, a converged to the best a-only map), so with a removed
-  source the damage grows with the length only up to there.
+  (`dln.pathways.measures.relative_source_variance`: `RSV_i = (V_a − V_b)/(V_a + V_b)`, +1 for a
+  unit that only source a drives, −1 for one that only b drives), pooled over seeds (counts of
+  units on one shared axis; dashed, the mean), 60 time units after the end of deficits of
+  increasing length. Top row without, bottom row with the reconstruction objective. Without it,
+  deficits longer than the time pathway a needs to learn the task (about 10) leave the units
+  leaning to source a 60 time units later (mean RSV +0.71 for L = 40): pathway b was frozen (no
+  input, no gradient) and afterwards sees only the small residual a leaves, so in a deep network
+  it grows back slowly — but it does grow back: trained on, the units return to balance (mean
+  RSV +0.04 at L + 150, −0.00 at L + 300). With reconstruction, b is driven by the cross-view
+  correlation, which a cannot explain away, and the units are driven by both sources again (some
+  of them mainly by b). Once L exceeds the time a needs to learn the task, the state at the
+  deficit's end no longer depends on L (b frozen, a converged to the best a-only map), so with a
+  removed source the damage grows with the length only up to there.
 - `kleinman2023_recovery.png`: (a) the excess loss 60 time units after the deficit against its
-  length (geometric mean over seeds, dots: seeds), for the shallow network (it recovers: its
-  loss is convex and, whatever L, falls exponentially at the rate of its flattest direction,
-  to about 1e-6 after 60 time units), the deep one (about 6e-2 at L + 60 once L exceeds ~10:
-  it has left the plateau but is still far from the optimum) and the deep one with
-  reconstruction (it recovers, to within 10× of the shallow network); dotted, the excess loss
-  of the best map that uses source a only (0.157), the plateau the deep network sits on at the
-  end of the deficit. Without a deficit (L = 0) some deep seeds
-  converge slowly: from scratch the two pathways first overshoot and then rebalance along the
-  same flat direction. (b) the excess loss against the time since the deficit's end for the
-  longest deficit (solid) and against time from scratch without a deficit (dashed). (c) the
-  size `||C_b||` of source b's contribution to the map, relative to its converged size, against
-  the same times. From scratch b grows within a few time units in every network. After the
-  deficit the shallow network's b grows back at the rate set by the curvature of its slowest
-  direction (a against b, σ² = 0.1: half its size in about 7 time units, its loss falling
-  exponentially); the deep network's b needs about 50 (the printed half-times), several times
-  more; with reconstruction about 12, near the shallow network. Reconstruction also speeds up
-  learning from scratch, but much less.
+  length (line: geometric mean over seeds; band: ×/÷ the geometric s.d., i.e. mean ± s.d. of the
+  log), for the shallow network (it recovers: its loss is convex and, whatever L, falls
+  exponentially at the rate of its flattest direction, to about 1e-6 after 60 time units), the
+  deep one (about 6e-2 at L + 60 once L exceeds ~10: it has left the plateau but is still far
+  from the optimum) and the deep one with reconstruction (it recovers, to within 10× of the
+  shallow network); dotted, the excess loss of the best map that uses source a only (0.157), the
+  plateau the deep network sits on at the end of the deficit. Without a deficit (L = 0) some
+  deep seeds converge slowly: from scratch the two pathways first overshoot and then rebalance
+  along the same flat direction. (b) the excess loss against the time since the deficit's end
+  for the longest deficit (solid) and against time from scratch without a deficit (dashed),
+  geometric mean and band as in (a). (c) the size `||C_b||` of source b's contribution to the
+  map, relative to its converged size, against the same times: mean ± s.d. over seeds. From
+  scratch b grows within a few time units in every network. After the deficit the shallow
+  network's b grows back at the rate set by the curvature of its slowest direction (a against b,
+  σ² = 0.1: half its size in about 7 time units, its loss falling exponentially); the deep
+  network's b needs about 50 (the printed half-times), several times more; with reconstruction
+  about 12, near the shallow network. Reconstruction also speeds up learning from scratch, but
+  much less.
 
 Every deep linear network here reaches the optimum eventually (there are no spurious minima):
 at constant learning rate without weight decay the damage of the deficit is a delay, a recovery
@@ -260,74 +261,111 @@ def summary(res) -> str:
     return "\n".join(lines)
 
 
+def _log_band(x, axis=0):
+    """Geometric mean and the band geometric mean ×/÷ geometric s.d. (mean ± s.d. of log x)."""
+    logs = np.log(np.maximum(x, 1e-16))
+    mean, sd = logs.mean(axis), logs.std(axis)
+    return np.exp(mean), np.exp(mean - sd), np.exp(mean + sd)
+
+
 def _plot_rsv(res, path):
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
-    lengths = res["lengths"]
-    fig, axes = plt.subplots(2, len(lengths), figsize=(2.3 * len(lengths), 4.8), sharex=True,
-                             squeeze=False)
+    lengths, seeds = res["lengths"], res["seeds"]
+    fig, axes = plt.subplots(2, len(lengths), figsize=(min(14.0, 2.0 * len(lengths) + 1.0), 5.6),
+                             sharex=True, sharey=True, squeeze=False)
     bins = np.linspace(-1.0, 1.0, 21)
-    for row, (v, color) in enumerate(zip(VARIANTS[1:], ("tab:blue", "tab:green"))):
+    colours = ("tab:blue", "tab:green")
+    for row, (v, color) in enumerate(zip(VARIANTS[1:], colours)):
         for col, L in enumerate(lengths):
             ax = axes[row, col]
             rsv = res[v]["rsv"][:, col].ravel()
             ax.hist(rsv, bins=bins, color=color, alpha=0.8)
-            ax.axvline(0.0, color="gray", lw=0.6)
-            ax.set_title(f"deficit {L:g}: loss {_geomean(res[v]['final'][:, col]):.0e}",
+            ax.axvline(0.0, color="gray", lw=0.8)
+            ax.axvline(rsv.mean(), color="k", lw=1.2, ls="--")
+            ax.set_title(f"L = {L:g}: excess loss {_geomean(res[v]['final'][:, col]):.0e}",
                          fontsize=8)
-            ax.set_yticks([])
+            ax.tick_params(labelsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             if row == 1:
-                ax.set_xlabel("RSV (+1: source a only)", fontsize=8)
-        axes[row, 0].set_ylabel("with reconstruction" if row else "without reconstruction",
-                                fontsize=9)
-    fig.suptitle("Relative source variance of the shared units, 60 time units after\n"
-                 "a deficit on source b of increasing length", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+                ax.set_xlabel("RSV of a unit", fontsize=8)
+        axes[row, 0].set_ylabel(f"{v}\nunits (count)", fontsize=8)
+    n_units = WIDTH * seeds
+    fig.legend(handles=[Patch(color=c, alpha=0.8, label=f"{v}: the {WIDTH} shared units × "
+                              f"{seeds} seeds ({n_units} units)")
+                        for v, c in zip(VARIANTS[1:], colours)]
+               + [Line2D([], [], color="k", lw=1.2, ls="--", label="mean RSV"),
+                  Line2D([], [], color="gray", lw=0.8, label="RSV = 0: both sources equally")],
+               loc="lower center", ncol=2, fontsize=8)
+    fig.suptitle("Relative source variance RSV = $(V_a - V_b)/(V_a + V_b)$ of the shared units\n"
+                 "(+1: source a only, −1: source b only), "
+                 f"{AFTER:g} time units after a deficit on source b\n"
+                 "of length L (flow time t = lr × steps); titles: excess loss at L + "
+                 f"{AFTER:g} (geometric mean over seeds)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
 
 def _plot_recovery(res, path):
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    lengths, t = res["lengths"], res["t"]
+    lengths, t, seeds = res["lengths"], res["t"], res["seeds"]
     colors = dict(zip(VARIANTS, ("tab:orange", "tab:blue", "tab:green")))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5.6))
     ax = axes[0]
     for v in VARIANTS:
-        final = np.maximum(res[v]["final"], 1e-16)
-        ax.semilogy(lengths, _geomean(final, axis=0), "o-", color=colors[v], label=v)
-        ax.semilogy(np.tile(lengths, (final.shape[0], 1)).ravel(), final.ravel(), ".",
-                    color=colors[v], alpha=0.4, ms=3)
-    ax.axhline(res["plateau"], color="gray", ls=":", label="source a only")
-    ax.set_xlabel("deficit length L")
-    ax.set_ylabel("excess loss at L + 60")
+        mean, lo, hi = _log_band(res[v]["final"])
+        ax.semilogy(lengths, mean, "o-", color=colors[v], ms=4)
+        ax.fill_between(lengths, lo, hi, color=colors[v], alpha=0.2, lw=0)
+    ax.axhline(res["plateau"], color="gray", ls=":",
+               label=f"best map using source a only ({res['plateau']:.3f})")
+    ax.set_xlabel("deficit length L (flow time t = lr × steps)")
+    ax.set_ylabel(f"excess loss at t = L + {AFTER:g}")
     ax.set_title("(a) final performance against deficit length", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     L = lengths[-1]
     after = t >= L
+    n0 = int(after.sum())
     for v in VARIANTS:
-        for key, ax, floor in (("excess", axes[1], 1e-16), ("size_b", axes[2], None)):
+        for key, ax in (("excess", axes[1]), ("size_b", axes[2])):
             y = res[v][key][:, -1, after]
-            y0 = res[v][key][:, 0, :after.sum()]
-            for s in range(y.shape[0]):
-                f = (lambda a: np.maximum(a, floor)) if floor else (lambda a: a)  # noqa: E731
-                ax.plot(t[after] - L, f(y[s]), color=colors[v], lw=1.2,
-                        label=v if s == 0 else None)
-                ax.plot(t[:after.sum()], f(y0[s]), color=colors[v], lw=0.8, ls="--")
+            y0 = res[v][key][:, 0, :n0]
+            for curve, ls in ((y, "-"), (y0, "--")):
+                if key == "excess":
+                    mean, lo, hi = _log_band(curve)
+                else:
+                    mean, sd = curve.mean(0), curve.std(0)
+                    lo, hi = mean - sd, mean + sd
+                ax.plot(t[:n0], mean, ls, color=colors[v], lw=1.5)
+                ax.fill_between(t[:n0], lo, hi, color=colors[v], alpha=0.15, lw=0)
     axes[1].set_yscale("log")
     axes[1].set_ylabel("excess loss")
-    axes[1].set_title(f"(b) after a deficit of {L:g} (solid) and from scratch (dashed)",
+    axes[1].set_title(f"(b) excess loss: after a deficit of L = {L:g} and from scratch",
                       fontsize=10)
-    axes[2].axhline(0.5, color="gray", lw=0.6)
-    axes[2].set_ylabel(r"$\|C_b\|$ / converged")
+    axes[2].axhline(0.5, color="gray", lw=0.8)
+    axes[2].set_ylabel(r"size of source b's contribution $\|C_b\|$ / converged size")
     axes[2].set_title("(c) source b's contribution, same runs", fontsize=10)
     for ax in axes[1:]:
-        ax.set_xlabel("time since the deficit's end (dashed: since the start)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        ax.set_xlabel(f"flow time since the deficit's end, t − {L:g} (t = lr × steps);\n"
+                      "from scratch: since the start, t")
+    fig.legend(handles=[Line2D([], [], color=colors[v], lw=1.5, label=v) for v in VARIANTS] + [
+        Line2D([], [], color="k", ls="-", label=f"(b, c) after a deficit of L = {L:g}"),
+        Line2D([], [], color="k", ls="--", label="(b, c) from scratch, no deficit"),
+        Line2D([], [], color="gray", lw=0.8, label="(c) half the converged size"),
+        Patch(color="0.5", alpha=0.3, label=f"(a, b) line: geometric mean over {seeds} seeds, "
+                                            "band: ×/÷ geometric s.d."),
+        Patch(color="0.5", alpha=0.2, label=f"(c) line: mean over {seeds} seeds, "
+                                            "band: ± s.d.")],
+        loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 

@@ -208,45 +208,59 @@ def _field(Ka, Kb, depth):
 
 def _plot(res, path):
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     colors = {"none": "0.6", "early": "tab:red", "late": "tab:blue"}
     styles = {"none": "-", "early": "-", "late": "--"}
-    fig = plt.figure(figsize=(7.2, 5.4))
-    grid = fig.add_gridspec(2, 2, height_ratios=(1.15, 1.0))
+    windows = {"none": "no deficit", "early": "early deficit on b, t ∈ [0, 0.015)",
+               "late": "late deficit on b, t ∈ [0.1, 0.115)"}
+    fig = plt.figure(figsize=(10, 9.2))
+    grid = fig.add_gridspec(3, 2, height_ratios=(1.25, 0.3, 1.0))  # row 1: the legend
     lim = (-0.3, 10.8)
+    legend_kw = {"fontsize": 8, "framealpha": 0.9}
     for col, depth in enumerate(PHASE_DEPTHS):
         ax = fig.add_subplot(grid[0, col])
         ka, kb = np.meshgrid(np.linspace(*lim, 60), np.linspace(*lim, 60))
         u, v = _field(ka, kb, depth)
         speed = np.hypot(u, v)
-        ax.streamplot(ka, kb, u, v, density=0.7, color="0.8", arrowsize=0.6,
+        ax.streamplot(ka, kb, u, v, density=0.7, color="0.8", arrowsize=0.7,
                       linewidth=0.3 + 0.9 * np.log1p(speed) / np.log1p(speed).max())
         xs = np.linspace(0.0, S, 2)
-        ax.plot(xs, S - xs, ":", color="k", lw=0.8)
+        ax.plot(xs, S - xs, ":", color="k", lw=0.9)
         inset = ax.inset_axes([0.56, 0.56, 0.42, 0.42])
         for name in ("none", "early", "late"):
             K = res["phase"][depth][name]
             for j in range(K.shape[1]):
                 for a in (ax, inset):
                     a.plot(K[:, j, 0], K[:, j, 1], styles[name], color=colors[name],
-                           lw=2.6 if name == "none" else 0.9,
-                           label=f"{name}" if (j == 0 and a is ax) else None)
-                ax.plot(K[-1, j, 0], K[-1, j, 1], "o", ms=2.5, color=colors[name])
+                           lw=2.6 if name == "none" else 1.0)
+                ax.plot(K[-1, j, 0], K[-1, j, 1], "o", ms=3, color=colors[name])
         inset.set_xlim(-0.05, 0.6)
         inset.set_ylim(-0.05, 0.6)
-        inset.tick_params(labelsize=5)
-        inset.text(0.04, 0.96, "start", transform=inset.transAxes, fontsize=6, va="top")
+        inset.tick_params(labelsize=7)
+        inset.text(0.04, 0.96, "inset: the start", transform=inset.transAxes, fontsize=7,
+                   va="top")
         ax.set_xlim(*lim)
         ax.set_ylim(*lim)
         ax.set_aspect("equal")
-        ax.set_xlabel("$K_a$", fontsize=8)
-        ax.set_ylabel("$K_b$", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.set_title(f"({'ab'[col]}) depth {depth}: flow and {N_TRAJ} exact trajectories",
-                     fontsize=8)
+        ax.set_xlabel("$K_a$: the mode's strength in pathway a", fontsize=9)
+        ax.set_ylabel("$K_b$: the mode's strength in pathway b", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_title(f"({'ab'[col]}) depth {depth}: the flow and {N_TRAJ} exact trajectories",
+                     fontsize=10)
         if col == 0:
-            ax.legend(fontsize=6, loc="lower left", title="deficit on b", title_fontsize=6)
-    ax = fig.add_subplot(grid[1, :])
+            handles = [
+                Line2D([], [], ls=styles[k], color=colors[k], lw=2.6 if k == "none" else 1.0,
+                       label=windows[k] + ("\n(dashed: on top of no deficit\nwhere they agree)"
+                                           if k == "late" else ""))
+                for k in ("none", "early", "late")] + [
+                Line2D([], [], ls="none", marker="o", ms=3, color="0.3",
+                       label=f"state at t = {HORIZON:g}"),
+                Line2D([], [], ls=":", color="k", lw=0.9, label=f"$K_a + K_b = {S:g}$ "
+                                                                "(learned)"),
+                Line2D([], [], color="0.8", lw=1.2, label="streamlines, no deficit\n"
+                                                          "(width: speed)")]
+    ax = fig.add_subplot(grid[2, :])
     depths = res["depths"]
     labels = {"early": "early [0, 0.015)", "late": "late [0.1, 0.115)",
               "none": "none: mean $|\\cdot|$"}
@@ -255,20 +269,26 @@ def _plot(res, path):
                 color=colors[name], label=f"{labels[name]}, exact")
         sims = sorted(res["sim"])
         ax.plot(sims, [res["sim"][d][name] for d in sims], "o", mfc="none", ms=7,
-                color=colors[name], label="gradient descent" if name == "none" else None)
+                color=colors[name])
+    ax.plot([], [], "o", mfc="none", ms=7, color="0.3", label=f"gradient descent (lr {LR:g})")
     ax.axhline(0.0, color="k", lw=0.4)
     ax.set_xticks(depths)
-    ax.set_xlabel("depth D", fontsize=8)
-    ax.set_ylabel("mean final $(K_a-K_b)/(K_a+K_b)$", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_ylim(-0.1, 1.0)
-    ax.set_title(f"(c) {len(res['p'])} inits $p \\sim N(0, {STD:g}^2)$, $t = {HORIZON:g}$: "
-                 f"lines exact, circles GD (lr {LR:g})", fontsize=8)
-    ax.legend(fontsize=6, loc="center right")
+    ax.set_xlabel("depth D (layers per pathway)", fontsize=9)
+    ax.set_ylabel("mean final $(K_a-K_b)/(K_a+K_b)$", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.set_ylim(-0.15, 1.0)
+    ax.set_title(f"(c) {len(res['p'])} inits $p \\sim N(0, {STD:g}^2)$, read at flow time "
+                 f"t = lr × steps = {HORIZON:g}: lines exact, circles gradient descent",
+                 fontsize=10)
+    ax.legend(title="deficit on b (flow time)", title_fontsize=8, loc="center right",
+              bbox_to_anchor=(1.0, 0.57), **legend_kw)
     fig.suptitle("Kleinman et al. 2024, Fig. 1: large init ($c = 1$), one mode $s = 10$; "
-                 "depth makes an early deficit permanent", fontsize=9)
+                 "depth makes an early deficit permanent", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    box = grid[1, :].get_position(fig)  # the empty row between the portraits and (c)
+    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.5, (box.y0 + box.y1) / 2),
+               ncol=3, title="(a, b)", title_fontsize=8, **legend_kw)
+    fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
 

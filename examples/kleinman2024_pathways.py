@@ -28,50 +28,55 @@ Fig. 2 and 3.
 the summed loss `½ Σ_μ ||ŷ_μ − y_μ||²`, which is `P = 8` times dln's mean loss. One of its epochs
 is therefore one gradient step with dln's `lr = 0.08`, i.e. `0.08` units of flow time:
 1000 epochs ↔ `t = 80`, a 150-epoch deficit ↔ length 12, onsets of 400 and 750 epochs ↔ 32 and
-60, the Fig. 3 window of 200 epochs ↔ `[0, 16)`. Gradient descent in panel (c) runs exactly the
+60, the Fig. 3 window of 200 epochs ↔ `[0, 16)`. Gradient descent in panel (d) runs exactly the
 paper's 1000 steps at that learning rate.
 
-**Figure, `kleinman2024_pathways.png`.**
+**Figure, `kleinman2024_pathways.png`.** Time is flow time `t = lr × steps` throughout (one
+epoch of the paper's code is 0.08).
 
-- (a) Phase portraits of one mode (`s = √15/8`, target `K_a + K_b = √15`, dotted) in the
-  `(K_a, K_b)` plane, log axes, for depth 2 and depth 4, from 8 random small initial strengths
-  `K_p(0) = 0.01·exp(0.2 ξ)` (the same 8 for both depths): no deficit (grey), an early deficit
-  `[0, 2)` (red) and a late one `[40, 42)` after learning (blue, dashed, on top of grey). Exact
-  trajectories. At depth 2 the undisturbed trajectories are straight lines of slope 1 (the ratio
-  is conserved); an early deficit moves them horizontally (a grows alone) and they then keep the
-  new ratio. At depth 4 the same early window sends a much further ahead, and even without a
-  deficit small initial differences are amplified (rich get richer). The late deficit does
-  nothing: the error is already zero.
-- (b) Depth sweep: pathway b's final share `K_b/(K_a + K_b)` of that mode (exact limits
+- (a, b) Phase portraits of one mode (`s = √15/8`, target `K_a + K_b = √15`, dotted) in the
+  `(K_a, K_b)` plane, log axes, for depth 2 (a) and depth 4 (b), from 8 random small initial
+  strengths `K_p(0) = 0.01·exp(0.2 ξ)` (the same 8 for both depths): no deficit (thick grey), an
+  early deficit `[0, 2)` (red) and a late one `[40, 42)` after learning (blue, dashed, exactly on
+  top of the grey ones, as the legend says); dots mark the state at `t = 80`, the thin diagonal
+  the equal split. Exact trajectories. At depth 2 the undisturbed trajectories are straight lines
+  of slope 1 (the ratio is conserved); an early deficit moves them horizontally (a grows alone)
+  and they then keep the new ratio. At depth 4 the same early window sends a much further ahead,
+  and even without a deficit small initial differences are amplified (rich get richer). The late
+  deficit does nothing: the error is already zero.
+- (c) Depth sweep: pathway b's final share `K_b/(K_a + K_b)` of that mode (exact limits
   `t → ∞`) after the early deficit `[0, 2)` and the late one `[40, 42)`, from equal initial
   strengths `K_a(0) = K_b(0) = 0.01`, so that any asymmetry is the deficit's (without one the
   share is ½). The early deficit's damage grows with depth (at fixed initial strength deeper
   pathways learn later, yet the head start a gains in the window is amplified more); the late
   deficit does nothing at any depth. Grey band: the spread (min–max) of the final share over
-  the 8 random initial conditions of (a) without a deficit: depth also amplifies small initial
-  differences, so that from random inits the deep network's split is decided at the start.
-  (Averaged over random inits, the early deficit's effect is mixed with this spread; the
+  the 8 random initial conditions of (a, b) without a deficit: depth also amplifies small
+  initial differences, so that from random inits the deep network's split is decided at the
+  start. (Averaged over random inits, the early deficit's effect is mixed with this spread; the
   summary prints both.)
-- (c) The deficit-onset sweep of Kleinman's Fig. 2: depth 4, the hierarchy, both pathways from
+- (d) The deficit-onset sweep of Kleinman's Fig. 2: depth 4, the hierarchy, both pathways from
   `K_α(0) = 0.01(1 + 0.1 ξ_α)` sorted descending (seed 0; the same for both pathways, so without
   a deficit every mode is shared ½–½), a deficit of length 12 (150 epochs) on b at each onset.
-  Pathway b's final share of each mode against the onset: exact lines (at `t = 80`), gradient
-  descent circles (one `vmap`-ed `dln.pathways.simulate` call over all onsets). A mode is
-  damaged only if the window overlaps its learning; strong modes are learned first, so their
-  critical period ends first, and deficits after about `t = 60` do nothing. At onset 32
-  (400 epochs) only the weakest modes are still learned, and b keeps about 0.15 of them.
-- (d) Lesion plus deprivation (Kleinman's Fig. 3, Guillery-style): mode 1 is permanently
+  Pathway b's final share of each mode against the onset (bottom axis flow time, top axis the
+  paper's epochs): exact lines (at `t = 80`), gradient descent open circles (one `vmap`-ed
+  `dln.pathways.simulate` call over all onsets); dotted verticals at the paper's onsets. Colour
+  is the mode's singular value, line style tells apart the modes of equal `s` (2–3, 4–7),
+  whose curves nearly coincide. A mode is damaged only if the window overlaps its learning;
+  strong modes are learned first, so their critical period ends first, and deficits after about
+  `t = 60` do nothing. At onset 32 (400 epochs) only the weakest modes are still learned, and b
+  keeps about 0.15 of them.
+- (e) Lesion plus deprivation (Kleinman's Fig. 3, Guillery-style): mode 1 is permanently
   lesioned in pathway a (`pathways.Lesion(0, 1)`: a can never carry it), and b is deprived
-  early, `[0, 16)` (200 epochs); depth 4 here (the paper used depth 3; full mode prints the
-  depth-3 split too). Pathway b's strength of each mode as a fraction of the mode's target
-  `s/λ`, against time: during the window a learns every mode it can, and afterwards b, though
-  deprived, is not dead: it learns the lesioned mode 1 completely (fraction 1) while the modes
-  a already holds stay with a. Lines exact, circles gradient descent with the lesion applied to
-  the input (`Lesion` in `simulate`). In the exact solution a lesioned mode is a mode of
-  strength 0 in that pathway (a fixed point of the flow for depth ≥ 2), which is what
+  early, `[0, 16)` (200 epochs, shaded); depth 4 here (the paper used depth 3; full mode prints
+  the depth-3 split too). Pathway b's strength of each mode as a fraction of the mode's target
+  `s/λ`, log scale, against time: during the window a learns every mode it can, and afterwards
+  b, though deprived, is not dead: it learns the lesioned mode 1 completely (fraction 1) while
+  the modes a already holds stay with a. Lines exact, open circles gradient descent with the
+  lesion applied to the input (`Lesion` in `simulate`). In the exact solution a lesioned mode is
+  a mode of strength 0 in that pathway (a fixed point of the flow for depth ≥ 2), which is what
   `solve(..., deficit=[Lesion(0, 1), …])` does too.
-- (e) Deprivation alone, for comparison: the same window without the lesion; b keeps only
-  scraps of every mode, mode 1 included.
+- (f) Deprivation alone, for comparison (exact, same log scale): the same window without the
+  lesion; b keeps only scraps of every mode (at most 0.04 of a target), mode 1 included.
 
 Full mode sweeps depths 1–8 and 36 onsets; `--quick` uses depths 2 and 4 and 12 onsets.
 The script prints the depth table, the final shares of the Fig. 2 onsets (0, 32, 60), the
@@ -233,7 +238,7 @@ def compare(quick: bool = True):
 def summary(res) -> str:
     lines = [f"flow time = {EPOCH} x epochs (lr {LR} on the mean loss = the paper's 0.01 on the "
              f"summed loss); horizon t = {HORIZON:g}, Fig. 2 deficit length {FIG2_LENGTH:g}"]
-    lines.append("(a, b) one mode s = √15/8: pathway b's final share; equal inits "
+    lines.append("(a–c) one mode s = √15/8: pathway b's final share; equal inits "
                  f"{EQUAL_INIT:g}: early / late deficit; 8 random inits: mean [min, max]")
     for depth in sorted(res["sweep"]):
         sh = res["sweep"][depth]
@@ -242,7 +247,7 @@ def summary(res) -> str:
         early, late = res["sweep_equal"][depth]
         lines.append(f"  depth {depth}: equal inits early {early:.3f}, late {late:.3f}; "
                      "random inits " + "; ".join(cells))
-    lines.append(f"(c) depth {DEPTH}, hierarchy, deficit length {FIG2_LENGTH:g}: b's share per "
+    lines.append(f"(d) depth {DEPTH}, hierarchy, deficit length {FIG2_LENGTH:g}: b's share per "
                  "mode at t = 80 (exact)")
     for o, row in zip(FIG2_ONSETS, res["fig2"]):
         lines.append(f"  onset {o:4.0f} ({o / EPOCH:.0f} epochs): "
@@ -251,98 +256,157 @@ def summary(res) -> str:
                  f"{res['sim_onset_gap']:.2e} (t = 80 vs t → ∞: {res['fig2_limit_gap']:.1e})")
     targets = np.asarray(res["task"].mode_targets)
     fin = res["lesion_final"]
-    lines.append(f"(d) mode {LESION[1]} lesioned in pathway a, b deprived on "
+    lines.append(f"(e) mode {LESION[1]} lesioned in pathway a, b deprived on "
                  f"[{LESION_WINDOW[0]:g}, {LESION_WINDOW[1]:g}): b's final strength / target "
                  "per mode " + " ".join(f"{x:.3f}" for x in fin[1] / targets))
     if "lesion_final_depth3" in res:
         lines.append("    depth 3: " + " ".join(
             f"{x:.3f}" for x in res["lesion_final_depth3"][1] / targets))
-    lines.append("    without the lesion (t = 80): "
-                 + " ".join(f"{x:.3f}" for x in res["deprived"][-1, 1] / targets))
     lines.append("    largest |GD − exact| strength / target over time: "
                  f"{res['lesion_sim_gap']:.2e} (O(lr) delay of the steep rise)")
+    lines.append("(f) without the lesion (t = 80): "
+                 + " ".join(f"{x:.3f}" for x in res["deprived"][-1, 1] / targets))
     return "\n".join(lines)
+
+
+def _mode_styles(s):
+    """Colour per distinct singular value, line style per mode within a group of equal `s`
+    (modes of equal `s` start within ~10 % of each other and nearly coincide)."""
+    import matplotlib.pyplot as plt
+
+    groups = sorted({round(float(x), 9) for x in s}, reverse=True)
+    palette = plt.cm.viridis(np.linspace(0.0, 0.85, len(groups)))
+    dashes = ("-", "--", ":", "-.")
+    styles, seen = [], {}
+    for x in s:
+        g = groups.index(round(float(x), 9))
+        styles.append((palette[g], dashes[seen.get(g, 0) % len(dashes)]))
+        seen[g] = seen.get(g, 0) + 1
+    return styles
 
 
 def _plot(res, path):
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 9))
+    fig, axes = plt.subplots(2, 3, figsize=(14, 10))
     colors = {"none": "0.55", "early": "tab:red", "late": "tab:blue"}
+    names = {"none": "no deficit",
+             "early": "early deficit on b, t ∈ [{:g}, {:g})",
+             "late": "late deficit on b, t ∈ [{:g}, {:g})\n(dashed: on top of no deficit)"}
     target = np.sqrt(PHASE_S2)
-    # (a) phase portraits
-    for ax, depth in zip(axes[0, :2], PHASE_DEPTHS):
+    legend_kw = {"fontsize": 8, "framealpha": 0.9}
+    circle = {"ls": "none", "marker": "o", "mfc": "none", "color": "0.3"}
+    # (a), (b) phase portraits
+    for ax, depth, letter in zip(axes[0, :2], PHASE_DEPTHS, "ab"):
         modes = res["phase"][depth]
         for row, name in enumerate(PHASE_WINDOWS):
+            on, ell = PHASE_WINDOWS[name]
             for k in range(modes.shape[-1]):
                 ka, kb = modes[row, :, 0, k], modes[row, :, 1, k]
                 ax.plot(ka, kb, "--" if name == "late" else "-", color=colors[name],
-                        lw=3.0 if name == "none" else 1.0, label=name if k == 0 else None)
-                ax.plot(ka[-1], kb[-1], "o", ms=3, color=colors[name])
+                        lw=3.0 if name == "none" else 1.1,
+                        label=names[name].format(on, on + ell) if k == 0 else None)
+                ax.plot(ka[-1], kb[-1], "o", ms=3.5, color=colors[name])
         xs = np.logspace(-3, np.log10(target * 0.999), 200)
-        ax.plot(xs, target - xs, ":", color="k", lw=0.8, label="$K_a + K_b = s/\\lambda$")
-        ax.plot([1e-3, 10], [1e-3, 10], color="k", lw=0.4)
+        ax.plot(xs, target - xs, ":", color="k", lw=1.0,
+                label="$K_a + K_b = s/\\lambda$ (mode learned)")
+        ax.plot([1e-3, 10], [1e-3, 10], color="k", lw=0.5, label="$K_a = K_b$ (equal split)")
+        ax.plot([], [], "o", ms=3.5, color="0.3", label=f"state at t = {HORIZON:g}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(3e-3, 8)
         ax.set_ylim(1e-3, 8)
-        ax.set_xlabel("$K_a$")
-        ax.set_ylabel("$K_b$")
-        ax.set_title(f"(a) depth {depth}: one mode, 8 inits (exact)", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
-    # (b) depth sweep
+        ax.set_xlabel("$K_a$: the mode's strength in pathway a")
+        ax.set_ylabel("$K_b$: the mode's strength in pathway b")
+        ax.set_title(f"({letter}) depth {depth}: one mode (s = √15/8), 8 random inits, exact",
+                     fontsize=10)
+        if letter == "a":
+            ax.legend(loc="upper left", **legend_kw)
+        else:
+            ax.text(0.03, 0.97, "lines and dots as in (a)", transform=ax.transAxes, va="top",
+                    fontsize=8)
+    # (c) depth sweep
     ax = axes[0, 2]
     depths = sorted(res["sweep"])
     none = np.array([res["sweep"][d][0] for d in depths])
     ax.fill_between(depths, none.min(1), none.max(1), color=colors["none"], alpha=0.25,
-                    label="no deficit, 8 random inits (min–max)")
+                    label="no deficit: min–max over the 8 random inits of (a, b)")
     for col, name in enumerate(("early", "late")):
+        on, ell = PHASE_WINDOWS[name]
         sh = [res["sweep_equal"][d][col] for d in depths]
         ax.plot(depths, sh, "o--" if name == "late" else "o-", color=colors[name],
-                label=f"{name} deficit, equal inits")
+                label=f"{name} deficit t ∈ [{on:g}, {on + ell:g}), equal inits {EQUAL_INIT:g}")
     ax.set_xticks(depths)
-    ax.set_xlabel("depth D")
-    ax.set_ylabel("pathway b's final share $K_b/(K_a+K_b)$")
-    ax.set_ylim(0, 1)
-    ax.set_title("(b) depth sweep (exact): early [0, 2) vs late [40, 42)", fontsize=10)
-    ax.legend(fontsize=7)
-    # (c) onset sweep
+    ax.set_xlabel("depth D (layers per pathway)")
+    ax.set_ylabel("pathway b's final share $K_b/(K_a+K_b)$ ($t \\to \\infty$)")
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_title("(c) depth sweep, one mode, exact limits", fontsize=10)
+    ax.legend(loc="upper center", **legend_kw)
+    # (d) onset sweep
     ax = axes[1, 0]
     s = np.asarray(res["task"].s)
     targets = np.asarray(res["task"].mode_targets)
-    cmap = plt.cm.viridis(np.linspace(0, 0.9, len(s)))
+    styles = _mode_styles(s)
     for k in range(len(s)):
-        ax.plot(res["onsets"], res["exact_onset"][:, k], color=cmap[k],
-                label=f"mode {k} (s = {s[k]:.3f})")
-        ax.plot(res["onsets"], res["sim_onset"][:, k], "o", mfc="none", ms=4, color=cmap[k])
+        c, ls = styles[k]
+        ax.plot(res["onsets"], res["exact_onset"][:, k], ls, color=c, lw=1.4)
+        ax.plot(res["onsets"], res["sim_onset"][:, k], "o", mfc="none", ms=4.5, color=c)
     for o in FIG2_ONSETS:
-        ax.axvline(o, color="k", lw=0.4, ls=":")
-    ax.set_xlabel(f"deficit onset (flow time; epochs = t/{EPOCH})")
-    ax.set_ylabel("pathway b's share at t = 80")
-    ax.set_title(f"(c) depth {DEPTH}, hierarchy, deficit length {FIG2_LENGTH:g}: "
-                 "lines exact, circles GD", fontsize=10)
-    ax.legend(fontsize=6)
-    # (d), (e) lesion plus deprivation, deprivation alone
-    for ax, key, title in ((axes[1, 1], "lesion", f"(d) mode {LESION[1]} lesioned in a + "
-                            "b deprived"), (axes[1, 2], "deprived", "(e) b deprived, no lesion")):
+        ax.axvline(o, color="k", lw=0.5, ls=":")
+    ax.set_xlabel(f"deficit onset: flow time t = lr × steps (1 epoch = {EPOCH:g})")
+    ax.set_ylabel(f"pathway b's share $K_b/(K_a+K_b)$ at t = {HORIZON:g}")
+    ax.set_title(f"(d) depth {DEPTH}, hierarchy: deficit of length {FIG2_LENGTH:g} on b",
+                 fontsize=10)
+    top = ax.secondary_xaxis("top", functions=(lambda x: x / EPOCH, lambda e: e * EPOCH))
+    top.set_xlabel("deficit onset in the paper's epochs", fontsize=8)
+    top.tick_params(labelsize=8)
+    ax.legend(handles=[Line2D([], [], color="0.3", label="exact (dln.pathways.solve)"),
+                       Line2D([], [], **circle, label=f"gradient descent (lr {LR:g}, "
+                                                      f"{STEPS} steps)"),
+                       Line2D([], [], ls=":", lw=0.5, color="k",
+                              label="the paper's Fig. 2 onsets (0, 400, 750 epochs)")],
+              loc="upper right", **legend_kw)
+    ax.set_ylim(-0.02, 0.76)  # room for the legend above the ½–½ plateau
+    ax.set_yticks(np.linspace(0.0, 0.5, 6))
+    # (e), (f) lesion plus deprivation, deprivation alone
+    window = Patch(color="tab:red", alpha=0.2, label=f"b deprived (frozen), "
+                   f"t ∈ [{LESION_WINDOW[0]:g}, {LESION_WINDOW[1]:g})")
+    for ax, key, title in ((axes[1, 1], "lesion", f"(e) mode {LESION[1]} lesioned in a, "
+                            "b deprived"), (axes[1, 2], "deprived", "(f) b deprived, no lesion")):
         frac = res[key][:, 1] / targets
         for k in range(len(s)):
-            ax.plot(res["t"], frac[:, k], color=cmap[k], lw=2.5 if k == LESION[1] else 1.0,
-                    label=f"mode {k}")
+            c, ls = styles[k]
+            ax.plot(res["t"], frac[:, k], ls, color=c, lw=2.6 if k == LESION[1] else 1.2)
+        handles = [Line2D([], [], color="0.3", label="exact")]
         if key == "lesion":
             sim = res["lesion_sim"][:, 1] / targets
             for k in range(len(s)):
-                ax.plot(res["lesion_sim_t"], sim[:, k], "o", mfc="none", ms=3, color=cmap[k])
-        ax.axvspan(*LESION_WINDOW, color="tab:red", alpha=0.1, label="b deprived")
-        ax.set_xlabel("flow time t")
-        ax.set_ylabel("pathway b's strength / target $K_b\\lambda/s$")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(title + f" on [0, {LESION_WINDOW[1]:g}), depth {DEPTH}", fontsize=10)
-        ax.legend(fontsize=6, ncol=2)
+                ax.plot(res["lesion_sim_t"], sim[:, k], "o", mfc="none", ms=3.5,
+                        color=styles[k][0])
+            handles.append(Line2D([], [], **circle, label=f"gradient descent (lr {LR:g})"))
+        ax.axvspan(*LESION_WINDOW, color="tab:red", alpha=0.1)
+        ax.set_xlabel(f"flow time t = lr × steps (1 epoch = {EPOCH:g})")
+        ax.set_ylabel("pathway b's strength / target, $K_b\\lambda/s$ (log scale)")
+        ax.set_yscale("log")
+        ax.set_ylim(1e-3, 3.0)
+        ax.set_title(title + f", depth {DEPTH}", fontsize=10)
+        ax.legend(handles=handles + [window], loc="center right",
+                  bbox_to_anchor=(1.0, 0.62 if key == "lesion" else 0.85), **legend_kw)
+    mode_handles = [Line2D([], [], color=c, ls=ls, lw=2.6 if k == LESION[1] else 1.4,
+                           label=f"mode {k}: s = {s[k]:.3f}"
+                                 + (" (lesioned in a in (e))" if k == LESION[1] else ""))
+                    for k, (c, ls) in enumerate(styles)]
+    fig.legend(handles=mode_handles, loc="lower center", ncol=4, fontsize=8,
+               title="(d)–(f): the hierarchy's modes; colour = singular value s, line style = "
+                     "mode within a group of equal s (their curves nearly coincide)",
+               title_fontsize=8)
     fig.suptitle("Kleinman, Achille & Soatto 2024: an early deficit on pathway b is permanent, "
                  "a late one is harmless; depth amplifies the competition", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.tight_layout(rect=(0, 0.075, 1, 1))
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
