@@ -101,14 +101,17 @@ def integrate(f, y0, ts, scale, max_steps):
     `scale(y_start, y_end)` gives the per-component error allowance `(N,)` of a step (e.g.
     `rms_scale(rtol, atol)`). Returns `(records (T, N), n_accepted, n_rejected, failed)`,
     `failed` True when the step size collapsed, the state left the floats or `max_steps` steps
-    (accepted and rejected) were used before the last record (the records are then not to be
-    trusted). `f` and `scale` may close over traced values (weights of a task, tolerances).
+    (accepted and rejected) beyond those the records force were used before the last record
+    (the records are then not to be trusted). Steps are clipped to land on every record time, so
+    `T` records cost up to `T` extra steps; they are added to the allowance, so that a dense
+    grid of records never exhausts it. `f` and `scale` may close over traced values (weights of a task, tolerances).
     Traceable (jit, vmap, grad, jacfwd); compile it inside the caller's `jit`.
     """
     ts = jnp.asarray(ts, y0.dtype)
     f_closed, f_consts = _hoist(f, y0)
     scale_closed, scale_consts = _hoist(scale, y0, y0)
-    return _integrate(f_closed, scale_closed, int(max_steps), y0, ts, f_consts, scale_consts)
+    return _integrate(f_closed, scale_closed, int(max_steps) + ts.shape[0], y0, ts, f_consts,
+                      scale_consts)
 
 
 def _hoist(fun, *example):

@@ -133,3 +133,16 @@ def test_two_layer_derivatives_at_t0_are_those_of_the_flow(getkey):
     for t in (0.0, 1e-12):
         g = np.asarray(jax.grad(first_layer_sum)(jnp.asarray(W1), t))
         np.testing.assert_allclose(g, np.ones_like(W1), rtol=1e-6)
+
+
+def test_a_dense_time_grid_does_not_exhaust_the_integrators_steps():
+    """Adaptive steps land on every record time, so more records than the step allowance
+    (4096 for an integrated weight-decay mode) once gave NaN everywhere; the records now add to
+    the allowance. The dense grid must agree with a coarse one at the shared times."""
+    task = dln.datasets.saxe2019_toy(whiten=True)
+    dense = np.linspace(0.0, 4.0, 5001)
+    coarse = dense[::500]
+    m_dense = np.asarray(dln.solve(task, depth=3, u0=1e-3, t=dense, weight_decay=0.3).modes)
+    m_coarse = np.asarray(dln.solve(task, depth=3, u0=1e-3, t=coarse, weight_decay=0.3).modes)
+    assert np.isfinite(m_dense).all()
+    np.testing.assert_allclose(m_dense[::500], m_coarse, rtol=1e-9)
