@@ -104,8 +104,8 @@ def integrate(f, y0, ts, scale, max_steps):
     (accepted and rejected) beyond those the records force were used before the last record
     (the records are then not to be trusted). Steps are clipped to land on every record time, so
     `T` records cost up to `T` extra steps; they are added to the allowance, so that a dense
-    grid of records never exhausts it. `f` and `scale` may close over traced values (weights of a task, tolerances).
-    Traceable (jit, vmap, grad, jacfwd); compile it inside the caller's `jit`.
+    grid of records never exhausts it. `f` and `scale` may close over traced values (weights of
+    a task, tolerances). Traceable (jit, vmap, grad, jacfwd); compile it inside the caller's `jit`.
     """
     ts = jnp.asarray(ts, y0.dtype)
     f_closed, f_consts = _hoist(f, y0)

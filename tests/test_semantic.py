@@ -56,8 +56,6 @@ def test_toy_similarity_by_levels(depth, layer):
         ref = [mp_result(f"similarity_toy_{key}")(*gi, q) for gi in g]
         # relative to an item's own similarity, the sum of the positive terms
         assert_close(G[:, i, j], ref, f"{key} D={depth} l={layer}", scale=G[:, 0, 0])
-    assert float(derivations.derive("semantic").results["gram_exponent"].function("numpy")(
-        layer, depth)) == pytest.approx(q)
 
 
 def test_toy_illusory_output_against_derivation():
@@ -90,6 +88,73 @@ def test_stage_times_against_derivation():
         assert_close(times, ref, f"u0={u0}")
         assert np.all(np.diff(times) > 0)  # progressive differentiation: the root first
         np.testing.assert_array_equal(semantic.stage_times(TOY, depth=2, u0=u0), times)
+
+
+def test_stage_times_with_weight_decay():
+    """Depth 2 with weight decay γ is the logistic of r = s − γ towards r/λ, so `f s/λ` is the
+    fraction `f s/r` of that target: a closed form to compare the interpolated crossing with."""
+    gamma, u0 = 0.3, 1e-3
+    task = dln.datasets.saxe2019_toy(whiten=True)
+    traj = dln.solve(task, depth=2, u0=u0, t=np.linspace(0, 20, 2001), weight_decay=gamma)
+    first = [g[0] for g in semantic.mode_groups(task)]
+    s, lam = np.asarray(task.s)[first], np.asarray(task.input_variance)[first]
+    f = 0.5 * s / (s - gamma)
+    ref = np.where(f < 1, np.asarray(dln.modes.time_to_fraction(np.where(f < 1, f, 0.5), s - gamma,
+                                                                lam, u0, 2)), np.inf)
+    assert np.isinf(ref[-1]) and np.all(np.isfinite(ref[:-1]))  # the last level never gets there
+    times = semantic.stage_times(traj)
+    np.testing.assert_allclose(times, ref, rtol=1e-4)  # linear interpolation, records 0.01 apart
+    assert np.all(times[:-1] > 1.2 * semantic.stage_times(task, depth=2, u0=u0)[:-1])
+    assert semantic.category_time(traj, [0, 1, 2, 3]) == pytest.approx(ref[0], rel=1e-4)
+
+
+def _three_items(direction):
+    """Three one-hot items, raw singular values 400, 300, 0.04 (time scales 1e4 apart), with the
+    output singular vectors chosen so that item 0, feature 0 has `c ∝ sign(V[0]) · direction`."""
+    O = np.linalg.qr(np.array([[1.0, 1, 1], [1, -1, 0.3], [0.2, 1, -1]]))[0]
+    r = np.sign(O[0]) * np.asarray(direction, float)
+    r /= np.linalg.norm(r)
+    U = np.linalg.qr(np.column_stack([r, np.eye(3)[:, 1:]]))[0]
+    U = U * np.sign(U[0] * r)[None, :]
+    return dln.Task.from_data(np.eye(3), O @ np.diag([400.0, 300.0, 0.04]) @ U.T)
+
+
+def test_illusory_peak_edge_cases():
+    # a narrow early bump (t ≈ 0.09) long before the slowest mode (t ≈ 1e3): not missed
+    task = _three_items([1.0, -1.0, 1.0])
+    peak = semantic.illusory_peak(task, depth=2, u0=1e-6, item=0, feature=0)
+    t = np.concatenate([[0.0], np.geomspace(1e-4, 1e3, 3000), [peak["peak_time"]]])
+    y = semantic.feature_output(dln.solve(task, depth=2, u0=1e-6, t=t), 0, 0)
+    assert y[:-1].max() <= peak["peak"] * (1 + 1e-12) and peak["peak"] > 1.5 * peak["final"]
+    assert y[-1] == pytest.approx(peak["peak"], rel=1e-12) and peak["peak_time"] < 1
+    # an output that falls from its start: the peak is the start, at t = 0 (never below it)
+    peak = semantic.illusory_peak(_three_items([-1.0, 0.8, 0.3]), depth=2, u0=1e-4, item=0,
+                                  feature=0)
+    assert peak["peak_time"] == 0 and peak["peak"] == peak["start"] < 0
+    t = np.linspace(0, 200, 2001)
+    # every mode starts above its target (no 0.999 crossing to set the window)
+    peak = semantic.illusory_peak(TOY, depth=2, u0=[20.0, 2.0, 1.5, 1.5], item=0, feature=4)
+    y = semantic.feature_output(dln.solve(TOY, depth=2, u0=[20.0, 2.0, 1.5, 1.5], t=t), 0, 4)
+    assert peak["peak_time"] == 0 and peak["peak"] == pytest.approx(y.max(), rel=1e-14)
+    # ... and an output that rises to its limit without passing it: the supremum, at inf
+    peak = semantic.illusory_peak(TOY, depth=2, u0=50.0, item=0, feature=2)
+    y = semantic.feature_output(dln.solve(TOY, depth=2, u0=50.0, t=t), 0, 2)
+    assert peak["start"] < -1 and np.all(np.diff(y) > -1e-15)
+    assert peak["peak_time"] == np.inf and peak["peak"] == peak["final"] >= y.max() - 1e-15
+
+
+def test_zero_singular_values_are_never_learned():
+    task = dln.Task(np.eye(3), np.diag([1.0, 0.5, 0.0]))
+    traj = dln.solve(task, depth=2, u0=1e-3, t=np.linspace(0.0, 20.0, 41))
+    exact = semantic.stage_times(traj)
+    # the records read as a simulation's (the first crossing of each group's mean strength)
+    sim = semantic.stage_times(dataclasses.replace(traj, method="simulation", u0=None))
+    assert np.isinf(exact[-1]) and np.isinf(sim[-1]) and np.all(np.isfinite(sim[:-1]))
+    # a rank-deficient task (two equal items): s at rounding level counts as 0
+    Y = np.array([[1, 1, 0, 1.0], [1, 1, 0, 1], [1, 0, 1, 0], [1, 0, 1, 1]])
+    task = dln.Task.from_data(np.eye(4), Y)
+    assert float(task.s[-1]) < 1e-15
+    assert np.isinf(semantic.stage_times(task, depth=2, u0=1e-3)[-1])
 
 
 COHERENCE = ((2, 3, 5), (1, 2, 4))  # category sizes, shared features
@@ -125,6 +190,49 @@ def test_representations_match_the_aligned_weights():
                                        rtol=1e-12, atol=1e-14)
     cosine = semantic.similarity_from_modes(task, modes, 2, normalize=True)
     np.testing.assert_allclose(np.diagonal(cosine, axis1=-2, axis2=-1), 1.0, rtol=1e-14)
+
+
+def test_representations_are_basis_free():
+    """Random hidden bases (wider than the modes) at depths 1–3: the representations rotate by
+    the layer's basis and the similarity does not change."""
+    rng = np.random.default_rng(7)
+    modes = np.array([[0.3, 0.2, 0.05, 0.01], [2.0, 1.5, 0.9, 0.8]])
+    K = TOY.n_modes
+    for depth in (1, 2, 3):
+        bases = [np.linalg.qr(rng.normal(size=(6, 6)))[0] for _ in range(depth - 1)]
+        weights = dln.init.aligned_from_strengths(TOY, depth, modes, bases)
+        for layer in range(1, depth + 1):
+            H = np.asarray(semantic.representations_from_modes(TOY, modes, depth, layer))
+            rotated = H if layer == depth else H @ bases[layer - 1][:, :K].T
+            np.testing.assert_allclose(
+                semantic.representations_from_weights(weights, TOY.X, layer), rotated,
+                rtol=1e-12, atol=1e-14)
+            for normalize in (False, True):
+                np.testing.assert_allclose(
+                    semantic.similarity_from_weights(weights, TOY.X, layer, normalize),
+                    semantic.similarity_from_modes(TOY, modes, depth, layer,
+                                                   normalize=normalize),
+                    rtol=1e-12, atol=1e-14)
+
+
+def test_array_functions_under_jit_and_vmap():
+    import jax
+
+    modes = np.array([[0.3, 0.2, 0.05, 0.01], [2.0, 1.5, 0.9, 0.8]])
+    weights = dln.init.aligned_from_strengths(TOY, 3, modes)
+    for fn, arg in ((lambda u: semantic.similarity_from_modes(TOY, u, 3, 2, normalize=True),
+                     modes),
+                    (lambda u: semantic.representations_from_modes(TOY, u, 3, 2), modes),
+                    (lambda W: semantic.similarity_from_weights(W, TOY.X, 2), weights)):
+        eager = np.asarray(fn(arg))
+        np.testing.assert_allclose(jax.jit(fn)(arg), eager, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(jax.vmap(fn)(arg), eager, rtol=1e-13, atol=1e-15)
+    G = semantic.similarity_from_modes(TOY, modes, 2)
+    Z = semantic.mds(G)
+    np.testing.assert_allclose(jax.jit(lambda g: semantic.mds(g, reference=Z))(G),
+                               semantic.mds(G, reference=Z), rtol=1e-12, atol=1e-13)
+    with pytest.raises(TypeError, match="eager-only"):
+        jax.jit(semantic.mds)(G)
 
 
 def test_category_plateaus_are_category_averages():
@@ -252,6 +360,23 @@ def test_argument_checks():
         semantic.category_coherence(TOY, [0, 0])
     with pytest.raises(ValueError, match="not a singular direction"):
         semantic.category_time(exact, [0, 2])  # canary + oak: no mode of the toy
+    with pytest.raises(ValueError, match="`u0` must be >= 0"):
+        semantic.stage_times(TOY, depth=2, u0=-1e-3)
+    with pytest.raises(ValueError, match="`u0` must be >= 0"):
+        semantic.category_time(semantic.coherence_task([2, 3], [1, 2]), [0, 1], depth=2,
+                               u0=-1e-3)
+    rng = np.random.default_rng(1)
+    skew = dln.Task.from_data(rng.normal(size=(6, 4)), rng.normal(size=(6, 3)))
+    with pytest.raises(ValueError, match=r"stage_times\(\) uses the exact mode solution"):
+        semantic.stage_times(skew, depth=2, u0=1e-3)
+    with pytest.raises(ValueError, match="`weights` is empty"):
+        semantic.similarity_from_weights([], TOY.X)
+    # (a simulation with biases, and dln.solve(…, biases=…), whose method is not a mode solution)
+    offset = np.zeros((2, 7))
+    for biased in (dataclasses.replace(exact, method="simulation", offset=offset),
+                   dataclasses.replace(exact, method="reduced-integration", offset=offset)):
+        with pytest.raises(ValueError, match="`traj` has biases"):
+            semantic.similarity(biased)
     with pytest.raises(ValueError, match=r"`dims` = 5 exceeds"):
         semantic.mds(np.eye(4), dims=5)
     with pytest.raises(ValueError, match="`reference` must have shape"):

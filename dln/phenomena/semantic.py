@@ -32,8 +32,9 @@ solution from `depth` and `u0` — or of `dln.simulate`, and answers the same qu
   to the next (or to a reference, e.g. the exact picture) so that the picture does not flip;
 - `mode_groups`, `stage_times`: progressive differentiation, the modes grouped by equal
   singular values (on a tree: its levels) and the time each group reaches a fraction of its
-  target (closed form, `dln.modes.time_to_fraction`; simulations: the first crossing of the
-  group's mean strength, which does not depend on the basis inside a degenerate group);
+  target `s/λ` (closed form, `dln.modes.time_to_fraction`; simulations and weight decay: the
+  first crossing of the group's mean strength, which does not depend on the basis inside a
+  degenerate group, interpolated as in `Trajectory.time_to`);
 - `feature_output`, `illusory_peak`, `category_plateaus`: illusory correlations, the network's
   output `ŷ_f(x_i) = Σ_α c_α u_α(t)`, `c_α = U_fα (Vᵀx_i)_α`, for a feature `f` that item `i`
   does not have; it ends at `Y_if = 0` but rises above 0 on the way when the modes that carry
@@ -47,12 +48,16 @@ solution from `depth` and `u0` — or of `dln.simulate`, and answers the same qu
   `√(K F + 1)` in the raw data, its coherence here; a stronger mode is learned sooner
   (depth 2: `t_{1/2} = ln(s/(λu0) − 1)/(2s)`).
 
-Everything returns JAX arrays (`np.asarray` for numpy) except where noted; the array functions
-work under `jax.jit` and `jax.vmap` with `depth`, `layer`, `dims` static.
+Everything returns JAX arrays (`np.asarray` for numpy) except where noted. The array functions
+(`representations_from_*`, `similarity_from_*`, and `mds` with a `reference`) work under
+`jax.jit` and `jax.vmap` with the task, `depth`, `layer`, `dims` static; `mds` without
+`reference` is eager-only (its choice of axes among tied eigenvalues uses numpy), as are the
+functions that return numpy or floats.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 
@@ -60,19 +65,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_bool, check_depth, check_int, check_real
+from dln._checks import as_array, check_bool, check_depth, check_int, check_real, is_concrete
+from dln.init import aligned_from_strengths
+from dln.measures.ocs import outputs as _outputs
 from dln.tasks.task import Task
 from dln.theory import modes as _modes
 from dln.trajectory import Trajectory
+from dln.trajectory import _time_to_fraction as _time_to_fraction_jit
 
 __all__ = ["representations", "representations_from_modes", "representations_from_weights",
            "similarity", "similarity_from_modes", "similarity_from_weights", "mds",
            "mode_groups", "stage_times", "feature_output", "illusory_peak", "category_plateaus",
            "coherence_task", "category_members", "category_coherence", "category_strength",
            "category_time"]
-
-_time_to_fraction_jit = jax.jit(_modes.time_to_fraction, static_argnames="depth")
-
 
 def _time_to_fraction(fraction, s, lam, u0, depth):
     """`dln.modes.time_to_fraction` on 1-D numpy arrays padded to a power-of-two length (at
@@ -126,22 +131,28 @@ def _check_modes(task, modes):
     return modes
 
 
-def _check_trajectory(traj) -> str:
-    """`"exact"` (a mode solution) or `"simulation"`; anything else raises."""
+def _check_trajectory(traj, biases: bool = False) -> str:
+    """`"exact"` (a mode solution) or `"simulation"`; anything else raises. A trajectory with
+    biases raises too, unless `biases` (then only a simulation is accepted: the answer reads
+    its map, not its hidden layers)."""
     if not isinstance(traj, Trajectory):
         raise TypeError(f"`traj` must be a dln.Trajectory (from dln.solve or dln.simulate), got "
                         f"{type(traj).__name__}.")
     if traj.pathways is not None or traj.tasks is not None:
         raise ValueError("`traj` must be a trajectory of one network on one task; pathways and "
                          "schedules of phases are not supported here.")
+    has_biases = any(x is not None for x in (traj.offset, traj.final_biases,
+                                             traj.recorded_biases))
+    if has_biases and not (biases and traj.method == "simulation"):
+        raise ValueError(
+            "`traj` has biases (an output offset): the hidden representations and item "
+            "similarity here, and the mode solutions, are those of a network without biases "
+            "(with biases a hidden layer is W x + b, and the biases absorb the items' mean). "
+            "Run dln.solve / dln.simulate without `biases` (e.g. on centred data).")
     if traj.method == "simulation":
         return "simulation"
     if traj.method in _MODE_SOLUTIONS or (traj.method == "reduced-integration"
-                                          and traj.weight_decay is not None
-                                          and traj.offset is None):
-        if traj.offset is not None:
-            raise ValueError("`traj` has biases; the representations here are those of a "
-                             "network without biases.")
+                                          and traj.weight_decay is not None):
         return "exact"
     raise ValueError(f"`traj` must be a mode solution of dln.solve(task, depth=…, u0=…) (small, "
                      f"balanced, aligned weights) or a simulation; got method "
@@ -165,29 +176,43 @@ def _check_index(value, name: str, size: int, what: str) -> int:
     return i
 
 
+def _check_u0(u0, task, depth) -> np.ndarray:
+    """`u0` (a scalar or one value per mode) broadcast to `(K,)` (numpy); `>= 0` at depth >= 2."""
+    K = task.n_modes
+    u0 = as_array(u0, "u0", ndim=(0, 1))
+    if u0.ndim == 1 and u0.shape != (K,):
+        raise ValueError(f"`u0` must be a scalar or have shape ({K},) (one value per mode), got "
+                         f"{tuple(u0.shape)}.")
+    u0 = np.broadcast_to(np.asarray(u0, dtype=float), (K,))
+    if depth >= 2 and np.any(u0 < 0):
+        raise ValueError("`u0` must be >= 0 for depth >= 2 (u = a^D with equal layers).")
+    return u0
+
+
+def _check_aligned(task, caller):
+    if task.input_aligned is False:
+        raise ValueError(f"{caller}() uses the exact mode solution, which needs `sigma_xx` "
+                         "diagonal in the task's right singular basis (whitened or one-hot "
+                         "inputs), as dln.solve does; simulate the network and pass the "
+                         "trajectory instead.")
+
+
 # ------------------------------------------------------------------ representations, RSA
 def representations_from_modes(task: Task, modes, depth: int, layer: int = 1, inputs=None):
     """The items' representations after `layer` weight matrices of an aligned, balanced network
     whose map has mode strengths `modes` `(..., K)`: `(..., P, K)` for a hidden layer.
 
-    `H_l = X V diag(a^l)`, `a_α = sign(u_α)|u_α|^{1/D}`: the representation in the hidden basis
-    of `dln.init.aligned(task, depth, u0=…)` with identity hidden bases (any other basis `R_l`
-    rotates every row by the same `R_l`); `layer = depth` gives the outputs `X V diag(u) Uᵀ`,
-    `(..., P, No)`. `inputs` `(P, Ni)`: the items (default `task.X`).
+    `H_l = X V diag(a^l)`, `a_α = sign(u_α)|u_α|^{1/D}`: the items passed through the weights
+    of `dln.init.aligned_from_strengths(task, depth, modes)` (identity hidden bases; any other
+    basis `R_l` rotates every row by the same `R_l`); `layer = depth` gives the outputs
+    `X V diag(u) Uᵀ`, `(..., P, No)`. `inputs` `(P, Ni)`: the items (default `task.X`).
     """
     _check_task(task)
     depth = check_depth(depth)
     layer = _check_layer(layer, depth)
     X = _inputs(task, inputs)
     modes = _check_modes(task, modes)
-    return _representations_kernel(X @ task.V, task.U, modes, depth, layer)
-
-
-@functools.partial(jax.jit, static_argnames=("depth", "layer"))
-def _representations_kernel(XV, U, modes, depth, layer):
-    a = jnp.sign(modes) * jnp.abs(modes) ** (1.0 / depth)
-    H = XV * a[..., None, :] ** layer
-    return H @ U.T if layer == depth else H
+    return _through(X, tuple(aligned_from_strengths(task, depth, modes)[:layer]))
 
 
 def representations_from_weights(weights: Sequence, inputs, layer: int = 1):
@@ -196,9 +221,10 @@ def representations_from_weights(weights: Sequence, inputs, layer: int = 1):
     `weights`: `[W1, …, WD]`, each `(..., out, in)` (e.g. the `recorded_weights` of a
     simulation, `(T, out, in)`: then `(T, P, h_l)`); `inputs` `(P, Ni)` one row per item.
     """
-    if not isinstance(weights, (list, tuple)) or not weights:
-        raise TypeError(f"`weights` must be a non-empty list [W1, …, WD], got "
-                        f"{type(weights).__name__}.")
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"`weights` must be a list [W1, …, WD], got {type(weights).__name__}.")
+    if not weights:
+        raise ValueError("`weights` is empty; pass the list of weight matrices [W1, …, WD].")
     layer = _check_layer(layer, len(weights))
     X = as_array(inputs, "inputs", ndim=2)
     width = X.shape[-1]
@@ -410,9 +436,16 @@ def mds(grams, dims: int = 2, reference=None):
     `(T, P, dims)` (e.g. the exact coordinates), each record is instead rotated onto the
     reference at the same record (orthogonal Procrustes on the full configuration, the
     reference padded with zeros), so that a simulation is drawn in the axes of the theory.
+
+    Without `reference` the choice of axes inside a tied group runs eagerly (numpy), so `mds`
+    is then eager-only: under `jax.jit` / `jax.vmap` it raises; with `reference` it traces.
     """
     dims = check_int(dims, "dims", 1, what=" (the number of MDS axes)")
     G = as_array(grams, "grams", ndim=(2, 3, 4))
+    if reference is None and not is_concrete(G):
+        raise TypeError("mds() without `reference` is eager-only (it chooses the axes of tied "
+                        "eigenvalues with numpy); call it outside jax.jit / jax.vmap, or pass "
+                        "`reference` (records, items, dims) to align onto, which traces.")
     if G.ndim == 4:  # a batch of runs
         refs = [None] * G.shape[0] if reference is None else as_array(reference, "reference",
                                                                        ndim=4)
@@ -446,12 +479,14 @@ def mode_groups(task: Task, rtol: float = 1e-8) -> tuple[np.ndarray, ...]:
 
     Each group is an index array into the modes; on a hierarchy (`dln.datasets.hierarchy`) the
     groups are its levels, root first. Values within `rtol · s_max` (resp. `rtol · λ_max`) of
-    each other count as equal. Modes with `s = 0` form the last group (never learned).
+    each other count as equal. Modes with `s <= rtol · s_max` count as `s = 0` (rounding in a
+    rank-deficient task) and form the last group (never learned: `stage_times` gives `inf`).
     """
     _check_task(task)
     rtol = check_real(rtol, "rtol", low=0.0, what=" (a relative tolerance)")
     s, lam = np.asarray(task.s, dtype=float), np.asarray(task.input_variance, dtype=float)
     tol_s, tol_l = rtol * max(s.max(initial=0.0), 1e-300), rtol * max(lam.max(initial=0.0), 1e-300)
+    s = np.where(s <= tol_s, 0.0, s)
     groups, start = [], 0
     for i in range(1, len(s) + 1):
         if i == len(s) or abs(s[i] - s[start]) > tol_s or abs(lam[i] - lam[start]) > tol_l:
@@ -460,25 +495,12 @@ def mode_groups(task: Task, rtol: float = 1e-8) -> tuple[np.ndarray, ...]:
     return tuple(groups)
 
 
-def _first_crossing(t, y, level):
-    """First time `y` reaches `level` from below (linear interpolation between records):
-    `t[0]` if it starts there, `inf` if never. `t` `(..., T)`, `y` `(..., T, G)`, `level`
-    `(G,)`; returns `(..., G)`."""
-    t, y, level = np.asarray(t, float), np.asarray(y, float), np.asarray(level, float)
-    if t.ndim > 1:
-        return np.stack([_first_crossing(tb, yb, level) for tb, yb in zip(t, y)])
-    out = np.full(y.shape[1], np.inf)
-    for g in range(y.shape[1]):
-        above = np.nonzero(y[:, g] >= level[g])[0]
-        if above.size == 0:
-            continue
-        k = above[0]
-        if k == 0:
-            out[g] = t[0]
-            continue
-        y0, y1 = y[k - 1, g], y[k, g]
-        out[g] = t[k - 1] + (t[k] - t[k - 1]) * (level[g] - y0) / (y1 - y0)
-    return out
+def _crossing(traj, values, fraction):
+    """The first time each series of `values` `(..., T, K)` (one per mode, against that mode's
+    target `s/λ`) reaches `fraction` of the target, `(..., K)`: `Trajectory.time_to` on these
+    series (linear interpolation between records; `t[0]` if it starts there, `inf` if never)."""
+    probe = dataclasses.replace(traj, modes=jnp.asarray(values), u0=None)
+    return np.asarray(probe.time_to(fraction))
 
 
 def stage_times(traj: Trajectory | Task, fraction: float = 0.5, rtol: float = 1e-8, *,
@@ -487,52 +509,61 @@ def stage_times(traj: Trajectory | Task, fraction: float = 0.5, rtol: float = 1e
     of its target `s/λ`, `(n_groups,)` flow times (numpy).
 
     Exact (a mode solution of `dln.solve`, or a `Task` with `depth` and `u0`: the same without
-    solving): the closed form `dln.modes.time_to_fraction` (depth 2:
-    `t = [ln(f/w0) + ln((1 − w0)/(1 − f))]/(2s)` with `w0 = λu0/s`, so
-    `t_{1/2} = ln(s/(λu0) − 1)/(2s)`; depth ≥ 3 the implicit solution), which needs the modes of
-    a group to start at the same strength. Simulation: the first record time at which the
+    solving; the task must be input-aligned, as for `dln.solve`): the closed form
+    `dln.modes.time_to_fraction` (depth 2: `t = [ln(f/w0) + ln((1 − w0)/(1 − f))]/(2s)` with
+    `w0 = λu0/s`, so `t_{1/2} = ln(s/(λu0) − 1)/(2s)`; depth ≥ 3 the implicit solution), which
+    needs the modes of a group to start at the same strength. Simulation, and a mode solution
+    with weight decay (no closed form for the crossing): the first record time at which the
     group's mean strength `Σ_{α∈g} U_αᵀ W V_α / |g|` (the same in any basis of a degenerate
-    group) crosses `fraction` of the target, interpolated linearly between records,
-    `(B, n_groups)` for a batch of `B` runs. `inf` where never.
+    group) crosses `fraction` of the target, interpolated linearly between records
+    (`Trajectory.time_to`), `(B, n_groups)` for a batch of `B` runs. With weight decay the
+    target is still `s/λ`, not the lower point the decayed mode settles at
+    (`dln.modes.weight_decay_target`): a mode that settles below `fraction · s/λ` gives `inf`.
+    `inf` where never, and for the group of modes with `s <= rtol · s_max` (never learned).
+    A simulation with biases is read from its map.
     """
     f = _check_fraction(fraction)
     if isinstance(traj, Task):
         if depth is None or u0 is None:
             raise TypeError("stage_times(task, …) needs `depth` and `u0` (the aligned init); "
                             "or pass a trajectory.")
-        task, depth, kind = traj, check_depth(depth), "exact"
-        u0 = as_array(u0, "u0", ndim=(0, 1))
-        if u0.ndim == 1 and u0.shape != (task.n_modes,):
-            raise ValueError(f"`u0` must be a scalar or have shape ({task.n_modes},), got "
-                             f"{tuple(u0.shape)}.")
+        task, depth, kind, decay = _check_task(traj), check_depth(depth), "exact", False
+        _check_aligned(task, "stage_times")
+        u0 = _check_u0(u0, task, depth)
     else:
         if depth is not None or u0 is not None:
             raise TypeError("`depth` and `u0` go with a Task; a trajectory carries its own.")
-        kind = _check_trajectory(traj)
+        kind = _check_trajectory(traj, biases=True)
         task, depth, u0 = traj.task, traj.depth, traj.u0
+        decay = traj.weight_decay is not None
     groups = mode_groups(task, rtol)
-    if kind == "exact":
+    first = np.array([g[0] for g in groups])
+    s = np.asarray(task.s, dtype=float)
+    dead = s[first] <= rtol * max(s.max(initial=0.0), 1e-300)
+    if kind == "exact" and not decay:
         u0 = np.broadcast_to(np.asarray(u0, dtype=float), (task.n_modes,))
         for g in groups:
             if np.ptp(u0[g]) > rtol * max(np.abs(u0[g]).max(), 1e-300):
                 raise ValueError(f"the modes {g.tolist()} share a singular value but start at "
                                  f"different strengths {u0[g].tolist()}; their mean has no "
                                  "closed form. Use one u0 per group.")
-        first = np.array([g[0] for g in groups])
-        return _time_to_fraction(f, np.asarray(task.s)[first],
-                                 np.asarray(task.input_variance)[first], u0[first],
-                                 depth=depth)
-    modes = np.asarray(traj.modes)
-    means = np.stack([modes[..., g].mean(axis=-1) for g in groups], axis=-1)
-    targets = np.asarray(task.mode_targets)[[g[0] for g in groups]]
-    return _first_crossing(traj.t, means, f * targets)
+        times = _time_to_fraction(f, s[first], np.asarray(task.input_variance)[first],
+                                  u0[first], depth=depth)
+    else:
+        modes = np.asarray(traj.modes)
+        means = np.empty_like(modes)
+        for g in groups:  # every mode of a group carries the group's mean (same target)
+            means[..., g] = modes[..., g].mean(axis=-1, keepdims=True)
+        times = _crossing(traj, means, f)[..., first]
+    return np.where(dead, np.inf, times)
 
 
 # ---------------------------------------------------------------- illusory correlations
 def feature_output(traj: Trajectory, item: int, feature: int, inputs=None):
     """The network's output for `feature` on `item` at every record, `(T,)` (numpy):
-    `ŷ_f(x_i) = (W(t) x_i)_f` (plus the offset of a network with biases). For a mode solution
-    this is `Σ_α U_fα u_α(t) (Vᵀ x_i)_α`. `inputs` `(P, Ni)`: the items (default `task.X`)."""
+    `ŷ_f(x_i) = (W(t) x_i)_f` (plus the offset of a network with biases;
+    `dln.measures.ocs.outputs`). For a mode solution this is `Σ_α U_fα u_α(t) (Vᵀ x_i)_α`.
+    `inputs` `(P, Ni)`: the items (default `task.X`)."""
     if not isinstance(traj, Trajectory):
         raise TypeError(f"`traj` must be a dln.Trajectory, got {type(traj).__name__}.")
     if traj.pathways is not None:
@@ -541,11 +572,7 @@ def feature_output(traj: Trajectory, item: int, feature: int, inputs=None):
     X = _inputs(task, inputs)
     i = _check_index(item, "item", X.shape[0], "items")
     f = _check_index(feature, "feature", task.n_out, "features")
-    if traj.stored_map is None:  # a mode solution: Σ_α c_α u_α
-        y = np.asarray(traj.modes) @ _coefficients(task, X, i, f)
-    else:
-        y = np.asarray(traj.stored_map)[..., f, :] @ np.asarray(X)[i]
-    return y if traj.offset is None else y + np.asarray(traj.offset)[..., f]
+    return np.asarray(_outputs(traj, X[i:i + 1])[..., 0, f])
 
 
 def _coefficients(task, X, i, f):
@@ -573,16 +600,26 @@ def category_plateaus(task: Task, item: int, feature: int, inputs=None,
     return np.cumsum([c[g].sum() for g in mode_groups(task, rtol)])
 
 
-@functools.partial(jax.jit, static_argnames=("depth", "n_grid"))
-def _illusory(c, s, lam, u0, depth, t_end, n_grid=4096):
-    """Peak of `y(t) = Σ c_α u_α(t)` on `[0, t_end]` and its first upward zero crossing."""
+_N_LINEAR, _N_LOG, _N_WINDOW, _HALVINGS = 1024, 1024, 512, 80
 
-    def state(t):  # y and dy/dt at the times t (any shape)
-        u = _modes.trajectory(t[..., None], s, lam, u0, depth)
-        return u @ c, (depth * jnp.abs(u) ** (2.0 - 2.0 / depth) * (s - lam * u)) @ c
 
-    ts = jnp.linspace(0.0, t_end, n_grid)
-    ys, _ = state(ts)
+@functools.partial(jax.jit, static_argnames="depth")
+def _illusory(c, s, lam, u0, depth, windows, t_end):
+    """Peak of `y(t) = Σ c_α u_α(t)` on `[0, t_end]` and its first upward zero crossing: a
+    grid (uniform, log-spaced, and `_N_WINDOW` times across each mode's transition window
+    `windows` `(K, 2)`), then bisection on the sign of `dy/dt` (and of `y`)."""
+
+    def state(t):  # y and dy/dt at the times t (any shape): the closed form and its t-derivative
+        return jax.jvp(lambda t: _modes.trajectory(t[..., None], s, lam, u0, depth) @ c,
+                       (t,), (jnp.ones_like(t),))
+
+    unit = jnp.linspace(0.0, 1.0, _N_WINDOW)
+    ts = jnp.sort(jnp.concatenate([
+        jnp.linspace(0.0, t_end, _N_LINEAR),
+        t_end * jnp.logspace(-12.0, 0.0, _N_LOG),
+        (windows[:, :1] + (windows[:, 1:] - windows[:, :1]) * unit).ravel()]))
+    ys, vs = state(ts)
+    n = ts.size
     k = jnp.argmax(ys)
     # the first grid point with y > 0 after a start at y <= 0: the zero crossing before it
     positive = ys > 0
@@ -590,16 +627,22 @@ def _illusory(c, s, lam, u0, depth, t_end, n_grid=4096):
     has_cross = (~positive[0]) & positive.any()
 
     def step(_, carry):  # both bisections at once: dy/dt > 0 left of the peak, y <= 0 left of 0
-        lo, hi, _ = carry
+        lo, hi = carry
         mid = 0.5 * (lo + hi)
         y, v = state(mid)
         go_right = jnp.stack([v[0] > 0, y[1] <= 0])
-        return jnp.where(go_right, mid, lo), jnp.where(go_right, hi, mid), y[0]
+        return jnp.where(go_right, mid, lo), jnp.where(go_right, hi, mid)
 
     lo = jnp.stack([ts[jnp.maximum(k - 1, 0)], ts[jnp.maximum(j - 1, 0)]])
-    hi = jnp.stack([ts[jnp.minimum(k + 1, n_grid - 1)], ts[j]])
-    lo, hi, y_peak = jax.lax.fori_loop(0, 80, step, (lo, hi, ys[k]))
+    hi = jnp.stack([ts[jnp.minimum(k + 1, n - 1)], ts[j]])
+    lo, hi = jax.lax.fori_loop(0, _HALVINGS, step, (lo, hi))
     t_peak, t_cross = 0.5 * (lo + hi)
+    y_refined = state(t_peak)[0]
+    # the refinement never lowers the grid's best; a start that falls at once peaks at t = 0
+    at_start = (k == 0) & (vs[0] <= 0)
+    better = (y_refined > ys[k]) & ~at_start
+    t_peak = jnp.where(better, t_peak, ts[k])
+    y_peak = jnp.where(better, y_refined, ys[k])
     t_zero = jnp.where(has_cross, t_cross, jnp.where(positive[0], 0.0, jnp.inf))
     return t_peak, y_peak, t_zero, ys[0]
 
@@ -609,50 +652,58 @@ def illusory_peak(task: Task, *, depth: int, u0, item: int, feature: int, inputs
     """The exact transient of the output for `feature` on `item` from small, balanced, aligned
     weights (the mode solution of `dln.solve(task, depth=depth, u0=u0)`).
 
-    `y(t) = Σ_α c_α u_α(t)` with `c_α = U_fα (Vᵀx_i)_α` and the closed-form strengths `u_α(t)`;
-    it starts at `y(0) = Σ_α c_α u0_α` and ends at `Σ_α c_α s_α/λ_α` (the least-squares output,
-    the target `Y_if` for one-hot or whitened items). Its maximum over `t ≥ 0` is located on a
-    grid of 4096 times up to when every mode with `c_α ≠ 0` is within 0.1% of its target (×1.5),
-    then refined by bisection on the sign of `dy/dt = Σ_α c_α D u_α^{2−2/D}(s_α − λ_α u_α)`
-    (80 halvings: the peak time to float64 rounding).
+    `y(t) = Σ_α c_α u_α(t)` with `c_α = U_fα (Vᵀx_i)_α` and the closed-form strengths `u_α(t)`
+    (`dln.modes.trajectory`); it starts at `y(0) = Σ_α c_α u0_α` and ends at
+    `Σ_α c_α s_α/λ_α` (the least-squares output, the target `Y_if` for one-hot or whitened
+    items). Its maximum over `t ≥ 0` is located on a grid up to `t_end`, the time when every
+    mode with `c_α ≠ 0` is within 0.1% of its target (from below or above) ×1.5, plus ten
+    relaxation times `1/κ_α` (`dln.modes.rate`) of the slowest such mode: 1024 uniform and 1024
+    log-spaced times (from `1e-12 t_end`) and 512 across each mode's transition window (from
+    0.1% to 99.9% of its target, or from its start down to 100.1% for a mode above its target),
+    so that a narrow early bump is seen however far apart the modes' time scales are; then
+    refined by bisection on the sign of `dy/dt` (the time derivative of the closed form; 80
+    halvings: the peak time to float64 rounding), never below the grid's best value. An output
+    that falls from the start peaks at `t = 0` exactly; one that rises to its limit without
+    exceeding it (`final` above every value reached) has `peak = final`, `peak_time = inf`.
 
-    Returns a dict of floats: `peak_time`, `peak` (the maximum `y`), `start` (`y(0)`), `final`
-    (the limit), `zero_time` (the first time `y` crosses 0 upwards after a start at or below 0;
-    0 if it starts above 0, `inf` if it never does), and `plateaus` (numpy, `category_plateaus`).
-    An illusory correlation is `final = 0` with `peak > 0`.
+    Returns a dict of floats: `peak_time`, `peak` (the maximum `y`, or its supremum `final`),
+    `start` (`y(0)`), `final` (the limit), `zero_time` (the first time `y` crosses 0 upwards
+    after a start at or below 0; 0 if it starts above 0, `inf` if it never does), and
+    `plateaus` (numpy, `category_plateaus`). An illusory correlation is `final = 0` with
+    `peak > 0`.
     """
     _check_task(task)
     depth = check_depth(depth)
-    if task.input_aligned is False:
-        raise ValueError("illusory_peak() uses the exact mode solution, which needs `sigma_xx` "
-                         "diagonal in the task's right singular basis (whitened or one-hot "
-                         "inputs); simulate the network and use feature_output() instead.")
+    _check_aligned(task, "illusory_peak")
     X = _inputs(task, inputs)
     i = _check_index(item, "item", X.shape[0], "items")
     f = _check_index(feature, "feature", task.n_out, "features")
-    K = task.n_modes
-    u0 = as_array(u0, "u0", ndim=(0, 1))
-    if u0.ndim == 1 and u0.shape != (K,):
-        raise ValueError(f"`u0` must be a scalar or have shape ({K},) (one value per mode), got "
-                         f"{tuple(u0.shape)}.")
-    u0 = np.broadcast_to(np.asarray(u0, dtype=float), (K,))
-    if depth >= 2 and np.any(u0 < 0):
-        raise ValueError("`u0` must be >= 0 for depth >= 2 (u = a^D with equal layers).")
+    u0 = _check_u0(u0, task, depth)
     c = _coefficients(task, X, i, f)
-    s, lam = np.asarray(task.s), np.asarray(task.input_variance)
-    moving = (np.abs(np.asarray(c)) > 1e-12 * max(float(np.abs(c).max()), 1e-300)) \
-        & (np.asarray(s) > 0)
-    if depth >= 2 and np.any(moving & (np.asarray(u0) == 0)):
+    s, lam = np.asarray(task.s, dtype=float), np.asarray(task.input_variance, dtype=float)
+    moving = (np.abs(c) > 1e-12 * max(float(np.abs(c).max()), 1e-300)) \
+        & (s > rtol * max(s.max(initial=0.0), 1e-300))
+    if depth >= 2 and np.any(moving & (u0 == 0)):
         raise ValueError("a mode that carries this output starts at u0 = 0, a fixed point at "
                          "depth >= 2: it is never learned. Pass u0 > 0.")
-    late = _time_to_fraction(0.999, s, lam, u0, depth=depth)
-    late = late[moving & np.isfinite(late)]
-    t_end = 1.5 * float(late.max()) if late.size and late.max() > 0 else 1.0
-    t_peak, peak, t_zero, start = _illusory(c, s, lam, u0, depth, t_end)
+    # each mode's transition window: 0.1% → 99.9% of its target from below, down to 100.1%
+    # from above (0 where it starts inside)
+    above = u0 * lam > s
+    start = np.where(above, 0.0, _time_to_fraction(1e-3, s, lam, u0, depth=depth))
+    end = _time_to_fraction(np.where(above, 1.001, 0.999), s, lam, u0, depth=depth)
+    windows = np.where((moving & np.isfinite(start) & np.isfinite(end))[:, None],
+                       np.stack([start, end], axis=1), 0.0)
+    kappa = np.asarray(_modes.rate(np.where(moving, s, 1.0), np.where(moving, lam, 1.0),
+                                   depth))
+    relax = 10.0 / kappa[moving].min() if moving.any() else 1.0
+    t_end = 1.5 * float(windows[:, 1].max()) + relax
+    t_peak, peak, t_zero, y0 = (float(v) for v in _illusory(c, s, lam, u0, depth, windows,
+                                                             t_end))
     final = float(np.sum(c * np.asarray(task.mode_targets)))
-    return {"peak_time": float(t_peak), "peak": float(peak), "start": float(start),
-            "final": final, "zero_time": float(t_zero),
-            "plateaus": category_plateaus(task, i, f, X, rtol)}
+    if final > peak:  # rises to its limit without passing it: the supremum, never reached
+        t_peak, peak = np.inf, final
+    return {"peak_time": t_peak, "peak": peak, "start": y0, "final": final,
+            "zero_time": t_zero, "plateaus": category_plateaus(task, i, f, X, rtol)}
 
 
 # ---------------------------------------------------------------------- category coherence
@@ -781,29 +832,34 @@ def category_time(traj: Trajectory | Task, members, fraction: float = 0.5, input
     (`Σyxᵀ Σyx v = s_M² v`, `Σxx v = λ_M v`, to 1e-8), and all modes it overlaps must start at
     the same strength; then its strength is one mode's, and the time is the closed form
     `dln.modes.time_to_fraction(fraction, s_M, λ_M, u0, depth)` (depth 2:
-    `t_{1/2} = ln(s_M/(λ_M u0) − 1)/(2 s_M)`), a float. Simulation: the first crossing of
-    `category_strength`, interpolated between records (`inf` if never; `(B,)` for a batch of
-    runs).
+    `t_{1/2} = ln(s_M/(λ_M u0) − 1)/(2 s_M)`), a float. Simulation, and a mode solution with
+    weight decay: the first crossing of `category_strength`, interpolated between records
+    (`Trajectory.time_to`; `inf` if never; `(B,)` for a batch of runs). With weight decay the
+    target is still `s_M/λ_M`, not the lower point the decayed strength settles at
+    (`dln.modes.weight_decay_target`).
     """
     f = _check_fraction(fraction)
     if isinstance(traj, Task):
         if depth is None or u0 is None:
             raise TypeError("category_time(task, …) needs `depth` and `u0` (the aligned init); "
                             "or pass a trajectory.")
-        task, depth, kind = traj, check_depth(depth), "exact"
-        u0 = as_array(u0, "u0", ndim=(0, 1))
-        if u0.ndim == 1 and u0.shape != (task.n_modes,):
-            raise ValueError(f"`u0` must be a scalar or have shape ({task.n_modes},), got "
-                             f"{tuple(u0.shape)}.")
+        task, depth, kind, decay = _check_task(traj), check_depth(depth), "exact", False
+        u0 = _check_u0(u0, task, depth)
     else:
         if depth is not None or u0 is not None:
             raise TypeError("`depth` and `u0` go with a Task; a trajectory carries its own.")
-        kind = _check_trajectory(traj)
+        kind = _check_trajectory(traj, biases=True)
         task, depth, u0 = traj.task, traj.depth, traj.u0
+        decay = traj.weight_decay is not None
     v, _, s, lam = _category_directions(task, members, inputs)
-    if kind == "simulation":
+    if kind == "simulation" or decay:
         strength, target = category_strength(traj, members, inputs)
-        times = _first_crossing(traj.t, np.asarray(strength)[..., None], [f * target])[..., 0]
+        # the strength against its target, as a series against the task's largest target
+        targets = np.asarray(task.mode_targets, dtype=float)
+        best = int(np.argmax(targets))
+        values = np.zeros(np.shape(strength) + (task.n_modes,))
+        values[..., best] = np.asarray(strength) * (targets[best] / target)
+        times = _crossing(traj, values, f)[..., best]
         return float(times) if times.ndim == 0 else times
     syx, sxx = np.asarray(task.sigma_yx, float), np.asarray(task.sigma_xx, float)
     tol = 1e-8 * max(s, 1e-300)
