@@ -107,6 +107,49 @@ def test_fewer_observations_first_deficit(problems):
     assert finals[3][1] > 100 * finals[3][0], finals[3]
 
 
+def test_layer_gradients_are_the_gradient_of_the_masked_loss(problems):
+    """The hand-written chain rule of the simulation is `jax.grad` of the masked loss."""
+    for depth in (1, 2, 3):
+        ws = C.init(problems["key"], N, depth, 0.5)
+        p = problems["A"]
+        auto = jax.grad(lambda ws: C.train_loss(product(ws), p))(ws)
+        mine = C._layer_gradients(ws, (p.target, p.mask))
+        for g, h in zip(mine, auto):
+            np.testing.assert_allclose(g, h, rtol=1e-12, atol=1e-15)
+
+
+def test_pretraining_sweep_is_simulate_with_a_shared_pretraining(problems):
+    """One shared run on A (blocks of gcd(T) steps) then a batched run on B: the same numbers
+    as `simulate` through [(A, T), (B, post)] for every T (unsorted, repeated, zero), and the
+    seeds batched give the numbers of separate calls."""
+    A, B = problems["A"], problems["B"]
+    T = np.array([600.0, 0.0, 200.0, 600.0])
+    ws = C.init(problems["key"], N, 3, 1e-1)
+    traj = C.simulate([(A, T), (B, 400.0)], ws, lr=LR, every=100)
+    out = C.pretraining_sweep(A, B, ws, pretrain=T, post=400.0, lr=LR, every=100)
+    sim = np.asarray(traj.final_test_error)
+    assert out["final_test_error"].shape == (4,) and np.ptp(sim) > 0.1 * sim.max()
+    np.testing.assert_allclose(out["final_test_error"], sim, rtol=1e-9)
+    np.testing.assert_allclose(out["final_train_loss"], traj.train_loss[:, -1, -1], rtol=1e-9)
+    np.testing.assert_allclose(out["test_error"][:, -1], sim, rtol=1e-9)
+    np.testing.assert_allclose(out["final_map"], traj.map[:, -1], rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(out["t"], [0.0, 100.0, 200.0, 300.0, 400.0])
+    # the error on A at the switch: the record of simulate at T (its first phase is A)
+    at_switch = np.asarray(traj.test_error)[np.arange(4), (T / 100).astype(int), 0]
+    np.testing.assert_allclose(out["switch_test_error_a"], at_switch, rtol=1e-9)
+    # two seeds (other targets, other init), batched = separate
+    k = jax.random.split(jax.random.key(5), 3)
+    A2 = C.Problem(C.low_rank_matrix(k[0], N, 4), A.mask)
+    B2 = C.Problem(C.low_rank_matrix(k[1], N, 2), A.mask)
+    ws2 = C.init(k[2], N, 3, 1e-1)
+    both = C.pretraining_sweep([A, A2], [B, B2], [jnp.stack(w) for w in zip(ws, ws2)],
+                               pretrain=T, post=400.0, lr=LR, every=100)
+    second = C.pretraining_sweep(A2, B2, ws2, pretrain=T, post=400.0, lr=LR, every=100)
+    assert both["final_test_error"].shape == (2, 4)
+    np.testing.assert_allclose(both["final_test_error"], [sim, second["final_test_error"]],
+                               rtol=1e-9)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="mask"):
         C.Problem(np.zeros((3, 3)), np.zeros((3, 3)))
@@ -119,3 +162,20 @@ def test_bad_input():
     p = C.Problem(np.ones((3, 3)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="whole numbers of steps"):
         C.simulate([(p, 1.05)], C.init(jax.random.key(0), 3, 1, 0.1), lr=0.1)
+    ws = C.init(jax.random.key(0), 3, 2, 0.1)
+    sweep = lambda a=p, b=p, ws=ws, **kw: C.pretraining_sweep(
+        a, b, ws, **{**dict(pretrain=[0.0, 0.2], post=0.4, lr=0.1), **kw})
+    with pytest.raises(ValueError, match="zipped over seeds"):
+        sweep(a=[p, p], b=[p, p, p])
+    with pytest.raises(ValueError, match="zipped over seeds"):
+        sweep(a=[p, p], ws=[jnp.stack([w] * 3) for w in ws])
+    with pytest.raises(ValueError, match="same n"):
+        sweep(b=C.Problem(np.ones((4, 4)), np.ones((4, 4))))
+    with pytest.raises(ValueError, match="`pretrain`"):
+        sweep(pretrain=[-0.1])
+    with pytest.raises(ValueError, match="whole numbers of steps"):
+        sweep(post=0.45)
+    with pytest.raises(ValueError, match="`every`"):
+        sweep(every=3)
+    with pytest.raises(TypeError, match="`b`"):
+        sweep(b="B")

@@ -9,17 +9,23 @@ from dln import transfer
 
 def test_completion_map(tmp_path, capsys):
     kw = dict(n=20, rank_b=2, pretrain=[0.0, 3000.0], post=4000.0, lr=1.0, depths=(1, 3),
-              ranks_a=(4,), n_obs=(160,), path=tmp_path / "map.npz")
+              ranks_a=(4,), n_obs=(160,), seeds=2, path=tmp_path / "map.npz")
     out = transfer.completion_map(jax.random.key(0), **kw)
     err = out["final_test_error"]
-    assert err.shape == (2, 1, 1, 1, 2)
+    assert err.shape == out["switch_test_error_a"].shape == (2, 1, 1, 1, 2, 2)
     assert "completion transfer map" in capsys.readouterr().err
-    d1, d3 = err[0, 0, 0, 0], err[1, 0, 0, 0]
-    assert np.ptp(d1) <= 1e-10 * d1.mean()  # depth 1: no effect of pre-training
-    assert d3[1] > 10 * d3[0] and d3[0] < 1e-2 < d1[0]
+    d1, d3 = err[0, 0, 0, 0], err[1, 0, 0, 0]  # (seeds, T)
+    assert np.all(np.ptp(d1, axis=-1) <= 1e-10 * d1.mean(axis=-1))  # depth 1: no effect
+    assert np.all(d3[:, 1] > 10 * d3[:, 0]) and np.all(d3[:, 0] < 1e-2) and np.all(d1 > 1e-2)
     assert np.all(out["final_train_loss"] < 1e-4)
+    assert np.ptp(d1[:, 0]) > 0  # the two seeds are different draws
     again = transfer.completion_map(jax.random.key(0), **kw)  # resumed from the file
     np.testing.assert_array_equal(again["final_test_error"], err)
+    # seeds=None (the default): one draw, the key itself, and no seed axis
+    one = transfer.completion_map(jax.random.key(0), **dict(kw, seeds=None, depths=(1,),
+                                                            path=None, progress=False))
+    assert one["final_test_error"].shape == (1, 1, 1, 1, 2) and one["seeds"] is None
+    np.testing.assert_allclose(one["final_test_error"][0], err[0, ..., 0, :], rtol=1e-12)
 
 
 def test_two_layer_map_reversal_stall_grows_with_pretraining():

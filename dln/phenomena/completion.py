@@ -37,12 +37,20 @@ matrix does not remember the pre-training (up to the residual of an unfinished f
 exponentially). At depth ≥ 2 the flow couples entries through the singular vectors; pre-training
 on A grows A's singular directions, from which the small-init low-rank bias no longer applies, so
 after the switch the network fits B's observed entries with the wrong structure in the unobserved
-ones. The longer the pre-training, the larger the damage. "Fewer observations first" is the same
-protocol with A = the same matrix seen on a subset of the entries (`observation_masks` are
-nested).
+ones. The damage sets in when A is learned (its singular values escape the small init) and
+then saturates: it is a step in the pre-training length, not a steady growth, and training on
+B for longer does not undo it (docs/theory/completion.md). "Fewer observations first" is the
+same protocol with A = the same matrix seen on a subset of the entries (`observation_masks`
+are nested).
 
-**Scale.** The paper uses `n = 100`, `|Ω| = 2000`, `lr = 0.2` and 30k+ steps; the tests and the
-quick examples use `n ≈ 20`, rank 2–5, a larger `lr` and a few thousand steps.
+**Deficit curves.** `pretraining_sweep(a, b, weights, pretrain=T, post=…, lr=…)` is
+`simulate([(a, T), (b, post)], …)` for every length in `T` with the pre-training run shared
+(run once to the longest length) and several seeds batched: the cost of Kleinman et al.'s sweeps
+drops from `K (T_max + post)` steps to `T_max + K post`.
+
+**Scale.** The paper uses `n = 100`, `|Ω| = 2000`, `lr = 0.2`, up to 100k steps on A and 30k on
+B; `examples/kleinman2024_completion.py` runs that scale (the same flow times at `lr = 1`); the
+tests use `n = 20`, rank 2–4 and a few thousand steps.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ from dln._checks import (
     check_real,
     is_concrete,
 )
-from dln.network import loss_gradients, product
+from dln.network import product
 from dln.protocol import parse_phases
 from dln.simulation import phases as _phases_loop
 from dln.simulation.descent import report_divergence
@@ -76,7 +84,7 @@ from dln.trajectory import Trajectory, phase_trajectory
 
 __all__ = ["Problem", "CompletionTrajectory", "low_rank_matrix", "observation_masks", "init",
            "train_loss", "test_error", "loss_gradient", "end_to_end_velocity",
-           "singular_value_rates", "simulate", "theory", "lr_bound"]
+           "singular_value_rates", "simulate", "pretraining_sweep", "theory", "lr_bound"]
 
 
 def _is_value(x) -> bool:
@@ -247,11 +255,20 @@ def _record_product(ws, consts):
 
 
 def _layer_gradients(ws, data, consts=None, now=None):
+    """`∂L/∂W_l = (W_N ⋯ W_{l+1})ᵀ G (W_{l−1} ⋯ W_1)ᵀ`, `G = P_Ω(W − M)/|Ω|`: the chain rule
+    of `dln.network.loss_gradients` with the loss gradient `G` as its backpropagated signal
+    (`3N − 2` matrix products; depth 1 none)."""
     target, mask = data
-    W = product(ws)
-    G = mask * (W - target) / jnp.sum(mask)
-    # dln.network's chain rule with Σxx = I and Σyx = W − G: its backprop signal W Σxx − Σyx is G
-    return loss_gradients(ws, jnp.eye(W.shape[-1], dtype=W.dtype), W - G)
+    prefix = [ws[0]]  # prefix[l] = W_{l+1} ⋯ W_1 (0-based)
+    for Wl in ws[1:]:
+        prefix.append(Wl @ prefix[-1])
+    back = mask * (prefix[-1] - target) / jnp.sum(mask)
+    grads = [None] * len(ws)
+    for l in range(len(ws) - 1, 0, -1):
+        grads[l] = back @ prefix[l - 1].T
+        back = ws[l].T @ back
+    grads[0] = back
+    return grads
 
 
 def end_to_end_velocity(W, G, depth: int):
@@ -421,6 +438,170 @@ def _check_layers(weights, n):
                 f"got {tuple(W.shape)}.")
     dtype = jnp.result_type(*ws)
     return [W.astype(dtype) for W in ws]
+
+
+def _check_seeds(a, b, weights):
+    """`(targets_a, masks_a, targets_b, masks_b)` `(S, n, n)` each and the layers `(S, n, n)`:
+    `a`, `b` are a Problem or a list of S Problems (one per seed), `weights` unbatched or
+    batched over the same S; single ones are repeated."""
+    lists = {}
+    for name, p in (("a", a), ("b", b)):
+        items = list(p) if isinstance(p, (list, tuple)) else [p]
+        if not items:
+            raise ValueError(f"`{name}` is empty; pass a dln.completion.Problem or a list of them "
+                             "(one per seed).")
+        for i, q in enumerate(items):
+            _check_problem(q, name if len(items) == 1 else f"{name}[{i}]")
+        lists[name] = items
+    ns = {q.n for q in lists["a"] + lists["b"]}
+    if len(ns) > 1:
+        raise ValueError(f"all problems of `a` and `b` must have the same n, got {sorted(ns)}.")
+    n = ns.pop()
+    ws = _check_layers(weights, n)
+    sizes = {len(lists["a"]), len(lists["b"])} | ({ws[0].shape[0]} if ws[0].ndim == 3 else set())
+    sizes.discard(1)
+    if len(sizes) > 1:
+        raise ValueError(f"`a`, `b` and the batch axis of `weights` are zipped over seeds; give "
+                         f"them one size (or 1), got {len(lists['a'])}, {len(lists['b'])} and "
+                         f"{ws[0].shape[0] if ws[0].ndim == 3 else 'unbatched'}.")
+    S = sizes.pop() if sizes else 1
+    batched = (isinstance(a, (list, tuple)) or isinstance(b, (list, tuple))
+               or ws[0].ndim == 3)
+    dtype = ws[0].dtype
+
+    def stack(items, field):  # on the host: no compiled op per shape
+        x = np.stack([np.asarray(getattr(q, field), dtype) for q in items])
+        return np.broadcast_to(x, (S,) + x.shape[1:])
+
+    ws = [np.broadcast_to(np.asarray(W), (S, n, n)) for W in ws]
+    return (stack(lists["a"], "target"), stack(lists["a"], "mask"), stack(lists["b"], "target"),
+            stack(lists["b"], "mask")), ws, batched
+
+
+def _host_product(ws):
+    W = ws[0]
+    for Wl in ws[1:]:
+        W = np.matmul(Wl, W)
+    return W
+
+
+def _no_record(ws, consts):
+    return {}
+
+
+def _record_fit(ws, consts):
+    target, mask = consts
+    r = product(ws) - target
+    return dict(test_error=jnp.mean(r * r, axis=(-2, -1)),
+                train_loss=0.5 * jnp.sum(mask * r * r, axis=(-2, -1)) / jnp.sum(mask))
+
+
+@functools.partial(jax.jit, static_argnames=("every", "n_blocks", "record", "batched"))
+def _descend_seeds(target, mask, ws, lr, *, every, n_blocks, record, batched):
+    """`n_blocks · every` gradient-descent steps on one problem per seed (`target`, `mask`
+    `(S, n, n)`), the layers `(S, n, n)` or, `batched`, `(S, K, n, n)` (K starts per seed):
+    the one loop (`dln.simulation.phases.run`) vmapped over the seeds."""
+    def one(target, mask, ws):
+        data = (target[None], mask[None])
+        ends = jnp.asarray([n_blocks * every])
+        return _phases_loop.run(_layer_gradients, record, data, ws, lr, ends, every,
+                                consts=(target, mask), n_blocks=n_blocks, freeze=False,
+                                batch=(batched, False, False, False))
+
+    return jax.vmap(one)(target, mask, ws)
+
+
+def pretraining_sweep(a, b, weights, *, pretrain, post: float, lr: float,
+                      every: int | None = None, on_divergence: str = "raise") -> dict:
+    """Pre-train on `a` for each duration in `pretrain`, then train on `b` for `post`, by
+    gradient descent from `weights`: the final test error on `b` against the pre-training
+    length (Kleinman et al. 2024's deficit curve), for one or several seeds at once.
+
+    The same thing as `simulate([(a, pretrain), (b, post)], weights, lr=lr)` for every
+    pre-training length (to round-off), at a fraction of the cost: the pre-training run is
+    shared, not repeated. It runs once to the longest length, in calls of one compiled block of
+    `g` steps (`g` the greatest common divisor of the lengths in steps, so `max(pretrain)/g`
+    calls), and keeps the layers at every length; then all the `K` networks train on `b` in
+    one batched loop. Cost: `max(pretrain)/lr + K · post/lr` steps of one network per seed,
+    instead of `K · (max(pretrain) + post)/lr`.
+
+    Args:
+      a, b: the pre-training and the final `Problem`, or lists of `S` problems (one per seed,
+        zipped with each other and with the batch axis of `weights`; a single one is used for
+        every seed).
+      weights: `[W1, …, WN]`, `(n, n)` each (`init`) or `(S, n, n)` (one network per seed).
+      pretrain: `(K,)` pre-training lengths (flow time, multiples of `lr`, in any order).
+      post: training time on `b` (flow time, a multiple of `lr`).
+      lr: learning rate (a concrete number).
+      every: if set, record the test error and training loss on `b` every `every` steps of
+        the training on `b`.
+      on_divergence: `"raise"` (`dln.DivergenceError`) or `"warn"`.
+
+    Returns:
+      dict with, `(S, K)` when `a`, `b` or `weights` are batched over seeds, else `(K,)`:
+      `final_test_error` (mean over all `n²` entries of `(M_b − W)²` at the end),
+      `final_train_loss` (the masked loss on `b` at the end), `switch_test_error_a` (the test
+      error on `a` at the end of the pre-training), `final_map` (`(…, K, n, n)`), and
+      `pretrain`, `post`; with `every`, also `t` `(R,)` (flow time since the switch) and
+      `test_error`, `train_loss` `(…, K, R)` (the training on `b`).
+    """
+    data, ws, batched_seeds = _check_seeds(a, b, weights)
+    lr = check_real(lr, "lr", low=0.0, strict=True)
+    if not isinstance(lr, float):
+        raise TypeError("`lr` must be a concrete number (it sets the number of steps), got a "
+                        "traced value.")
+    pretrain = np.atleast_1d(np.asarray(as_array(pretrain, "pretrain", ndim=(0, 1)), float))
+    if pretrain.size == 0 or np.any(pretrain < 0):
+        raise ValueError(f"`pretrain` must be a non-empty list of durations >= 0 (flow time), "
+                         f"got {pretrain!r}.")
+    post = check_real(post, "post", low=0.0, what=" (flow time)")
+    check_on_divergence(on_divergence)
+    t_steps = steps_of(pretrain, lr)
+    post_steps = int(steps_of(np.asarray([post]), lr)[0])
+    if every is not None:
+        every = check_int(every, "every", 1)
+        if post_steps % every:
+            raise ValueError(f"`every` ({every}) must divide the steps on `b` "
+                             f"(post / lr = {post_steps}).")
+    rate = np.asarray(lr, ws[0].dtype)
+    target_a, mask_a, target_b, mask_b = data
+    # the shared pre-training: blocks of g steps, the layers kept at each length
+    lengths = np.unique(t_steps)
+    g = int(np.gcd.reduce(lengths[lengths > 0])) if np.any(lengths > 0) else 1
+    kept = {0: ws}
+    for j in range(1, int(lengths[-1]) // g + 1):
+        ws, _ = _descend_seeds(target_a, mask_a, ws, rate, every=g, n_blocks=1,
+                               record=_no_record, batched=False)
+        if j * g in lengths:
+            kept[j * g] = ws
+    # (on the host from here: small arrays, and no compiled op per shape)
+    ws = [np.asarray(W) for W in ws]
+    # a state that left the floats never comes back: the last one tells for all
+    finite = np.all([np.all(np.isfinite(W), axis=(-2, -1)) for W in ws], axis=0)
+    report_divergence(np.where(finite, -1, 0), what="on `a` ", lr=lr,
+                      on_divergence=on_divergence, steps_known=False,
+                      advice="Lower `lr` (dln.completion.lr_bound is a guide).")
+    starts = [np.stack([np.asarray(kept[int(s)][layer]) for s in t_steps], axis=1)
+              for layer in range(len(ws))]  # (S, K, n, n) each
+    switch_a = np.mean((_host_product(starts) - target_a[:, None]) ** 2, axis=(-2, -1))
+    block = every if every is not None else max(post_steps, 1)
+    final, recs = _descend_seeds(target_b, mask_b, starts, rate, every=block,
+                                 n_blocks=post_steps // block, record=_record_fit,
+                                 batched=True)
+    report_divergence(np.asarray(recs["diverged_at"]), what="on `b` ", lr=lr,
+                      on_divergence=on_divergence,
+                      advice="Lower `lr` (dln.completion.lr_bound is a guide).")
+    W = _host_product([np.asarray(x) for x in final])
+    out = dict(final_test_error=np.mean((W - target_b[:, None]) ** 2, axis=(-2, -1)),
+               final_train_loss=recs["train_loss"][..., -1], switch_test_error_a=switch_a,
+               final_map=W)
+    if every is not None:
+        out.update(test_error=recs["test_error"], train_loss=recs["train_loss"])
+    out = {k: np.asarray(v) if batched_seeds else np.asarray(v)[0] for k, v in out.items()}
+    out.update(pretrain=pretrain, post=post)
+    if every is not None:
+        out["t"] = lr * every * np.arange(post_steps // every + 1)
+    return out
 
 
 def theory(schedule, W0, depth: int, *, h, every: int = 1, rtol: float = 1e-10,

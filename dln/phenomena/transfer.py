@@ -3,13 +3,14 @@ across depth and the relation between the tasks (Kleinman, Achille & Soatto 2024
 arXiv:2308.12221; docs/theory/completion.md).
 
 Both maps run through `dln.sweep.run` (progress bar, optional save/resume to an `.npz`); the
-pre-training durations are batched inside each call (one compiled loop or one chained exact
-solution per grid point).
+pre-training durations are batched inside each call (one shared pre-training run and one batched
+loop, or one chained exact solution per grid point).
 
 - `completion_map`: matrix completion (`dln.completion`): pre-train on a rank-`rank_a` target
   for T, then train on a rank-`rank_b` target observed on the same entries for `post`; the final
-  test error on B over depth × rank of A × number of observations × init scale × T. A
-  `fewer_first` variant pre-trains on a subset of the observations of B itself.
+  test error on B over depth × rank of A × number of observations × init scale × seed × T (one
+  shared pre-training run per grid point, the seeds batched: `completion.pretraining_sweep`).
+  A `fewer_first` variant pre-trains on a subset of the observations of B itself.
 - `two_layer_map`: a two-layer network on whitened regression tasks from
   `dln.task_pairs.rotated_pair`, exact (`dln.schedule.solve`, chained Riccati solution): the final
   loss on B over the principal angle between the tasks × T.
@@ -69,26 +70,43 @@ def _multiple_of(values, name, lr):
 
 def completion_map(key, *, n: int, rank_b: int, pretrain, post: float, lr: float,
                    depths=(1, 2, 3), ranks_a=(4,), n_obs=(160,), scales=(1e-3,),
-                   kind: str = "gaussian", fewer_first: int | None = None, path=None,
-                   progress=True):
-    """Final test error on B after pre-training on A for each duration in `pretrain`.
+                   kind: str = "gaussian", fewer_first: int | None = None, seeds: int | None = None,
+                   every: int | None = None, path=None, progress=True):
+    """Final test error on B after pre-training on A for each duration in `pretrain`, over a
+    grid of depths, ranks of A, numbers of observations and init scales, for `seeds` random
+    draws of the problem.
+
+    Each grid point is one `dln.completion.pretraining_sweep` call: the pre-training run is
+    shared by all the durations (run once to the longest), and the seeds are batched (one
+    `vmap`-ed loop). A seed draws the targets A and B, the observed entries and the initial
+    weights; seed 0 uses `key` itself, seed s `jax.random.fold_in(key, s)`. Within a seed the
+    draws are the same at every grid point, so the grid varies one factor at a time (the
+    observed entries of different counts are nested, `observation_masks`).
 
     Args:
-      key: PRNG key (targets, observed entries, initial weights; the same for every grid point,
-        so the grid varies one factor at a time).
+      key: PRNG key.
       n: matrix size; rank_b: rank of B.
-      pretrain: `(K,)` pre-training durations (flow time, multiples of `lr`), batched.
+      pretrain: `(K,)` pre-training durations (flow time, multiples of `lr`).
       post: training time on B (flow time, a multiple of `lr`).
       lr: learning rate.
       depths, ranks_a, n_obs, scales: the grid (ints, ints, ints ≤ n², floats > 0).
       kind: init kind of `dln.completion.init`.
       fewer_first: if set, A is B itself observed on its first `fewer_first` entries (the
         "fewer observations first" deficit; `ranks_a` is then ignored).
-      path, progress: see `dln.sweep.run`.
+      seeds: number of random draws (an int >= 1); None (the default): one draw and no seed
+        axis in the results, as before seeds could be asked for.
+      every: if set, also record the test error on B every `every` steps of the training on B.
+      path, progress: see `dln.sweep.run` (save after every grid point and resume; a tqdm
+        bar).
 
     Returns:
-      dict with `final_test_error` `(n_depths, n_ranks, n_obs, n_scales, K)`,
-      `final_train_loss` (on B, same shape) and the grid values.
+      dict with `final_test_error` `(n_depths, n_ranks, n_obs, n_scales, seeds, K)` (without
+      the `seeds` axis when `seeds` is None) (mean over
+      all `n²` entries of `(M_B − W)²`), `final_train_loss` (the masked loss on B) and
+      `switch_test_error_a` (the test error on A at the end of the pre-training), of the
+      same shape, and the grid values (`pretrain`, `depth`, `rank_a`, `n_obs`, `scale`,
+      `seeds`); with `every`, also `test_error` (`(…, seeds, K, R)`, the training on B) and
+      `t` `(R,)` (its flow times since the switch).
     """
     check_key(key)
     n = check_int(n, "n", 1, what=" (the matrix size)")
@@ -114,30 +132,52 @@ def completion_map(key, *, n: int, rank_b: int, pretrain, post: float, lr: float
             raise ValueError(f"`fewer_first` must be <= n² = {n * n}, got {fewer_first}.")
     if np.any(n_obs > n * n) or (fewer_first is not None and np.any(n_obs < fewer_first)):
         raise ValueError(f"`n_obs` must be <= n² = {n * n} (and >= `fewer_first`), got {n_obs}.")
-    k_b, k_a, k_mask, k_w = jax.random.split(key, 4)
-    M_b = completion.low_rank_matrix(k_b, n, rank_b)
+    seed_axis = seeds is not None
+    seeds = 1 if seeds is None else check_int(seeds, "seeds", 1,
+                                              what=" (the number of random draws)")
+    if every is not None:
+        every = check_int(every, "every", 1, what=" (steps between records)")
+        if round(post / lr) % every:
+            raise ValueError(f"`every` ({every}) must divide the steps on B "
+                             f"(post / lr = {round(post / lr)}).")
     counts = sorted(set(n_obs.tolist()) | ({fewer_first} if fewer_first else set()))
-    masks = dict(zip(counts, completion.observation_masks(k_mask, n, counts)))
+    draws = []
+    for s in range(seeds):
+        k_b, k_a, k_mask, k_w = jax.random.split(key if s == 0 else jax.random.fold_in(key, s),
+                                                 4)
+        draws.append(dict(M_b=completion.low_rank_matrix(k_b, n, rank_b), k_a=k_a, k_w=k_w,
+                          masks=dict(zip(counts,
+                                         completion.observation_masks(k_mask, n, counts)))))
 
     def fn(p):
-        errors, losses = [], []
+        out = {name: [] for name in ("final_test_error", "final_train_loss",
+                                     "switch_test_error_a")
+               + (("test_error",) if every is not None else ())}
         for depth, rank_a, n_ob, scale in zip(p["depth"], p["rank_a"], p["n_obs"], p["scale"]):
-            B = completion.Problem(M_b, masks[int(n_ob)])
-            A = (completion.Problem(M_b, masks[fewer_first]) if fewer_first else
-                 completion.Problem(completion.low_rank_matrix(k_a, n, int(rank_a)),
-                                    masks[int(n_ob)]))
-            ws = completion.init(k_w, n, int(depth), float(scale), kind)
-            traj = completion.simulate([(A, pretrain), (B, post)], ws, lr=lr,
-                                       every=int(round((pretrain.max() + post) / lr)))
-            errors.append(np.asarray(traj.final_test_error))
-            losses.append(np.asarray(traj.train_loss[:, -1, -1]))
-        return dict(final_test_error=np.stack(errors), final_train_loss=np.stack(losses))
+            problems_a, problems_b, layers = [], [], []
+            for d in draws:
+                problems_b.append(completion.Problem(d["M_b"], d["masks"][int(n_ob)]))
+                problems_a.append(
+                    completion.Problem(d["M_b"], d["masks"][fewer_first]) if fewer_first else
+                    completion.Problem(completion.low_rank_matrix(d["k_a"], n, int(rank_a)),
+                                       d["masks"][int(n_ob)]))
+                layers.append(completion.init(d["k_w"], n, int(depth), float(scale), kind))
+            weights = [np.stack(ws) for ws in zip(*layers)]  # (seeds, n, n) per layer
+            res = completion.pretraining_sweep(problems_a, problems_b, weights,
+                                               pretrain=pretrain, post=post, lr=lr,
+                                               every=every)
+            for name, v in out.items():
+                v.append(res[name])
+        return {name: np.stack(v) if seed_axis else np.stack(v)[:, 0]
+                for name, v in out.items()}
 
     grid = dict(depth=depths, rank_a=ranks_a, n_obs=n_obs, scale=np.asarray(scales, float))
     # (fn loops over its point in Python: one point per call, on one device)
     out = sweep.run(fn, grid, chunk=1, path=path, devices=1,
                     progress="completion transfer map" if progress is True else progress)
-    return dict(out, pretrain=pretrain, **grid)
+    if every is not None:
+        out["t"] = lr * every * np.arange(round(post / lr) // every + 1)
+    return dict(out, pretrain=pretrain, seeds=seeds if seed_axis else None, **grid)
 
 
 def two_layer_map(key, *, n: int, s_a, s_b, angles, pretrain, post: float, scale: float = 1e-2,
