@@ -1,4 +1,7 @@
+import functools
+import importlib.util
 import os
+import pathlib
 
 import jax
 import pytest
@@ -37,3 +40,21 @@ settings.register_profile("ci", max_examples=25, derandomize=True, deadline=None
 settings.register_profile("thorough", max_examples=400, derandomize=False, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+@functools.cache
+def _load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """Imports `examples/<name>.py` once per session (its jitted functions keep their caches):
+    `module = load_example("saxe2014_modes")`."""
+    return _load_example

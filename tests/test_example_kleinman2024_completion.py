@@ -8,9 +8,6 @@ test."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import jax
 import numpy as np
 import pytest
@@ -18,20 +15,10 @@ import pytest
 from dln import completion
 from dln.network import product
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def _load(name: str):
-    path = EXAMPLES / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"examples_{name}_numbers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def run():
-    module = _load("kleinman2024_completion")
+def run(load_example):
+    module = load_example("kleinman2024_completion")
     return module.compute(quick=True, parts=("depth", "orthogonal", "theory"))
 
 

@@ -5,26 +5,13 @@ coherent categories learned sooner."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def _load(name: str):
-    path = EXAMPLES / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"examples_{name}_numbers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def saxe():
-    module = _load("saxe2019_semantic")
+def saxe(load_example):
+    module = load_example("saxe2019_semantic")
     return module, module.compute(quick=True)
 
 

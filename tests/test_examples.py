@@ -5,8 +5,6 @@ are drawn. The examples' numbers are checked in `test_example_<name>.py`."""
 from __future__ import annotations
 
 import ast
-import functools
-import importlib.util
 import pathlib
 
 import matplotlib
@@ -28,14 +26,6 @@ def _defines_main(path: pathlib.Path) -> bool:
 SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if p.name != "__init__.py" and _defines_main(p))
 
 
-@functools.cache
-def _load(name: str):
-    """Import `examples/<name>.py` once per session (its jitted functions keep their caches)."""
-    path = EXAMPLES / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_examples_found():
@@ -43,7 +33,7 @@ def test_examples_found():
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_example_runs_and_writes_pngs(script, tmp_path, capsys, monkeypatch):
+def test_example_runs_and_writes_pngs(script, tmp_path, capsys, monkeypatch, load_example):
     saved = []
     savefig = matplotlib.figure.Figure.savefig
 
@@ -52,7 +42,7 @@ def test_example_runs_and_writes_pngs(script, tmp_path, capsys, monkeypatch):
         return savefig(fig, fname, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)
-    written = _load(script.stem).main(str(tmp_path / "out"), quick=True)
+    written = load_example(script.stem).main(str(tmp_path / "out"), quick=True)
     pngs = [pathlib.Path(p) for p in written if str(p).endswith(".png")]
     assert pngs, f"{script.name}: main() returned no PNG paths, got {written!r}"
     for png in pngs:

@@ -71,13 +71,15 @@ from dln.measures.ocs import outputs as _outputs
 from dln.tasks.task import Task
 from dln.theory import modes as _modes
 from dln.trajectory import Trajectory
-from dln.trajectory import _time_to_fraction as _time_to_fraction_jit
 
 __all__ = ["representations", "representations_from_modes", "representations_from_weights",
            "similarity", "similarity_from_modes", "similarity_from_weights", "mds",
            "mode_groups", "stage_times", "feature_output", "illusory_peak", "category_plateaus",
            "coherence_task", "category_members", "category_coherence", "category_strength",
            "category_time"]
+
+_time_to_fraction_jit = jax.jit(_modes.time_to_fraction, static_argnames="depth")
+
 
 def _time_to_fraction(fraction, s, lam, u0, depth):
     """`dln.modes.time_to_fraction` on 1-D numpy arrays padded to a power-of-two length (at
@@ -123,12 +125,21 @@ def _inputs(task, inputs):
     return inputs
 
 
-def _check_modes(task, modes):
-    modes = as_array(modes, "modes", finite=False)
-    if modes.ndim < 1 or modes.shape[-1] != task.n_modes:
-        raise ValueError(f"`modes` must have shape (..., {task.n_modes}) (one strength per mode "
-                         f"of the task), got {tuple(modes.shape)}.")
-    return modes
+def _task_or_trajectory(traj, depth, u0, name: str, aligned: bool):
+    """`(task, depth, u0, kind, decay)` of `name(traj, …)`: a `Task` with the aligned init's
+    `depth` and `u0` (exact), or a trajectory that carries its own."""
+    if isinstance(traj, Task):
+        if depth is None or u0 is None:
+            raise TypeError(f"{name}(task, …) needs `depth` and `u0` (the aligned init); "
+                            "or pass a trajectory.")
+        task, depth = _check_task(traj), check_depth(depth)
+        if aligned:
+            _check_aligned(task, name)
+        return task, depth, _check_u0(u0, task, depth), "exact", False
+    if depth is not None or u0 is not None:
+        raise TypeError("`depth` and `u0` go with a Task; a trajectory carries its own.")
+    kind = _check_trajectory(traj, biases=True)
+    return traj.task, traj.depth, traj.u0, kind, traj.weight_decay is not None
 
 
 def _check_trajectory(traj, biases: bool = False) -> str:
@@ -211,7 +222,7 @@ def representations_from_modes(task: Task, modes, depth: int, layer: int = 1, in
     depth = check_depth(depth)
     layer = _check_layer(layer, depth)
     X = _inputs(task, inputs)
-    modes = _check_modes(task, modes)
+    modes = task._check_modes(modes)
     return _through(X, tuple(aligned_from_strengths(task, depth, modes)[:layer]))
 
 
@@ -273,7 +284,7 @@ def similarity_from_modes(task: Task, modes, depth: int, layer: int = 1, inputs=
     layer = _check_layer(layer, depth)
     check_bool(normalize, "normalize")
     XV = _inputs(task, inputs) @ task.V
-    modes = _check_modes(task, modes)
+    modes = task._check_modes(modes)
     return _gram_kernel(XV, modes, 2.0 * layer / depth, normalize)
 
 
@@ -523,19 +534,7 @@ def stage_times(traj: Trajectory | Task, fraction: float = 0.5, rtol: float = 1e
     A simulation with biases is read from its map.
     """
     f = _check_fraction(fraction)
-    if isinstance(traj, Task):
-        if depth is None or u0 is None:
-            raise TypeError("stage_times(task, …) needs `depth` and `u0` (the aligned init); "
-                            "or pass a trajectory.")
-        task, depth, kind, decay = _check_task(traj), check_depth(depth), "exact", False
-        _check_aligned(task, "stage_times")
-        u0 = _check_u0(u0, task, depth)
-    else:
-        if depth is not None or u0 is not None:
-            raise TypeError("`depth` and `u0` go with a Task; a trajectory carries its own.")
-        kind = _check_trajectory(traj, biases=True)
-        task, depth, u0 = traj.task, traj.depth, traj.u0
-        decay = traj.weight_decay is not None
+    task, depth, u0, kind, decay = _task_or_trajectory(traj, depth, u0, "stage_times", True)
     groups = mode_groups(task, rtol)
     first = np.array([g[0] for g in groups])
     s = np.asarray(task.s, dtype=float)
@@ -839,18 +838,7 @@ def category_time(traj: Trajectory | Task, members, fraction: float = 0.5, input
     (`dln.modes.weight_decay_target`).
     """
     f = _check_fraction(fraction)
-    if isinstance(traj, Task):
-        if depth is None or u0 is None:
-            raise TypeError("category_time(task, …) needs `depth` and `u0` (the aligned init); "
-                            "or pass a trajectory.")
-        task, depth, kind, decay = _check_task(traj), check_depth(depth), "exact", False
-        u0 = _check_u0(u0, task, depth)
-    else:
-        if depth is not None or u0 is not None:
-            raise TypeError("`depth` and `u0` go with a Task; a trajectory carries its own.")
-        kind = _check_trajectory(traj, biases=True)
-        task, depth, u0 = traj.task, traj.depth, traj.u0
-        decay = traj.weight_decay is not None
+    task, depth, u0, kind, decay = _task_or_trajectory(traj, depth, u0, "category_time", False)
     v, _, s, lam = _category_directions(task, members, inputs)
     if kind == "simulation" or decay:
         strength, target = category_strength(traj, members, inputs)
