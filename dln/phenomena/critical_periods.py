@@ -39,7 +39,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dln._checks import as_array, check_depth, check_int, check_real, check_times
+from dln._checks import (
+    as_array,
+    check_depth,
+    check_int,
+    check_real,
+    check_times,
+    check_weight_decay,
+)
 from dln.measures import pathways as measures
 from dln.protocol import Protocol
 from dln.protocol.deficits import INPUT, Blur, Freeze
@@ -120,13 +127,27 @@ def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, path
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
     # before the vmapped call, with concrete values (first-layer values p may be negative)
-    check_u0(task, u0, 1 if isinstance(imbalance, (int, float)) and imbalance > 0 else depth)
+    strengths = check_u0(task, u0, 1 if isinstance(imbalance, (int, float)) and imbalance > 0
+                         else depth)
+    gamma = check_weight_decay(weight_decay)
+    modes = _exact_map(task, strengths, jnp.asarray(t, strengths.dtype), on, ln,
+                       None if gamma is None else jnp.asarray(gamma, strengths.dtype),
+                       depth=depth, pathway=pathway, imbalance=imbalance)
+    return _result(task, modes, shape)
+
+
+@functools.partial(jax.jit, static_argnames=("depth", "pathway", "imbalance"))
+def _exact_map(task, u0, t, on, ln, gamma, *, depth, pathway, imbalance):
+    """`(O·L, P, K)` strengths at `t` for every window: `dln.pathways.solve` vmapped over the
+    windows, compiled once per depth, frozen pathway, imbalance, shapes and whether there is
+    weight decay (`gamma` None: none, the closed forms and the decay-free reduction)."""
 
     def one(o, ell):
-        return solve(task, depth=depth, u0=u0, t=t, deficit=Freeze(pathway, o, ell),
-                     weight_decay=weight_decay, imbalance=imbalance).modes[-1]
+        return solve(task, depth=depth, u0=tuple(u0), t=t, deficit=Freeze(pathway, o, ell),
+                     weight_decay=0.0 if gamma is None else gamma,
+                     imbalance=imbalance).modes[-1]
 
-    return _result(task, jax.jit(jax.vmap(one))(on, ln), shape)
+    return jax.vmap(one)(on, ln)
 
 
 def simulated_critical_period_map(task, weights, *, lr, steps: int, onsets, lengths,
