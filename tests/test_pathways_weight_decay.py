@@ -164,9 +164,10 @@ def test_jit_vmap_over_windows_and_traced_decay():
     depth = 3
     onsets, lengths = jnp.array([0.1, 0.4, 2.0]), jnp.array([0.2, 0.5, 0.3])
     gammas = jnp.array([GAMMA, GAMMA, 0.0])
+    task = _task()  # built outside the trace: `_task` caches what it returns
 
     def one(o, ell, gamma):
-        return pathways.solve(_task(), depth=depth, u0=U0, t=3.0, weight_decay=gamma,
+        return pathways.solve(task, depth=depth, u0=U0, t=3.0, weight_decay=gamma,
                               deficit=pathways.Freeze(1, o, ell)).modes[-1]
 
     batched = jax.jit(jax.vmap(one))(onsets, lengths, gammas)
