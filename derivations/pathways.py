@@ -8,8 +8,9 @@ docs/theory/pathways.md, docs/theory/fisher.md. Steps:
    error `e = s − λ Σ_q K_q`, so `dK_p/dt = D K_p^{2−2/D} e` (general D);
 2. `φ(K) = ∫ dK/(D K^{2−2/D})` for D = 1, 2 and general D ≥ 3; `φ(K_a) − φ(K_b)` is conserved
    while both learn, so every plastic pathway is a function of one clock θ;
-3. the explicit `K_p(θ)`, the reference-pathway form used by `dln.pathways` for D ≥ 3, and its
-   derivative in `y = ln K_r`;
+3. the explicit `K_p(θ)`, the reference-pathway form used by `dln.pathways` for D ≥ 3, its
+   derivative in `y = ln K_r`, and the pieces of the fixed-cost time integral (the linear clock
+   in `w = K_r^{−q}`, the error from the fixed point, the pole's residue, the far field);
 4. D = 1 and D = 2: the total obeys the one-pathway law (rate × m; logistic), ratios/differences
    fixed; the final splits in closed form;
 5. a frozen pathway shifts the target to `s − λ K_frozen`; the logistic solves the depth-2 law for
@@ -186,11 +187,57 @@ def _explicit(d):
                   sp.diff(sp.log(Kp_of_y), y), 1 / (1 + c * sp.exp(q * y)),
                   reduce=lambda x: sp.simplify(sp.expand_log(x, force=True)),
                   how="`expand_log` and `simplify`")
-    d.say(r"So $\dot y = D K_r^{1-2/D}(s - \lambda\sum_p K_p(y))$, integrated (diffrax's Dopri8) in "  # noqa: E501
-          r"$v = \ln|y_\infty - y|$, where $y_\infty$ is the root of $\sum_p K_p(y) = s/\lambda$ "
-          r"(bisection): $\dot v = -D K_r^{1-2/D}\,\frac{s - \lambda\sum_p K_p}{y_\infty - y}$, "
-          r"which tends to the constant $-D K_r^{1-2/D}\lambda\,d\sum_p K_p/dy$ at the fixed "
-          r"point (no stiffness). This is labelled a reduced integration, not a closed form.")
+    d.say(r"So $\dot y = F(y) = D K_r^{1-2/D}(s - \lambda\sum_p K_p(y))$: one autonomous scalar "
+          r"ODE, whose time is the integral $t(y) = \int_{y_0}^{y} dy'/F(y')$.")
+    _quadrature(d)
+
+
+def _quadrature(d):
+    q = (D - 2) / D
+    winf, cp, dl = sp.symbols(r"w_\infty c_p delta", positive=True)
+    d.say(r"**The time integral at a fixed cost.** `dln.pathways` evaluates $t(y)$ by "
+          r"quadrature and inverts it by Newton steps. In "
+          r"$w = K_r^{-q} = e^{-qy}$ the pathways are $K_p = (w + c_p)^{-1/q}$ and the clock is "
+          r"linear:")
+    d.check_equal(r"$\dot w = -q w\,\dot y = -(D-2)(s - \lambda\sum_p K_p)$ (general $D$)",
+                  -q * sp.exp(-q * y) * D * sp.exp((1 - 2 / D) * y) * e, -(D - 2) * e,
+                  reduce=lambda x: sp.simplify(sp.powsimp(x, force=True)),
+                  how="`powsimp` and `simplify`")
+    d.say(r"At the fixed point $w_\infty$ (the root of $\sum_p K_p = s/\lambda$, by Newton steps "
+          r"in $w$: $\sum_p(w + c_p)^{-1/q}$ is convex and decreasing, so the steps from "
+          r"$w = (s/\lambda)^{-q}$ climb to the root without overshooting), the error is a sum of "
+          r"differences that vanish with $\delta = w - w_\infty$, computed without cancellation: "
+          r"with $a_p = 1/(w_\infty + c_p)$ and $K_{p\infty} = a_p^{1/q}$,")
+    d.check_equal(r"$(w_\infty + c_p + \delta)^{-1/q} = K_{p\infty}(1 + a_p\delta)^{-1/q}$ "
+                  r"(one term of $s - \lambda\sum_p K_p = \lambda\sum_p K_{p\infty}"
+                  r"[1 - (1 + a_p\delta)^{-1/q}]$, general $D$)",
+                  (winf + cp + dl) ** (-1 / q),
+                  (1 / (winf + cp)) ** (1 / q) * (1 + dl / (winf + cp)) ** (-1 / q),
+                  reduce=lambda x: sp.simplify(sp.powsimp(sp.powdenest(x, force=True),
+                                                          force=True)),
+                  how="`powdenest`, `powsimp` and `simplify` (positive bases)")
+    d.say(r"Near $y_\infty$, $F$ vanishes linearly. With $\frac{d}{dy}(w + c_p)^{-1/q} = "
+          r"w K_p a_p$ at $w$ ($a_p = 1/(w + c_p)$):")
+    d.check_equal(r"$\frac{d}{dy}(e^{-qy} + c_p)^{-1/q} = e^{-qy}(e^{-qy} + c_p)^{-1/q - 1}$ "
+                  r"(general $D$)", sp.diff((sp.exp(-q * y) + c) ** (-1 / q), y),
+                  sp.exp(-q * y) * (sp.exp(-q * y) + c) ** (-1 / q - 1),
+                  reduce=lambda x: sp.simplify(sp.powsimp(x, force=True)),
+                  how="`powsimp` and `simplify`")
+    d.say(r"so $F'(y_\infty) = D e^{qy_\infty}\cdot(-\lambda w_\infty\sum_p K_{p\infty}a_p) = "
+          r"-D\lambda\sum_p K_{p\infty}a_p$ (as $e^{qy}w = 1$), and $1/|F|$ has the pole "
+          r"$A/\Delta$ in $\Delta = |y_\infty - y|$ with $A = 1/(D\lambda\sum_p K_{p\infty}a_p)$. "
+          r"Far below the target, $1/F = e^{-qy}/(Ds) + e^{-qy}\lambda\sum_p K_p/(Ds\,(s - "
+          r"\lambda\sum_p K_p))$, and the first term integrates to $-w/((D-2)s)$:")
+    d.check_equal(r"$\frac{d}{dy}\frac{-e^{-qy}}{(D-2)s} = \frac{e^{-qy}}{Ds}$ (general $D$)",
+                  sp.diff(-sp.exp(-q * y) / ((D - 2) * s), y), sp.exp(-q * y) / (D * s))
+    d.say(r"Hence $t = A\ln(\Delta_0/\Delta) + (w_0 - w)/((D-2)s) + \int_\Delta^{\Delta_0} R$ with "
+          r"$R = 1/|F| - A/\Delta - \sigma w/(Ds)$ ($\sigma = \pm 1$ below or above the target) "
+          r"analytic on $[0, \Delta_0]$: `dln.theory.competition` integrates $R$ by Chebyshev "
+          r"interpolation on three panels of 16 points and solves $t(\Delta) = t$ by Newton steps "
+          r"in $\ln\Delta$ ($dt/d\ln\Delta = -\Delta/|F|$), a fixed cost with no data-dependent "
+          r"loop; against mpmath at 30 digits the strengths agree to $\sim 10^{-14}$. Decaying "
+          r"modes ($s \le 0$: a frozen pathway past the target) are integrated by adaptive Dopri8 "
+          r"steps. Both are labelled a reduced integration, not a closed form.")
 
 
 def _shallow(d):

@@ -9,4 +9,5 @@
   decay and from the "large" initialisation (Kleinman, Achille & Soatto 2024).
 - `input_deficits`: one network's modes through windows of blurred input (Achille, Rovere &
   Soatto 2019), with weight decay.
+- `quadrature`: fixed-cost Chebyshev antiderivatives (the competition's time integral).
 """
