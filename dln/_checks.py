@@ -205,3 +205,37 @@ def check_singular_values(s, name: str):
         raise ValueError(f"`{name}` must be a non-empty 1-D array of singular values >= 0, got "
                          f"{s!r}.")
     return s
+
+
+def check_devices(devices):
+    """`(devices, explicit)`: the jax devices a batch is spread over, and whether they were named.
+
+    `devices`: None for all local devices (`jax.local_devices()`), an int `n >= 1` for the first
+    n of them, or a non-empty list of distinct jax devices (e.g. `jax.devices()`, every host's,
+    after `jax.distributed.initialize`).
+    """
+    local = jax.local_devices()
+    if devices is None:
+        return local, False
+    if isinstance(devices, (bool, np.bool_)) or not isinstance(
+            devices, (int, np.integer, list, tuple)):
+        raise TypeError(f"`devices` must be None (all {len(local)} local devices), an int (the "
+                        f"first n local devices) or a list of jax devices, got "
+                        f"{type(devices).__name__} {devices!r}.")
+    if isinstance(devices, (int, np.integer)):
+        if not 1 <= devices <= len(local):
+            raise ValueError(f"`devices` must be an int between 1 and the number of local "
+                             f"devices ({len(local)}: {local}), got {devices!r}; or pass None "
+                             f"for all of them.")
+        return local[:int(devices)], True
+    devices = list(devices)
+    if not devices:
+        raise ValueError(f"`devices` must be a non-empty list of jax devices, got "
+                         f"{devices!r}; pass None for all {len(local)} local devices.")
+    for d in devices:
+        if not isinstance(d, jax.Device):
+            raise TypeError(f"`devices` must be a list of jax devices (e.g. jax.devices()), got "
+                            f"an element of type {type(d).__name__}: {d!r}.")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"`devices` must list distinct devices, got {devices}.")
+    return devices, True

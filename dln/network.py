@@ -11,6 +11,7 @@ With biases (`affine_map`, `affine_loss`, `affine_loss_gradients`) the network i
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -134,6 +135,14 @@ def affine_loss_gradients(weights, biases, sigma_xx, sigma_yx, x_mean, y_mean):
     not depend on P. Returns `(grads_W, grads_b)`, `grads_b[l]` None where `biases[l]` is None;
     with no biases at all this is exactly `loss_gradients` (`x_mean`, `y_mean` may be None).
     Unbatched (vmap for ensembles).
+
+    Order of the arithmetic: the prefixes `W_l ⋯ W_1` forward (`D − 1` products), `G` (one;
+    under `vmap` over an ensemble on one task XLA makes it a single large product
+    `(B·No, Ni) @ (Ni, Ni)`), then backward `G_l (W_{l−1} ⋯ W_1)ᵀ` and `W_lᵀ G_l` (`2D − 2`).
+    The transposes `W_lᵀ` are materialised first (behind `jax.lax.optimization_barrier`, a
+    copy of `O(d²)` per layer) so that every product has the form `A B` or `A Bᵀ`: XLA would
+    otherwise fold the transpose into the product as `Aᵀ B`, which its CPU backend runs on a
+    generic kernel 2–4× slower for batches of small matrices.
     """
     D = len(weights)
     prefix = [weights[0]]  # prefix[l] = W_{l+1} ⋯ W_1 (0-based)
@@ -152,6 +161,8 @@ def affine_loss_gradients(weights, biases, sigma_xx, sigma_yx, x_mean, y_mean):
         back = back + jnp.outer(c, x_mean)
         mean_err = mean_err + c
     grads_w, grads_b = [None] * D, [None] * D
+    # W_lᵀ as arrays of their own (see the docstring: products `A B`, `A Bᵀ` only)
+    transposed = jax.lax.optimization_barrier([jnp.swapaxes(Wl, -1, -2) for Wl in weights[1:]])
     for l in range(D - 1, -1, -1):
         if biases[l] is not None:
             grads_b[l] = mean_err
@@ -162,9 +173,9 @@ def affine_loss_gradients(weights, biases, sigma_xx, sigma_yx, x_mean, y_mean):
             if offs[l - 1] is not None:
                 g = g + jnp.outer(mean_err, offs[l - 1])
             grads_w[l] = g
-            back = weights[l].T @ back
+            back = transposed[l - 1] @ back
             if has_bias:
-                mean_err = weights[l].T @ mean_err
+                mean_err = transposed[l - 1] @ mean_err
     return grads_w, grads_b
 
 

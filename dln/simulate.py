@@ -9,7 +9,8 @@ so a step costs the same for 10 samples or 10⁶. With biases (`ŷ = M x + c`, s
 `dln.network.affine_loss_gradients`) the first moments `x̄`, `ȳ` enter as well, still independent
 of the number of samples. The whole run is one jitted `lax.scan` that keeps
 only the records (memory grows with `steps / every`, not with `steps`), and ensembles over
-initial weights or learning rates are one `vmap`-ed compiled call.
+initial weights or learning rates are one `vmap`-ed compiled call, spread over every local
+device (`devices=`, a `jax.sharding` mesh; docs/devices.md).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def _phase_data(tasks, dtype, with_means):
 
 
 def _run(tasks, weights, biases, lr, ends, every, *, n_blocks, record_weights, batch, schedule,
-         weight_decay, freeze):
+         weight_decay, freeze, mesh):
     """The gradient-descent loop (`dln.simulation.phases.run`) on `(weights, biases)`; `biases`
     entries may all be None, in which case the gradient is exactly the bias-free one."""
     dtype = weights[0].dtype
@@ -153,14 +154,16 @@ def _run(tasks, weights, biases, lr, ends, every, *, n_blocks, record_weights, b
     data = _phase_data(tasks, dtype, any(b is not None for b in state[1]))
     record = _record_map_and_weights if record_weights else _record_map
     return phases.run(_regression_gradients, record, data, state, lr, ends, every, weight_decay,
-                      n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch + (False,))
+                      n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch + (False,),
+                      mesh=mesh)
 
 
 def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[ArrayLike]], *,
              lr: ArrayLike | Callable[[jax.Array], ArrayLike], steps: int | None = None,
              every: int = 1, biases: Sequence[ArrayLike | None] | None = None,
              weight_decay: ArrayLike = 0.0, record_weights: bool = False, check_lr: bool = True,
-             on_divergence: Literal["raise", "warn"] = "raise") -> Trajectory:
+             on_divergence: Literal["raise", "warn"] = "raise",
+             devices: int | Sequence[jax.Device] | None = None) -> Trajectory:
     """Full-batch gradient descent `W_l ← W_l − lr ∂L/∂W_l` on `L = 1/(2P) Σ_μ ||y_μ − ŷ_μ||²`.
 
     With `weight_decay = γ > 0` the loss gains `½γ Σ_l ||W_l||²` (and `½γ ||b_l||²` for the
@@ -204,6 +207,14 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
       on_divergence: `"raise"` (default) raises `DivergenceError` if the weights stop being
         finite; `"warn"` warns and returns, with `Trajectory.diverged_at` marking the first
         non-finite record step (−1 where finite).
+      devices: the devices a batch (of weights, learning rates or protocol durations) is spread
+        over: None (default) for all local devices (`jax.local_devices()`), an int n for the
+        first n of them, or a list of jax devices (`jax.devices()` spans every host after
+        `jax.distributed.initialize`). With several, the batch is padded to a multiple of
+        their number, sharded along a 1-D `jax.sharding` mesh, run as one SPMD computation
+        and gathered back to the default device without the padding: the same values as on
+        one device (docs/devices.md). A single run, or one inside `jit`/`vmap`/`grad`, stays
+        where it is.
 
     Returns:
       A `Trajectory` with `t = lr × step` (`Σ lr` for a schedule) `(T,)`, `modes (T, K)` (of
@@ -227,13 +238,13 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
             sim = simulate(protocol.as_phases(), weights, lr=lr, steps=steps, every=every,
                            biases=biases, weight_decay=weight_decay,
                            record_weights=record_weights, check_lr=False,
-                           on_divergence=on_divergence)
+                           on_divergence=on_divergence, devices=devices)
             return dataclasses.replace(sim, loss=sim.phase_loss[..., 0])
         if not protocol.plain:
             return _simulate_pathways(protocol, weights, lr=lr, steps=steps, every=every,
                                       biases=biases, weight_decay=weight_decay,
                                       record_weights=record_weights, check_lr=check_lr,
-                                      on_divergence=on_divergence)
+                                      on_divergence=on_divergence, devices=devices)
         tasks = protocol.tasks
         if protocol.n_phases == 1 and protocol.open_ended:
             protocol = None  # one phase without end: the plain run, as for its task
@@ -282,6 +293,7 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
     if check_lr and is_concrete(lr) and all(is_concrete(t) for t in tasks):
         _check_lr_below(tasks, depth, float(np.max(np.asarray(lr))))
     check_on_divergence(on_divergence)
+    mesh = phases.device_mesh(devices)
 
     if protocol is None:
         ends, batch_ends, freeze = np.array([steps]), False, False
@@ -300,7 +312,7 @@ def simulate(task: Task | Protocol, weights: Sequence[ArrayLike | Sequence[Array
     final, recs = _run(tasks, weights, biases, lr, jnp.asarray(ends), int(every),
                        n_blocks=n_blocks, record_weights=record_weights,
                        batch=(batch_weights, batch_lr, batch_ends), schedule=schedule,
-                       weight_decay=decay, freeze=freeze)
+                       weight_decay=decay, freeze=freeze, mesh=mesh)
     final, final_biases = final
     if biases is None:
         final_biases = None
@@ -393,7 +405,7 @@ def _zero_biases(weights, pattern):
 
 
 def _simulate_pathways(protocol, weights, *, lr, steps, every, biases, weight_decay,
-                       record_weights, check_lr, on_divergence):
+                       record_weights, check_lr, on_divergence, devices):
     """A protocol with pathways, sources, shared layers or deficits: the pathway network."""
     arch = protocol.architecture
     if biases is not None:
@@ -430,7 +442,8 @@ def _simulate_pathways(protocol, weights, *, lr, steps, every, biases, weight_de
                              deficit=list(protocol.deficits) or None,
                              sources=list(arch.sources) if arch.sources else None,
                              shared=shared, record_weights=record_weights, check_lr=check_lr,
-                             on_divergence=on_divergence, weight_decay=weight_decay)
+                             on_divergence=on_divergence, weight_decay=weight_decay,
+                             devices=devices)
 
 
 def _check_steps(steps, every):

@@ -122,6 +122,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jax.typing import ArrayLike
 from tqdm.auto import tqdm
 
+from dln._checks import check_devices
+
 __all__ = ["SweepFileError", "points", "run"]
 
 _FORMAT = 2  # 2: the file stores a fingerprint of what was computed; 1 (no "format"): it does not
@@ -202,7 +204,7 @@ def run(fn: Callable[[dict[str, Any]], Any], grid: dict[str, ArrayLike | Sequenc
     if key is not None and not key.strip():
         raise ValueError(f"`key` must be a non-empty str naming what `fn` computes (e.g. "
                          f"'v2 of my experiment'), got {key!r}; or pass None.")
-    devices, explicit = _check_devices(devices)
+    devices, explicit = check_devices(devices)
     nd = len(devices)
     grid = _check_grid(grid, product)
     flat = points(grid, product=product)
@@ -316,35 +318,6 @@ def _check_grid(grid, product):
         raise ValueError(f"with `product=False` the grid entries are zipped and must have equal "
                          f"lengths, got {lengths}.")
     return out
-
-
-def _check_devices(devices):
-    """(list of the jax devices to use, whether they were named explicitly)."""
-    local = jax.local_devices()
-    if devices is None:
-        return local, False
-    if isinstance(devices, (bool, np.bool_)) or not isinstance(
-            devices, (int, np.integer, list, tuple)):
-        raise TypeError(f"`devices` must be None (all {len(local)} local devices), an int (the "
-                        f"first n local devices) or a list of jax devices, got "
-                        f"{type(devices).__name__} {devices!r}.")
-    if isinstance(devices, (int, np.integer)):
-        if not 1 <= devices <= len(local):
-            raise ValueError(f"`devices` must be an int between 1 and the number of local "
-                             f"devices ({len(local)}: {local}), got {devices!r}; or pass None "
-                             f"for all of them.")
-        return local[:int(devices)], True
-    devices = list(devices)
-    if not devices:
-        raise ValueError(f"`devices` must be a non-empty list of jax devices, got "
-                         f"{devices!r}; pass None for all {len(local)} local devices.")
-    for d in devices:
-        if not isinstance(d, jax.Device):
-            raise TypeError(f"`devices` must be a list of jax devices (e.g. jax.devices()), got "
-                            f"an element of type {type(d).__name__}: {d!r}.")
-    if len(set(devices)) != len(devices):
-        raise ValueError(f"`devices` must list distinct devices, got {devices}.")
-    return devices, True
 
 
 def _to_numpy(a):

@@ -382,7 +382,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
              sources: Sequence | None = None, shared=None, decoders=None,
              reconstruction: float = 0.0, layer_mask=None,
              record_weights: bool = False, check_lr: bool = True,
-             on_divergence: str = "raise", weight_decay=0.0) -> Trajectory:
+             on_divergence: str = "raise", weight_decay=0.0, devices=None) -> Trajectory:
     """Full-batch gradient descent on a network of pathways, with deficits.
 
     Each step is `W ← W − lr_k (∂L/∂W + γW)` for every trainable weight (pathway layers,
@@ -432,6 +432,9 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
       weight_decay: `γ >= 0` (a scalar, may be traced), the L2 penalty `½γ Σ ||W||²` on every
         trainable weight (not part of the recorded `loss`, which stays the task's). The exact
         counterpart is `dln.pathways.solve(..., weight_decay=γ)`.
+      devices: the devices a batch (of weights, deficit windows or layer masks) is spread
+        over, as `dln.simulate`'s: None (default) for all local devices, an int n for the
+        first n, or a list of jax devices; the same values as on one device.
 
     Returns:
       A `dln.Trajectory` with `pathways = P`, method `"simulation"`: `t = lr × step` `(T,)`
@@ -444,6 +447,7 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a dln.Task, got {type(task).__name__}.")
     check_on_divergence(on_divergence)
+    mesh = phases.device_mesh(devices)
     check_bool(check_lr, "check_lr")
     check_bool(record_weights, "record_weights")
     steps = check_int(steps, "steps", 0, what=" (number of gradient steps)")
@@ -545,7 +549,8 @@ def simulate(task: Task, weights, *, lr, steps: int, every: int = 1, deficit=Non
         consts=(masks, windowed, S, T, ind, beta,
                 None if gamma is None else gamma.astype(dtype)),
         n_blocks=steps // every, freeze=False, schedule=schedule_fn,
-        batch=(batch_state, False, False, (batch_state, batch_schedule) + (False,) * 5))
+        batch=(batch_state, False, False, (batch_state, batch_schedule) + (False,) * 5),
+        mesh=mesh)
     recs["modes"] = task.mode_strengths(recs["map"])
     recs["loss"] = task.loss(jnp.sum(recs["map"], axis=-3))
     diverged_at = recs["diverged_at"]

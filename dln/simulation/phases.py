@@ -16,7 +16,8 @@ step's flow time). At step `k` the loop
 It carries the time `Σ lr_k` (flow time; past the end, the shared record axis of a batch)
 and records `record(θ)` every `every`
 steps, with whether the state is still finite (`dln.simulation.descent`). Batches of initial
-states, learning rates and phase ends are one `vmap`-ed compiled call.
+states, learning rates and phase ends are one `vmap`-ed compiled call, which a `mesh`
+(`device_mesh`) spreads over several devices.
 """
 
 from __future__ import annotations
@@ -26,16 +27,17 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from dln._checks import check_devices
 from dln.simulation.descent import all_finite, first_divergence, scan
 
-__all__ = ["run", "steps_of", "record_phases", "phase_ends", "schedule_values"]
+__all__ = ["run", "device_mesh", "steps_of", "record_phases", "phase_ends", "schedule_values"]
 
 
-@functools.partial(jax.jit, static_argnames=("gradients", "record", "every", "n_blocks",
-                                             "schedule", "freeze", "batch"))
 def run(gradients, record, data, state, rate, ends, every, weight_decay=None, consts=None, *,
-        n_blocks: int, schedule=None, freeze: bool = True, batch=(False, False, False, False)):
+        n_blocks: int, schedule=None, freeze: bool = True, batch=(False, False, False, False),
+        mesh: Mesh | None = None):
     """Gradient descent through phases; returns `(final state, records)`.
 
     Args:
@@ -59,11 +61,42 @@ def run(gradients, record, data, state, rate, ends, every, weight_decay=None, co
         never passes it).
       batch: which of `(state, rate, ends, consts)` carry a leading batch axis (zipped); the
         entry of `consts` may be a tuple of per-entry flags (`vmap`'s `in_axes` prefix).
+      mesh: None, or a 1-D `jax.sharding.Mesh` (axis `"batch"`, `device_mesh`) to spread a
+        batch over: the batch is padded to a multiple of the mesh size by repeating its last
+        member, the batched inputs are sharded along it and the rest replicated, the one
+        compiled loop runs SPMD (each device its slice), and the padding is stripped from the
+        gathered results, which land on the default device as with one device (the same values:
+        the members of a batch never mix).
 
     The records gain `finite` (whether the state was finite), `flow_time` (the `Σ lr` so far)
     and `diverged_at` (the step of the first non-finite record, −1 where none), and have the
     batch axis first.
     """
+    args = (state, rate, ends, consts)
+    if mesh is None or not _any(batch) or not _concrete(args):
+        return _run(gradients, record, data, state, rate, ends, every, weight_decay, consts,
+                    n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch)
+    size = _batch_size(args, batch)
+    pad = -size % mesh.size
+    spread = NamedSharding(mesh, PartitionSpec("batch"))
+    whole = NamedSharding(mesh, PartitionSpec())
+    # several hosts: every host places the same host values (`jax.device_put` of numpy arrays)
+    host = np.asarray if not spread.is_fully_addressable else (lambda a: a)
+    padded = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a
+    args = _place(args, batch, lambda a: jax.device_put(host(padded(a)), spread),
+                  lambda a: jax.device_put(host(a), whole))
+    data, weight_decay = _place((data, weight_decay), False, None,
+                                lambda a: jax.device_put(host(a), whole))
+    final, recs = _run(gradients, record, data, *args[:3], every, weight_decay, args[3],
+                       n_blocks=n_blocks, schedule=schedule, freeze=freeze, batch=batch)
+    return jax.tree_util.tree_map(lambda a: _gather(a, size), (final, recs))
+
+
+@functools.partial(jax.jit, static_argnames=("gradients", "record", "every", "n_blocks",
+                                             "schedule", "freeze", "batch"))
+def _run(gradients, record, data, state, rate, ends, every, weight_decay, consts, *,
+         n_blocks, schedule, freeze, batch):
+    """`run` on one device (or SPMD over the shardings of its inputs)."""
     n_phases = jax.tree_util.tree_leaves(data)[0].shape[0]
 
     def one_run(state, rate, ends, consts):
@@ -92,6 +125,50 @@ def _any(flag):
 
 def _axes(flag):
     return tuple(map(_axes, flag)) if isinstance(flag, tuple) else (0 if flag else None)
+
+
+def _place(tree, flag, batched, whole):
+    """`batched` applied to the array leaves of `tree` that `flag` (a `batch` prefix) marks
+    batched, `whole` to the others (None: left as they are)."""
+    if isinstance(flag, tuple):
+        return tuple(_place(t, f, batched, whole) for t, f in zip(tree, flag))
+    fn = batched if flag else whole
+    if fn is None:
+        return tree
+    return jax.tree_util.tree_map(
+        lambda a: fn(a) if isinstance(a, (jax.Array, np.ndarray)) else a, tree)
+
+
+def _batch_size(tree, flag):
+    sizes = []
+    _place(tree, flag, lambda a: sizes.append(a.shape[0]) or a, None)
+    return sizes[0]
+
+
+def _concrete(tree):
+    return not any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(tree))
+
+
+def _gather(a, size):
+    """The first `size` entries of a result sharded over a mesh, on the default device (from
+    every host when the mesh spans several: each gets the whole batch)."""
+    if not a.is_fully_addressable:
+        from jax.experimental import multihost_utils
+        a = multihost_utils.process_allgather(a, tiled=True)
+    return jnp.asarray(np.asarray(a)[:size])
+
+
+def device_mesh(devices) -> Mesh | None:
+    """The 1-D mesh (axis `"batch"`) of `devices`, or None for a single device.
+
+    `devices`: None for all local devices (`jax.local_devices()`), an int `n >= 1` for the
+    first n of them, or a non-empty list of distinct jax devices (e.g. `jax.devices()`, every
+    host's, after `jax.distributed.initialize`).
+    """
+    devices, _ = check_devices(devices)
+    if len(devices) == 1 and devices[0] == jax.local_devices()[0]:
+        return None
+    return Mesh(np.array(devices), ("batch",))
 
 
 def _stepper(gradients, data, consts, n_phases, schedule, weight_decay, freeze, rate, ends,
