@@ -13,6 +13,8 @@ baseline time / dln time (above 1: dln is faster), set against the issue's goal.
   forward Euler of equal accuracy.
 - `bench_ensemble`: ensembles of networks against a loop of compiled calls and against the
   machine's large-product rate (a roofline fraction).
+- `simulate_cases`: one network's gradient descent on its statistics against a numpy loop on the
+  raw data.
 - `scaling`: cost against modes, times, width, batch and windows, with fitted exponents.
 """
 
@@ -32,7 +34,7 @@ jax.config.update("jax_enable_x64", True)
 
 import scaling  # noqa: E402  (bench/ is the script's directory)
 
-MODULES = ("bench_solve", "bench_riccati", "bench_pathways", "bench_ensemble")
+MODULES = ("bench_solve", "bench_riccati", "bench_pathways", "bench_ensemble", "simulate_cases")
 
 
 def _fmt_seconds(s) -> str:

@@ -1,10 +1,8 @@
-"""Simulation benchmarks, measured against plain baselines in the same run (see bench_core.py).
+"""One network's gradient descent against a plain baseline measured in the same run.
 
-1. `dln.simulate` (gradient steps on the sufficient statistics, one jitted scan) against a plain
-   numpy loop of full-batch gradient descent on the raw data: depth 3, width 100,
-   P = 1000, Ni = No = 100, float64. Reported as the ratio of steps per second.
-2. An ensemble of 256 networks (width 16, depth 4) in one `vmap`-ed call against a Python loop of
-   256 separate (already compiled) `dln.simulate` calls.
+`dln.simulate` (gradient steps on the sufficient statistics, one jitted scan) against a plain
+numpy loop of full-batch gradient descent on the raw data: depth 3, width 100, P = 1000,
+Ni = No = 100, float64, reported per step. (Ensembles: `bench_ensemble.py`.)
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import dln
@@ -69,29 +66,8 @@ def bench_simulate_vs_numpy(quick=False):
                 ratio=t_np / t_dln, target=5.0, check=f"max |Δ weights| after 10 steps {err:.1e}")
 
 
-def bench_ensemble_vs_loop(quick=False):
-    B, width, depth, N = (64 if quick else 256), 16, 4, 16
-    steps = 200
-    rng = np.random.default_rng(1)
-    task = dln.Task.from_data(rng.normal(size=(200, N)), rng.normal(size=(200, N)))
-    keys = jax.random.split(jax.random.key(1), B)
-    inits = [dln.init.gaussian(k, [N] + [width] * (depth - 1) + [N], 0.1) for k in keys]
-    batched = [jnp.stack(ws) for ws in zip(*inits)]
-    lr = 0.2 * dln.lr_bound(task, depth)
-
-    def run_batched():
-        dln.simulate(task, batched, lr=lr, steps=steps, every=steps).final_weights[0] \
-            .block_until_ready()
-
-    def run_loop():
-        for ws in inits:
-            dln.simulate(task, ws, lr=lr, steps=steps, every=steps).final_weights[0] \
-                .block_until_ready()
-
-    run_batched()
-    dln.simulate(task, inits[0], lr=lr, steps=steps, every=steps)  # compile the single run
-    t_batch = _best_of(run_batched, 3)
-    t_loop = _best_of(run_loop, 1)
-    return dict(name=f"ensemble of {B} nets, D={depth} width={width}",
-                baseline=f"loop of {B} compiled simulate calls", ours_s=t_batch, base_s=t_loop,
-                ratio=t_loop / t_batch, target=20.0, check="")
+def rows(quick: bool = False) -> list[dict]:
+    """The simulate row of the report (`bench/report.py`)."""
+    r = bench_simulate_vs_numpy(quick)
+    return [dict(case=r["name"], dln_s=r["ours_s"], baseline=r["baseline"] + " (per step)",
+                 baseline_s=r["base_s"], ratio=r["ratio"], goal="≥ 5×", note=r["check"])]
