@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
@@ -22,7 +25,7 @@ from dln.methods import numerical_flow
 from dln.network import check_weights, product
 from dln.protocol import Protocol
 from dln.protocol.deficits import Blur
-from dln.tasks.task import Task, modes_coupled
+from dln.tasks.task import Task, loss_of_strengths, modes_coupled
 from dln.theory import biases as _biases
 from dln.theory import competition, riccati
 from dln.theory import modes as _modes
@@ -121,6 +124,13 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
     and returns NaN where they fail (the eager call raises). `t = 0` returns the initial
     condition exactly for every method.
     """
+    if (weights is None and biases is None and rtol is None and isinstance(task, Task)
+            and (type(method) is methods.ModeSolution or type(method) is str and (
+                method == "auto" or method in methods.ModeSolution.names
+                and type(depth) is int and method == _modes.method_name(depth)))):
+        traj = _fast_modes(task, depth, u0, t, weight_decay)
+        if traj is not None:
+            return traj
     if isinstance(task, Protocol):
         return _solve_protocol(task, depth=depth, u0=u0, t=t, weights=weights, biases=biases,
                                weight_decay=weight_decay, method=method, rtol=rtol)
@@ -175,18 +185,148 @@ def solve(task: Task | Protocol, *, depth: int | None = None, u0: ArrayLike | No
             "dln.Task.from_data(X, Y, whiten=True)), or simulate the "
             "network with dln.simulate."
         )
-    if decay is None:
-        m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth)
-    else:
-        m = _modes.jit_trajectory(t[:, None], task.s, task.input_variance, u0, depth=depth,
-                                  weight_decay=decay)
+    m, loss = _mode_kernel(t, *task._mode_constants, u0, decay, depth=depth)
     if task.input_aligned is None:  # a task built from traced values: checked in the computation
-        m = jnp.where(modes_coupled(task.sigma_xx, task.V, task.input_variance), jnp.nan, m)
+        coupled = modes_coupled(task.sigma_xx, task.V, task.input_variance)
+        m, loss = jnp.where(coupled, jnp.nan, m), jnp.where(coupled, jnp.nan, loss)
     return Trajectory(
-        t=t, modes=m, loss=task.loss_of_modes(m), task=task,
+        t=t, modes=m, loss=loss, task=task,
         method=_modes.method_name(depth, weight_decay=decay is not None), depth=depth, u0=u0,
         weight_decay=decay,
     )
+
+
+# ------------------------------------------------------------------- the mode solution, fast
+@functools.partial(jax.jit, static_argnames=("depth", "branches"))
+def _mode_kernel(t, s, lam, targets, base, u0, decay, depth, branches=None):
+    """Modes `(T, K)` and loss `(T,)` of the mode solution in one compiled call (compiled once
+    per depth, shapes, presence of weight decay and `branches`; inlined when `solve` is traced).
+    `branches` (concrete values): the branches some mode needs, of the closed form at depth 1
+    and 2 (`_modes._branches`), of `_modes._deep_trajectory` above; None: all."""
+    if branches is None:
+        m = _modes.trajectory(t[:, None], s, lam, u0, depth,
+                              weight_decay=0.0 if decay is None else decay)
+    elif depth <= 2:
+        m = _modes._closed_form(s, lam, u0, depth, decay, jnp, branches)(t[:, None])
+    else:
+        m = _modes._deep_trajectory(t[:, None], s, lam, u0, depth, branches)
+    return m, loss_of_strengths(m, lam, targets, base)
+
+
+# Up to this many entries (times × modes) a concrete eager call on the CPU is evaluated with
+# numpy: a compiled call's fixed cost (~20–50 µs) exceeds numpy's whole work there.
+_NUMPY_ENTRIES = 4096
+
+
+@functools.cache
+def _on_cpu() -> bool:
+    return jax.default_backend() == "cpu"
+
+
+def _fast_modes(task, depth, u0, t, weight_decay):
+    """`solve(task, depth=, u0=, t=)` (with a concrete float `weight_decay`) for concrete,
+    valid numpy or Python inputs: checked with numpy alone (no jax operation), evaluated with
+    numpy for small problems on the CPU (`_modes._closed_form`, `_modes._deep_np`), else by one
+    compiled call (`_mode_kernel`); `t`, `u0`, `modes` and `loss` come back as numpy arrays on
+    the numpy path. None for anything else (traced values, other types, invalid or unusual
+    input): `solve`'s general path then handles it, and raises where the input is wrong."""
+    if type(depth) is not int or depth < 1 or task.input_aligned is not True:
+        return None
+    if type(weight_decay) not in (float, int) or not 0.0 <= weight_decay < math.inf:
+        return None
+    decay = float(weight_decay) if weight_decay else None
+    if decay is not None and depth >= 3:  # integrated ("reduced-integration")
+        return None
+    constants = task._mode_constants
+    s = constants[0]
+    if not isinstance(s, np.ndarray) or s.dtype != np.float64:
+        return None
+    K = s.shape[0]
+    if type(u0) in (float, int):  # the common scalar, checked in Python
+        try:
+            u0_key = float(u0)
+        except OverflowError:  # an int beyond float64: the general path names the argument
+            return None
+        if not (math.isfinite(u0_key) and (depth == 1 or u0_key >= 0.0)):
+            return None
+    else:
+        u0 = _plain_floats(u0)
+        if u0 is None or u0.shape not in ((), (K,)) or not (
+                -math.inf < u0.min() and u0.max() < math.inf and (depth == 1 or u0.min() >= 0.0)):
+            return None
+        u0_key = u0.tobytes()
+    t = _plain_floats(t)
+    if t is None or t.ndim > 1 or t.size == 0:
+        return None
+    high = np.maximum.reduce(t, axis=None)
+    if not (np.minimum.reduce(t, axis=None) >= 0.0 and high < math.inf):
+        return None
+    if t.ndim == 0:
+        t = t.reshape(1)
+    # the per-mode part once per task, depth, decay and u0
+    u0, at, t_quiet, branches = task._memo(("solve", depth, decay, u0_key),
+                                           lambda: _numpy_solution(constants, u0, depth, decay))
+    if t.size * K <= _NUMPY_ENTRIES and _on_cpu():
+        _, lam, targets, base = constants
+        if high <= t_quiet:
+            m = at(t[:, None])
+            loss = loss_of_strengths(m, lam, targets, base, np)
+        else:
+            with np.errstate(all="ignore"):  # (overflow to the limits is intended)
+                m = at(t[:, None])
+                loss = loss_of_strengths(m, lam, targets, base, np)
+    else:  # compiled without the branches no mode needs
+        m, loss = _mode_kernel(t, *constants, u0, decay, depth=depth, branches=branches)
+    return _trajectory(t=t, modes=m, loss=loss, task=task,
+                       method=_modes.method_name(depth, weight_decay=decay is not None),
+                       depth=depth, u0=u0, weight_decay=decay)
+
+
+def _numpy_solution(constants, u0, depth, decay):
+    """`(u0, u(t), t_quiet, branches)`: `u0` `(K,)` (a copy), the mode solution as a numpy
+    function of times `(T, 1)`, the largest time up to which no intermediate value can overflow
+    (every product of two quantities stays below 1e200: no floating-point warning to silence),
+    and the branches of the solution these modes need (for `_mode_kernel`)."""
+    s, lam, targets = constants[:3]
+    u0 = np.array(np.broadcast_to(u0, s.shape), dtype=np.float64)
+    u0.setflags(write=False)  # shared by the cached solution and every result's `u0`
+    with np.errstate(all="ignore"):
+        if depth <= 2:
+            at, rates = _modes._closed_form(s, lam, u0, depth, decay, np), 0.0
+            branches = _modes._branches(at)
+        else:
+            at, rates, branches = _modes._deep_np(s, lam, u0, depth)
+    scale = max(1.0, np.abs(u0).max(), np.abs(s).max(), lam.max(), np.abs(targets).max(),
+                decay or 0.0, rates)
+    return u0, at, 1e100 / scale if scale <= 1e100 else -1.0, branches
+
+
+def _plain_floats(x):
+    """`x` as a float64 numpy array when it is a plain real number or array (numpy, Python
+    scalars or lists), else None."""
+    try:
+        if type(x) in (float, int):
+            return np.array(x, dtype=np.float64)
+        if isinstance(x, (np.ndarray, list, tuple)):
+            arr = np.asarray(x)
+            if arr.dtype.kind in "fiu" and arr.dtype != np.float16:
+                return arr.astype(np.float64)  # a copy: the result never aliases the input
+    except (TypeError, ValueError, OverflowError):  # the general path names the argument
+        return None
+    return None
+
+
+_TRAJECTORY_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Trajectory)
+                        if f.default is not dataclasses.MISSING}
+
+
+def _trajectory(**fields) -> Trajectory:
+    """`Trajectory(**fields)` without the frozen dataclass's `__init__`, whose 27 guarded
+    assignments cost about 10 µs, a small call's whole budget (Trajectory has no
+    `__post_init__`: the result is the same object)."""
+    traj = object.__new__(Trajectory)
+    traj.__dict__.update(_TRAJECTORY_DEFAULTS, **fields)
+    return traj
 
 
 def _check_u0(task, depth, u0):
@@ -261,19 +401,20 @@ def _riccati(task, weights, t, method, decay=None):
     the values are traced."""
     gamma = 0.0 if decay is None else decay
     concrete = is_concrete(task, weights, gamma)
-    if concrete and (reason := riccati.inapplicable_reason(
-            task, weights, balance_rtol=method.balance_rtol, weight_decay=gamma)) is not None:
-        raise ValueError(f"`method` 'exact-riccati' does not apply: {reason} Use "
-                         "method='auto' or 'numerical-flow'.")
-    solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
-                                          balance_rtol=method.balance_rtol, weight_decay=gamma)
-    traj = dataclasses.replace(solution.trajectory(t), stalled=solution.stalled)
-    if concrete:
-        return traj
-    bad = ~riccati.applies(task, weights, balance_rtol=method.balance_rtol, weight_decay=gamma)
-    poison = lambda a: jnp.where(bad, jnp.nan, a)  # noqa: E731
-    return dataclasses.replace(traj, modes=poison(traj.modes), loss=poison(traj.loss),
-                               stored_map=poison(traj.stored_map))
+    try:  # checks concrete assumptions once (they raise); the reason is worded here
+        solution = riccati.two_layer_solution(task, weights, stall_rtol=method.stall_rtol,
+                                              balance_rtol=method.balance_rtol,
+                                              weight_decay=gamma)
+    except ValueError:
+        if concrete and (reason := riccati.inapplicable_reason(
+                task, weights, balance_rtol=method.balance_rtol,
+                weight_decay=gamma)) is not None:
+            raise ValueError(f"`method` 'exact-riccati' does not apply: {reason} Use "
+                             "method='auto' or 'numerical-flow'.") from None
+        raise
+    bad = None if concrete else ~riccati.applies(task, weights, balance_rtol=method.balance_rtol,
+                                                 weight_decay=gamma)
+    return solution.trajectory(t, invalid=bad)  # modes, loss and maps NaN where `bad`
 
 
 def _solve_from_weights(task, weights, t, depth, u0, biases, method, name, decay) -> Trajectory:

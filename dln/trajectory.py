@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -25,6 +26,62 @@ _time_to_fraction = jax.jit(_modes.time_to_fraction, static_argnames="depth")
 
 
 @jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Deferred:
+    """A `Trajectory` field computed when it is read instead of stored: `compute(source)`.
+
+    The `(T, No, Ni)` maps and `(T, out, in)` weights of a large exact solution cost far more
+    memory than its constants; a trajectory can hold `Deferred(compute, source)` in
+    `stored_map` or `recorded_weights` instead, and reading the field evaluates it each time
+    (keep the result to reuse it). It is a pytree (the leaves of `source`; `compute` is static),
+    so a trajectory that holds one passes through `jit` and `vmap` unevaluated; leading axes
+    that `vmap` adds to every leaf of `source` are mapped over when the value is read.
+    `Trajectory.save` stores the value.
+
+    Attributes:
+      source: a pytree, the arguments of `compute`.
+      compute: a function of `source` (static: a module-level function).
+      rank: `ndim` of the first leaf of `source` when it was made (so that the batch axes added
+        since are known).
+    """
+
+    source: Any
+    compute: Callable = dataclasses.field(metadata=dict(static=True))
+    rank: int = dataclasses.field(metadata=dict(static=True))
+
+    @classmethod
+    def of(cls, compute: Callable, source) -> Deferred:
+        """`compute(source)`, evaluated when read."""
+        leaves = jax.tree_util.tree_leaves(source)
+        return cls(source=source, compute=compute, rank=np.ndim(leaves[0]) if leaves else 0)
+
+    def value(self):
+        """`compute(source)`, vmapped over the batch axes added to `source` since it was made."""
+        leaves = jax.tree_util.tree_leaves(self.source)
+        fn = self.compute
+        for _ in range((np.ndim(leaves[0]) - self.rank) if leaves else 0):
+            fn = jax.vmap(fn)
+        return fn(self.source)
+
+
+class _Computed:
+    """The descriptor of a `Trajectory` field that may hold a `Deferred`: reading the field gives
+    the value (computed), while `jax.tree_util` (flattening), `repr` and the constructor see
+    what is held."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # the class attribute: the field's default
+            return None
+        held = obj.__dict__[self.name]
+        return held.value() if isinstance(held, Deferred) else held
+
+    def __set__(self, obj, value):  # the dataclass __init__ (frozen: only there)
+        obj.__dict__[self.name] = value
+
+
 @dataclasses.dataclass(frozen=True)
 class Trajectory:
     """Learning trajectory of a deep linear network, exact or simulated.
@@ -49,13 +106,15 @@ class Trajectory:
       depth: number of weight matrices.
       u0: `(K,)` initial mode strengths of an exact trajectory (None for a simulation).
       stored_map: `(T, No, Ni)` network maps (None for a mode solution, whose map is built from
-        its modes on demand: see `map`).
+        its modes on demand: see `map`). An `"exact-riccati"` trajectory holds a `Deferred`
+        here: the maps are computed from the stored solution each time the field is read.
       final_weights: list of the `depth` weight matrices at the last record (simulations,
         `"exact-riccati"` and `"numerical-flow"`; for `"exact-riccati"` exact up to a rotation
         of the hidden layer, which no observable and no later flow sees). They seed the next
         trajectory: `dln.solve(task_b, weights=traj.final_weights, t=...)`.
       recorded_weights: list of `(T, out, in)` weight records (simulations run with
-        `record_weights=True`, `"exact-riccati"`, `"numerical-flow"`), else None.
+        `record_weights=True`, `"exact-riccati"`, `"numerical-flow"`), else None (computed when
+        read for `"exact-riccati"`, as `stored_map`).
       diverged_at: for a simulation, the first recorded step at which the weights were no
         longer finite, or −1 (None for exact trajectories).
       error_estimate: `(T,)` estimated error (Frobenius) of the map of a `"numerical-flow"`
@@ -113,9 +172,9 @@ class Trajectory:
     method: str = dataclasses.field(metadata=dict(static=True))
     depth: int = dataclasses.field(metadata=dict(static=True))
     u0: Any | None = None
-    stored_map: Any | None = None
+    stored_map: Any | None = _Computed()
     final_weights: list | None = None
-    recorded_weights: list | None = None
+    recorded_weights: list | None = _Computed()
     diverged_at: Any | None = None
     error_estimate: Any | None = None
     stalled: Any | None = None
@@ -299,8 +358,8 @@ class Trajectory:
         parts.append(f"task={type(task).__name__}({task.n_in}→{task.n_out})"
                      if isinstance(task, Task) else f"task={type(task).__name__}")
         shown = {"t", "modes", "loss", "task", "method", "depth", "pathways"}
-        extra = [f.name for f in dataclasses.fields(self)
-                 if f.name not in shown and getattr(self, f.name) is not None]
+        extra = [f.name for f in dataclasses.fields(self)  # what is held (nothing computed)
+                 if f.name not in shown and self.__dict__[f.name] is not None]
         if extra:
             parts.append("set: " + ", ".join(extra))
         return f"Trajectory({', '.join(parts)})"
@@ -425,6 +484,29 @@ class Trajectory:
         ax.set_xlabel("flow time t = lr × steps")
         ax.legend(handles, labels, fontsize=8)
         return ax
+
+
+# A pytree of the fields as held (a `Deferred` stays unevaluated through jit and vmap), as
+# jax.tree_util.register_dataclass would register it if it did not read the fields by getattr.
+_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(Trajectory) if not f.metadata.get("static"))
+_STATIC_FIELDS = tuple(f.name for f in dataclasses.fields(Trajectory) if f.metadata.get("static"))
+
+
+def _flatten(traj):
+    held = traj.__dict__
+    return [held[n] for n in _DATA_FIELDS], tuple(held[n] for n in _STATIC_FIELDS)
+
+
+def _flatten_with_keys(traj):
+    children, static = _flatten(traj)
+    return [(jax.tree_util.GetAttrKey(n), c) for n, c in zip(_DATA_FIELDS, children)], static
+
+
+def _unflatten(static, children):
+    return Trajectory(**dict(zip(_DATA_FIELDS, children)), **dict(zip(_STATIC_FIELDS, static)))
+
+
+jax.tree_util.register_pytree_with_keys(Trajectory, _flatten_with_keys, _unflatten, _flatten)
 
 
 def phase_trajectory(*, t, maps, tasks, phase, bounds, final_weights, phase_methods,

@@ -76,7 +76,7 @@ def _approach(k0, s, t, depth):
     red = C._reduction(k0, plastic, s, lam, depth)
     approach = (s > 0) & red["moving"]
     K = C._approach(red, C._root(red, s / lam), s, lam, t, depth, approach)
-    return jnp.where(t[:, None, None] > 0, K, k0)
+    return C._exact_start(k0, plastic, s, lam, t, depth, K)  # as `solve`: t = 0 gives k0
 
 
 def test_quadrature_against_mpmath():
@@ -115,3 +115,23 @@ def test_gradient_through_the_quadrature():
                   - f(*[jnp.asarray(down) if j == arg else a for j, a in enumerate(args)])) / (
                       2 * step)
             np.testing.assert_allclose(g[idx], fd, rtol=2e-6, atol=1e-10)
+
+
+def test_derivatives_at_the_start():
+    """At `t = 0` and at a tiny `t` the derivative by `t` is the flow's velocity
+    `D K^{2−2/D}(s − λΣK)` and the derivative by the initial strengths the identity (the
+    inverse starts on a panel's edge, where a clip would cut or halve them). The mode with a
+    dead pathway is left out at the tiny `t` (its derivative there is NaN: a known defect)."""
+    k0, s = jnp.asarray(K0), jnp.asarray(S)
+    t = jnp.asarray([0.0, 1e-30])
+    d_t, d_k0 = jax.jit(jax.jacfwd(_approach, argnums=(2, 0)), static_argnums=3)(k0, s, t, DEPTH)
+    live = K0 > 0
+    velocity = DEPTH * K0 ** (2 - 2 / DEPTH) * (S - np.asarray(LAM) * K0.sum(axis=0))
+    eye = np.einsum("ac,bd->abcd", np.eye(K0.shape[0]), np.eye(K0.shape[1]))
+    for i in range(2):
+        check = live.copy()
+        if i == 1:
+            check[:, 2] = False
+        np.testing.assert_allclose(np.asarray(d_t)[i, :, :, i][check], velocity[check],
+                                   rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(d_k0)[i][check], eye[check], atol=1e-9)

@@ -170,7 +170,8 @@ def test_continuous_across_pieces_and_arms(D):
     """At every piece boundary and where the arms meet, W is continuous to rounding; under jit,
     where XLA may round copies of g differently, a point exactly at the meeting is still right."""
     tab = modes._table(D)
-    xs = [2.0 ** o * (1 + m / 8) for o in range(-1, 7) for m in range(8)]
+    M = 1 << modes._PIECE_BITS
+    xs = [2.0 ** o * (1 + m / M) for o in range(-1, 7) for m in range(M)]
     edges = np.array([tab.split + x - 0.5 for x in xs if x >= 0.5]
                      + [tab.split - (x - 0.5) for x in xs if x > 0.5] + [tab.split])
     edges = edges[edges < tab.g_max]
@@ -186,3 +187,58 @@ def test_continuous_across_pieces_and_arms(D):
     for t_half in modes.time_to_fraction(0.5, s, lam, u0, D):
         u = traj(jnp.full((1, 1), t_half), s, lam, u0, depth=D)[0]
         assert np.any(np.abs(u / s - 0.5) < 1e-13)
+
+
+def test_exp_expm1_matches_mpmath():
+    """`_exp_expm1`'s one range reduction (jax, float64) against mpmath at 30 digits, from
+    y = −1e-300 to the underflow of e^y: a few ulp on both, exact at 0, and the limits."""
+    import mpmath
+    mpmath.mp.dps = 30
+    rng = np.random.default_rng(0)
+    y = -np.concatenate([10 ** rng.uniform(-300, 0, 100), rng.uniform(0, 1, 100),
+                         rng.uniform(1, 700, 100), [0.0, 0.5 * np.log(2.0), np.log(2.0)]])
+    exp_expm1 = jax.jit(modes._exp_expm1)  # (one compilation, not one per operation)
+    e, m = (np.asarray(a) for a in exp_expm1(jnp.asarray(y)))
+    e_ref = np.array([float(mpmath.exp(v)) for v in y])
+    m_ref = np.array([float(mpmath.expm1(v)) for v in y])
+    np.testing.assert_allclose(e, e_ref, rtol=4e-16, atol=0)
+    np.testing.assert_allclose(m, m_ref, rtol=4e-16, atol=0)
+    assert e[-3] == 1.0 and m[-3] == 0.0
+    e, m = exp_expm1(jnp.asarray([-800.0, -np.inf]))
+    np.testing.assert_array_equal(e, [0.0, 0.0])
+    np.testing.assert_array_equal(m, [-1.0, -1.0])
+    assert jax.grad(lambda y: exp_expm1(y)[1])(-0.3) == pytest.approx(np.exp(-0.3), 1e-15)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_numpy_closed_form_is_the_jax_one(depth):
+    """The numpy evaluation of small eager calls and the jax one are the same formulas: equal to
+    a few ulp on modes that grow, start above the target (far above: the decay of s = 0 at
+    depth 3), have s = 0 or u0 = 0, and (with weight decay) are lost; both return u0 at t = 0
+    exactly. The jax closed form compiled with only the branches the modes need (as `solve`
+    does for concrete tasks) gives the same numbers."""
+    s = np.array([3.0, 1.0, 0.2, 1e-310, 0.0, 2.0, 1e-30])
+    lam = np.array([1.0, 0.5, 2.0, 1.0, 1.0, 1.0, 1.0])
+    u0 = np.array([1e-3, 5.0, 1e-12, 0.3, 0.7, 0.0, 1.0])
+    t = np.array([0.0, 1e-9, 0.3, 2.0, 40.0, 1e5])[:, None]
+    for gamma in (None, 0.5) if depth <= 2 else (None,):
+        if depth <= 2:
+            numpy = modes._closed_form(s, lam, u0, depth, gamma, np)
+            branches = modes._branches(numpy)
+            pruned = modes._closed_form(s[:3], lam[:3], u0[:3], depth, gamma, np)
+            assert modes._branches(pruned) <= branches
+            pruned = jax.jit(lambda t: modes._closed_form(
+                s[:3], lam[:3], u0[:3], depth, gamma, jnp, modes._branches(pruned))(t))(t)
+        else:
+            with np.errstate(all="ignore"):
+                numpy = modes._deep_np(s, lam, u0, depth)[0]
+        got = numpy(t)
+        decay = {} if gamma is None else {"weight_decay": gamma}
+        want = modes.jit_trajectory(t, s, lam, u0, depth=depth, **decay)
+        # (atol: XLA on the CPU flushes subnormal results such as s = 1e-310 to 0; rtol: XLA
+        # may contract a product and a sum into one rounding)
+        np.testing.assert_allclose(got, want, rtol=8e-16, atol=1e-300)
+        if depth <= 2:
+            np.testing.assert_allclose(pruned, want[:, :3], rtol=8e-16, atol=0)
+        np.testing.assert_array_equal(got[0], u0)
+        assert np.all(np.isfinite(got))

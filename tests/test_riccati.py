@@ -17,6 +17,7 @@ from scipy.integrate import solve_ivp
 import derivations
 import dln
 from dln import regime, riccati
+from dln.trajectory import Deferred
 
 LAMS = [-2.0, -0.5, 0.0, 0.5, 2.0]
 # (Ni, Nh, No): Ni ≠ No both ways; the hidden layer narrower than both sides, so every λ is
@@ -88,7 +89,10 @@ def test_matches_dop853_rectangular(shape, lam):
     traj = riccati.two_layer_trajectory(task, weights, TIMES)
     assert traj.method == "exact-riccati" and traj.depth == 2
     assert _rel(traj.map, _reference(task, weights, TIMES)) <= 1e-9
-    np.testing.assert_allclose(traj.modes, task.mode_strengths(traj.map), rtol=1e-13)
+    # the modes come from the factors, not the map: equal to rounding on the map's scale (a
+    # decaying mode at 1e-49 is resolved there, while Uᵀ map V leaves ~1e-17 of rounding)
+    np.testing.assert_allclose(traj.modes, task.mode_strengths(traj.map), rtol=1e-13,
+                               atol=1e-15 * float(np.max(np.abs(traj.map))))
     np.testing.assert_allclose(traj.loss, task.loss(traj.map), rtol=1e-13)
 
 
@@ -408,6 +412,50 @@ def test_jit_matches_eager():
 
     eager = riccati.two_layer_trajectory(task, weights, TIMES).modes
     np.testing.assert_allclose(modes(*weights), eager, rtol=1e-12, atol=1e-15)
+
+
+def test_maps_and_weights_are_computed_when_read_also_through_jit_and_vmap():
+    """modes and loss come from the factors; the maps and the weights are not stored but
+    computed from the solution when read (eagerly, and from jit and vmap of dln.solve), and
+    they are those of `TwoLayerSolution`."""
+    shape = (4, 3, 5)
+    task = _task(shape, seed=32)
+    weights = _weights(shape, 0.5, seed=33)
+    times = TIMES[:6]
+    sol = riccati.two_layer_solution(task, weights)
+    traj = dln.solve(task, weights=weights, t=times)
+    held = traj.__dict__
+    assert isinstance(held["stored_map"], Deferred)
+    assert isinstance(held["recorded_weights"], Deferred)
+    np.testing.assert_array_equal(traj.map, sol.blocks(times).map)
+    for a, b in zip(traj.recorded_weights, sol.weights(times)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(traj.final_weights, sol.weights(times[-1:])):
+        np.testing.assert_allclose(a, b[0], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(traj.loss, task.loss(traj.map), rtol=1e-13)
+    # through jit and vmap the maps are read from the returned (batched) trajectory
+    shape = (2, 1, 2)
+    task = _task(shape, seed=30)
+    weights = _weights(shape, -0.5, seed=31)
+    eager = riccati.two_layer_trajectory(task, weights, TIMES)
+    batched = jax.jit(jax.vmap(lambda a: dln.solve(
+        task, weights=[a * weights[0], a * weights[1]], t=TIMES, method="exact-riccati")))(
+        jnp.array([1.0, 0.5]))
+    assert batched.map.shape == (2, TIMES.size, 2, 2)
+    assert batched.recorded_weights[0].shape == (2, TIMES.size, 1, 2)
+    np.testing.assert_allclose(batched.map[0], eager.map, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(batched.recorded_weights[1][0], eager.recorded_weights[1],
+                               rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("m", [1, 7, 9, 33])
+def test_lower_inverse_by_products(m):
+    """The triangular inverse (products only, padded to b·2^levels) against numpy."""
+    rng = np.random.default_rng(m)
+    C = np.tril(rng.normal(size=(2, m, m))) + 3.0 * np.eye(m)
+    inverse = np.asarray(jax.jit(riccati._lower_inverse)(C))
+    np.testing.assert_allclose(inverse @ C, np.broadcast_to(np.eye(m), C.shape), atol=1e-14)
+    np.testing.assert_array_equal(np.triu(inverse, 1), 0.0)
 
 
 # ------------------------------------------------------------------- init.balanced

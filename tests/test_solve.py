@@ -273,3 +273,42 @@ def test_solve_from_weights_dispatches_to_exact_or_labelled_numerical(getkey):
         dln.solve(task, weights=balanced, u0=0.1, t=t)
     with pytest.raises(ValueError, match="depth"):
         dln.solve(task, weights=balanced, depth=3, t=t)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_eager_calls_equal_traced_ones(depth):
+    """A concrete eager call (numpy checks; numpy evaluation of small calls, a compiled one of
+    large calls with only the branches of the closed form the modes need) gives the numbers of
+    the traced computation to a few ulp, in numpy arrays, and gives the same errors."""
+    task = _task(3, (4, 6))
+    t = np.array([0.0, 0.5, 3.0])
+    eager = dln.solve(task, depth=depth, u0=1e-2, t=t)
+    traced = jax.jit(lambda t: dln.solve(task, depth=depth, u0=1e-2, t=t))(t)
+    for name in ("modes", "loss"):
+        np.testing.assert_allclose(getattr(eager, name), getattr(traced, name), rtol=1e-14,
+                                   atol=1e-15)
+    assert eager.modes.shape == (3, 4) and eager.loss.shape == (3,)
+    assert isinstance(eager.modes, np.ndarray) and isinstance(eager.loss, np.ndarray)
+    np.testing.assert_array_equal(np.asarray(eager.modes)[0], 1e-2)
+    assert eager.method == traced.method and eager.u0.shape == (4,)
+    if depth <= 2:  # a large call (compiled), at the times of a small one (numpy)
+        t_large = np.linspace(0.0, 3.0, 1101)
+        large = dln.solve(task, depth=depth, u0=1e-2, t=t_large)
+        small = dln.solve(task, depth=depth, u0=1e-2, t=t_large[::100])
+        for name in ("modes", "loss"):
+            np.testing.assert_allclose(np.asarray(getattr(large, name))[::100],
+                                       getattr(small, name), rtol=1e-14, atol=1e-15)
+    with pytest.raises(ValueError, match="`t` must be >= 0"):
+        dln.solve(task, depth=depth, u0=1e-2, t=[-1.0, 1.0])
+    with pytest.raises(ValueError, match="`t` contains 1 NaN"):
+        dln.solve(task, depth=depth, u0=1e-2, t=np.array([np.inf, 1.0]))
+    with pytest.raises(ValueError, match="`u0` must be a scalar or have shape"):
+        dln.solve(task, depth=depth, u0=np.ones(3), t=t)
+
+
+def test_mode_solution_derivative_at_a_zero_singular_value():
+    """Where s = 0 the closed forms continue to first order in s, so ∂u/∂s there is the exact
+    derivative (depth 2: u = u0/(1 + 2λu0t − 2st(1 + λu0t)) + O(s²))."""
+    u0, t = 0.1, 2.0
+    grad = jax.jit(jax.grad(lambda s: dln.modes.trajectory(t, s, 1.0, u0, 2)))(0.0)
+    assert float(grad) == pytest.approx(2 * t * (1 + u0 * t) * u0 / (1 + 2 * u0 * t) ** 2, 1e-14)

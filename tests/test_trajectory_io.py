@@ -117,6 +117,20 @@ def test_loaded_trajectories_keep_working(tmp_path):
     assert float(back.task.min_loss) == pytest.approx(float(spectral.task.min_loss), rel=1e-15)
 
 
+def test_riccati_trajectory_saves_its_maps(tmp_path):
+    # the maps and weights of an exact-riccati trajectory are computed when read; saved, they
+    # are stored as arrays
+    task = _white_task()
+    weights = dln.init.balanced(jax.random.key(1), [3, 2, 4], 0.3, 0.0)
+    traj = dln.solve(task, weights=weights, t=np.linspace(0.0, 5.0, 6))
+    assert "stored_map" in repr(traj) and "recorded_weights" in repr(traj)
+    back = dln.Trajectory.load(traj.save(tmp_path / "riccati"))
+    np.testing.assert_array_equal(back.stored_map, np.asarray(traj.map))
+    for a, b in zip(back.recorded_weights, traj.recorded_weights):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    np.testing.assert_array_equal(back.loss, np.asarray(traj.loss))
+
+
 def test_save_refuses_what_it_cannot_store(tmp_path):
     traj = dataclasses.replace(_solution(), final_weights=[object()])
     with pytest.raises(TypeError, match=r"`final_weights\[0\]`.*object"):

@@ -130,6 +130,9 @@ def critical_period_map(task, *, depth: int, u0, onsets, lengths, t: float, path
     strengths = check_u0(task, u0, 1 if isinstance(imbalance, (int, float)) and imbalance > 0
                          else depth)
     gamma = check_weight_decay(weight_decay)
+    if isinstance(imbalance, (np.ndarray, jax.Array)):  # a static argument below: a number
+        raise TypeError(f"`imbalance` must be a number c >= 0 (a Python float: it selects the "
+                        f"solution), got {type(imbalance).__name__} {imbalance!r}.")
     modes = _exact_map(task, strengths, jnp.asarray(t, strengths.dtype), on, ln,
                        None if gamma is None else jnp.asarray(gamma, strengths.dtype),
                        depth=depth, pathway=pathway, imbalance=imbalance)

@@ -262,9 +262,44 @@ class Task:
         `min_loss` (or 0 for the excess loss when `sigma_yy` is unknown).
         """
         modes = self._check_modes(modes)
-        base = self.min_loss if self._knows_yy else 0.0
-        gap = modes - self.mode_targets
-        return base + 0.5 * jnp.sum(self.input_variance * gap**2, axis=-1)
+        _, lam, targets, base = self._mode_constants
+        return loss_of_strengths(modes, lam, targets, base)
+
+    def __getstate__(self):
+        """Pickling and copying leave out the memo of `_memo` (work cached on this task)."""
+        state = dict(self.__dict__)
+        state.pop("_memo_store", None)
+        return state
+
+    def _memo(self, key, compute):
+        """`compute()`, kept on this task under `key` (a task is immutable; at most 64 entries,
+        for callers that cache work on concrete values)."""
+        memo = self.__dict__.get("_memo_store")
+        if memo is None:
+            memo = {}
+            _set(self, _memo_store=memo)
+        value = memo.get(key)
+        if value is None:
+            if len(memo) >= 64:
+                memo.clear()
+            value = memo[key] = compute()
+        return value
+
+    @property
+    def _mode_constants(self):
+        """`(s, λ, s/λ, base)` of the mode solutions and `loss_of_modes` (`base`: `min_loss`, or
+        0 when `sigma_yy` is unknown): numpy arrays computed once per concrete task (the least
+        squares map behind `min_loss` costs a pseudo-inverse), jax values when traced."""
+        cached = self.__dict__.get("_constants")
+        if cached is not None:
+            return cached
+        values = (self.s, self.input_variance, self.mode_targets,
+                  self.min_loss if self._knows_yy else jnp.zeros((), self.s.dtype))
+        if not is_concrete(values):
+            return values
+        values = tuple(np.asarray(v) for v in values)
+        _set(self, _constants=values)
+        return values
 
     def mode_strengths(self, W):
         """Strength of every mode in the map(s) `W` `(..., No, Ni)`: `U[:,α]ᵀ W V[:,α]`,
@@ -292,6 +327,22 @@ class Task:
             raise ValueError(f"`modes` must have shape (..., {self.n_modes}) (one strength per "
                              f"mode of this task), got {tuple(modes.shape)}.")
         return modes
+
+
+def loss_of_strengths(modes, lam, targets, base, xp=jnp):
+    """`base + ½ Σ_α λ_α (u_α − s_α/λ_α)²` for mode strengths `modes` `(..., K)`: the loss of
+    `U diag(modes) Vᵀ` on an input-aligned task (`Task.loss_of_modes`), written without
+    cancellation; `xp`: jax.numpy, or numpy for concrete eager calls."""
+    gap = modes - targets
+    if xp is np:  # (in place, and a BLAS product: numpy's sum over a short axis costs 3× more)
+        gap *= gap
+        loss = gap @ lam
+        loss *= 0.5
+        loss += base
+        return loss
+    if jnp.ndim(lam) == 1:  # (a product: XLA's reduction over the last axis costs 2× more)
+        return base + 0.5 * jnp.matmul(gap * gap, lam, precision=jax.lax.Precision.HIGHEST)
+    return base + 0.5 * jnp.sum(lam * gap**2, axis=-1)
 
 
 def _set(obj, **fields) -> None:

@@ -315,7 +315,11 @@ def _approach(red, y_inf, s_eff, lam, dts, depth, approach):
 
     def time_at(gap, panel):  # t(Δ) for Δ in the panel `panel` (ints, broadcasting)
         b, Q, mid = pick(coef, panel), pick(starts, panel), pick(mids, panel)
-        local = quadrature.antiderivative(b, jnp.clip((gap - mid) / half, -1.0, 1.0))
+        # x in [−1, 1] up to rounding, which is kept (with its derivative: a clip at ±1 would
+        # cut it where Δ = Δ_0 rounds outside); far outside, clipped
+        x = (gap - mid) / half
+        local = quadrature.antiderivative(b, jnp.where(jnp.abs(x) > 1.5, jnp.clip(x, -1.0, 1.0),
+                                                       x))
         return (A * jnp.log(gap0 / gap) + (delta0 - w_minus(gap)) * exp_scale
                 + whole - (Q + local))
 
@@ -379,8 +383,18 @@ def _reduced_integration(K0, plastic, s_eff, lam, dts, depth, rtol, max_steps):
                               max_steps)
     K = jnp.where(approach, _approach(red, y_inf, s_eff, lam, dts, depth, approach),
                   _strengths(recs, red)[0])
-    K = jnp.where(dts[:, None, None] > 0, K, K0)  # t = 0 exactly, not through the inverse
+    K = _exact_start(K0, plastic, s_eff, lam, dts, depth, K)
     return jnp.where(red["live"] & ~static, K, K0), failed
+
+
+def _exact_start(K0, plastic, s_eff, lam, dts, depth, K):
+    """`K` with `t = 0` giving `K0` exactly, not through the inverse, as `K0 + t v`: the
+    derivative by `t` there is the flow's velocity `v = D K^{2−2/D}(s_eff − λΣ_plastic K)`
+    (0 for frozen pathways) and the derivative by `K0` the identity."""
+    total0 = jnp.sum(jnp.where(plastic, K0, 0.0), axis=0)
+    velocity = jnp.where(plastic, depth * K0 ** (2.0 - 2.0 / depth) * (s_eff - lam * total0), 0.0)
+    t = dts[:, None, None]
+    return jnp.where(t == 0.0, K0 + t * velocity, K)
 
 
 def _integrate(f, x0, ts, rtol, max_steps):
@@ -559,7 +573,9 @@ def _solve(task, u0, freezes, lesioned, t_sorted, gamma, *, depth, rtol, max_ste
         K, out, failed, reduced = carry
         start, end = edge
         plastic = _plastic_at(freezes, lesioned, start)
-        dts = jnp.clip(t_sorted - start, 0.0, end - start)
+        since = t_sorted - start  # clipped to [0, end − start] by selects: the derivative at
+        dts = jnp.where(since < 0, 0.0, jnp.where(since > end - start, end - start, since))
+        # the piece's start (t = start) is that of the inside, not half of it as a clip's
         width = jnp.where(jnp.isfinite(end), end - start, dts[-1])
         # evaluate at the record times and, last, at the end of the piece (the next start)
         values, bad, used = _evolve(K, plastic, s, lam, jnp.concatenate([dts, width[None]]),
@@ -613,7 +629,9 @@ def _solve_imbalanced(task, p0, c0, freezes, lesioned, t_sorted, gamma, *, depth
             dc = jnp.where(plastic, -2.0 * gamma * c, 0.0)
             return jnp.stack([dp, dc]).ravel()
 
-        dts = jnp.clip(t_sorted - start, 0.0, end - start)
+        since = t_sorted - start  # clipped to [0, end − start] by selects: the derivative at
+        dts = jnp.where(since < 0, 0.0, jnp.where(since > end - start, end - start, since))
+        # the piece's start (t = start) is that of the inside, not half of it as a clip's
         width = jnp.where(jnp.isfinite(end), end - start, dts[-1])
         recs, bad = _integrate(f, x.ravel(), jnp.concatenate([dts, width[None]]), rtol,
                                max_steps)

@@ -33,10 +33,11 @@ function per depth and side of the target (`0 < w < 1`: `g ∈ ℝ`, increasing;
 `g ∈ (0, ∞)`, decreasing). `G(w0)` is evaluated once per mode, straight from `w0` (the closed form
 for `w < 3/2`, its series `G = D w^{2/D} Σ_{m≥2} w^{−m}/(mD − 2)` above, where the closed form
 cancels), and each time then costs one evaluation of `W`, read from a table built with numpy once
-per depth, at first use (~0.2 s): `W` is a polynomial of degree 11 on each piece, the pieces being
-the octaves `[2^o, 2^{o+1})` of a coordinate `x(g) > 0` cut in 8. The octave, the piece and the
-position `u ∈ [−1, 1)` in it come from the bits of `x` (exponent, next 3 bits, the rest), so a
-time costs a few integer operations, 13 table reads and a Horner scheme, with no iteration.
+per depth, at first use (~0.1 s): `W` is a polynomial of degree 6 on each piece, the pieces being
+the octaves `[2^o, 2^{o+1})` of a coordinate `x(g) > 0` cut in 64. The octave, the piece and the
+position `u ∈ [−1, 1)` in it come from the bits of `x` (exponent, next 6 bits, the rest), so a
+time costs a few integer operations, 8 table reads and a Horner scheme, with no iteration (the
+table reads cost most: a low degree on many pieces keeps them few).
 The coordinates (arms), with `g_s = G(1/2)`:
 
 - below the target, `g ≥ g_s`: `x = 1/2 + (g − g_s)`. Pieces are finest at the bend of the
@@ -176,27 +177,53 @@ def _G_direct(w, depth, xp=jnp, log_gap=None, log_w=None):
     `0 < w < 1.5`: the closed form above, with `ln|1 − w|` and `a` taken directly from `w`
     (or `log_gap = ln|1 − w|` and `log_w = ln w` when the caller knows them more precisely).
     `w >= 1.5`: the closed form cancels (G → 0⁺ as w → ∞), so use its expansion in 1/w,
-    `G = D w^{2/D} Σ_{m≥2} w^{−m}/(mD − 2)`. Every branch sees only safe arguments.
+    `G = D w^{2/D} Σ_{m≥2} w^{−m}/(mD − 2)`. Every branch sees only safe arguments; with numpy
+    (the table's nodes) each branch is evaluated on its own points only, and the series to the
+    terms its smallest `w` needs.
     """
     D = depth
+    if xp is np and np.ndim(w) > 0:
+        w = np.asarray(w, dtype=np.float64)
+        out = np.empty(w.shape)
+        near = w < _SERIES_FROM
+        if near.any():
+            logs = [None if a is None else np.broadcast_to(a, w.shape)[near]
+                    for a in (log_gap, log_w)]
+            out[near] = _G_closed(w[near], D, np, *logs)
+        for part in (~near & (w < 8.0), w >= 8.0):
+            if part.any():
+                out[part] = _G_series(w[part], D, np, float(w[part].min()))
+        return out
     big = w >= _SERIES_FROM
     safe = big | (w <= 0.0) | (w == 1.0)
-    wc = xp.where(safe, 0.5, w)
+    closed = _G_closed(xp.where(safe, 0.5, w), D, xp, log_gap, log_w, safe)
+    return xp.where(big, _G_series(xp.where(big, w, 2.0), D, xp), closed)
+
+
+def _G_closed(w, depth, xp, log_gap=None, log_w=None, safe=None):
+    """The closed form of G for `0 < w < _SERIES_FROM`, `w != 1` (`safe`: where to use
+    `w = 1/2`, a placeholder, instead of the logarithms given)."""
     if log_gap is None:
-        log_gap = xp.where(wc > 1.0, xp.log(xp.maximum(wc, 1.0 + 2.0**-52) - 1.0),
-                           xp.log1p(-xp.minimum(wc, 1.0 - 2.0**-53)))
+        log_gap = xp.where(w > 1.0, xp.log(xp.maximum(w, 1.0 + 2.0**-52) - 1.0),
+                           xp.log1p(-xp.minimum(w, 1.0 - 2.0**-53)))
     if log_w is None:
-        log_w = xp.log(wc)
-    log_gap, log_w = xp.where(safe, math.log(0.5), log_gap), xp.where(safe, math.log(0.5), log_w)
-    closed = _regular_part(_root(wc, D, xp), D, xp) - (log_gap + _log_ratio(log_w, D, xp))
-    wb = xp.where(big, w, 2.0)
-    inv_w = 1.0 / wb
+        log_w = xp.log(w)
+    if safe is not None:
+        log_gap, log_w = (xp.where(safe, math.log(0.5), a) for a in (log_gap, log_w))
+    return _regular_part(_root(w, depth, xp), depth, xp) - (log_gap + _log_ratio(log_w, depth, xp))
+
+
+def _G_series(w, depth, xp, w_min=_SERIES_FROM):
+    """G for `w >= w_min >= _SERIES_FROM` by its series in 1/w, to the terms that `w_min`
+    needs (truncation below 2^-56 relative)."""
+    D = depth
+    terms = min(_SERIES_TERMS, math.ceil(56.0 / math.log2(w_min)) + 2)
+    inv_w = 1.0 / w
     acc = xp.zeros_like(inv_w)
-    for m in range(_SERIES_TERMS + 1, 1, -1):  # Horner: Σ_{m≥2} x^{m−2}/(mD − 2)
+    for m in range(terms + 1, 1, -1):  # Horner: Σ_{m≥2} x^{m−2}/(mD − 2)
         acc = acc * inv_w + 1.0 / (m * D - 2.0)
-    a_big = _root(wb, D, xp)
-    series = D * a_big * a_big * acc * inv_w * inv_w
-    return xp.where(big, series, closed)
+    a = _root(w, D, xp)
+    return D * a * a * acc * inv_w * inv_w
 
 
 def _velocity(w, depth):
@@ -225,8 +252,8 @@ def _G_of_w_jvp(depth, primals, tangents):
 
 
 # The inverse W = G⁻¹, tabulated once per depth.
-_PIECE_BITS = 3  # each octave of the table coordinate is cut into 2^3 pieces
-_DEGREE = 11  # polynomial degree on each piece
+_PIECE_BITS = 6  # each octave of the table coordinate is cut into 2^6 pieces
+_DEGREE = 6  # polynomial degree on each piece (a table read per coefficient: few, many pieces)
 _X0 = 0.5  # below the target, both coordinates start at x = _X0 where w = 1/2
 _TAIL = 60  # self-similar tails start where the neglected terms are below 2^-_TAIL
 _N_SCALE = 1100  # powers of two kept for the tails (past the float64 exponent range)
@@ -355,11 +382,8 @@ def _table(depth: int) -> _Table:
         arms[name] = _Arm(offset, sign, o_lo, o_hi, first_row, first_scale[name])
         first_row += (o_hi - o_lo + 1) * M
     values = np.concatenate(values)  # (rows, n + 1)
-    cheb = np.polynomial.chebyshev.chebfit(u, values.T, n)  # (n + 1, rows), interpolation
-    to_monomial = np.zeros((n + 1, n + 1))  # column j: T_j in powers of u
-    for j in range(n + 1):
-        to_monomial[: j + 1, j] = np.polynomial.chebyshev.cheb2poly(np.eye(n + 1)[j])
-    coef = to_monomial @ cheb
+    # the interpolating polynomial's coefficients in powers of u (well conditioned at this degree)
+    coef = np.linalg.solve(np.vander(u, n + 1, increasing=True), values.T)  # (n + 1, rows)
     k = np.arange(_N_SCALE)
 
     def powers(num, den):  # 2^{k num/den}, exactly rounded: integer part of the exponent apart
@@ -372,59 +396,120 @@ def _table(depth: int) -> _Table:
     return _Table(coef, scale, arms["up"], arms["down"], arms["above"], g_max, split)
 
 
-def _W(g, above, depth):
-    """w = W(g) from the table: `g` (any shape), `above` (broadcastable to it, bool).
+def _W(g, above, depth, xp=jnp):
+    """w = W(g) from the table: `g` (any shape), `above` (broadcastable to it, bool); with jax
+    or numpy (`xp`). `_W_at(g, _W_modes(above, depth, xp), xp)`."""
+    return _W_at(g, _W_modes(above, depth, xp), xp)
+
+
+def _W_modes(above, depth, xp, g0=None):
+    """The per-mode part of `W` (`above`: per mode): the arms' offsets and index parameters.
+
+    With numpy and the per-mode starts `g0` (each g is >= its mode's `g0`), the parts of the
+    evaluation no mode needs are left out: the self-similar tails (none where every `g0` is past
+    them) and the choice between the two arms below the target (none where every `g0` is past
+    the split)."""
+    tab = _table(depth)
+    i32, b = (np.intp if xp is np else np.int32), _PIECE_BITS
+
+    def per_mode(value_above, value_below):  # a parameter of the upper arm
+        return xp.where(above, i32(value_above), i32(value_below))
+
+    def first(arm):  # row = first_row + (o_in − o_lo) 2^b + m = piece + (o_in − octave) 2^b + this
+        return arm.first_row - arm.o_lo * (1 << b)
+
+    up_arm, down = tab.up, tab.down
+    # below the target x = _X0 + |g − split| on either arm (x >= _X0 even where XLA rounds
+    # copies of g differently: an FMA in one place and not in another); above it, x = g
+    p = dict(depth=depth, c1=xp.where(above, 0.0, tab.split), c2=xp.where(above, 0.0, _X0),
+             const_up=per_mode(first(tab.above), first(up_arm)), const_down=i32(first(down)),
+             o_lo_up=per_mode(tab.above.o_lo, up_arm.o_lo), o_lo_down=i32(down.o_lo),
+             o_hi_up=per_mode(tab.above.o_hi, up_arm.o_hi), o_hi_down=i32(down.o_hi),
+             scale_up=per_mode(tab.above.first_scale, up_arm.first_scale),
+             scale_down=i32(down.first_scale), split=True, tails=True)
+    if xp is np and g0 is not None:
+        above, g0 = np.broadcast_arrays(above, g0)
+        below = ~above
+        p["split"] = bool(np.any(below & ~(g0 >= tab.split)))
+        down_tail = tab.split + _X0 - 2.0 ** (down.o_hi + 1)  # x beyond the down arm's octaves
+        p["tails"] = bool(np.any(below & ~(g0 > down_tail))
+                          or np.any(above & ~(g0 >= 2.0 ** tab.above.o_lo)))
+    return p
+
+
+def _W_at(g, p, xp):
+    """`W(g)` from its per-mode part `p` (`_W_modes`).
 
     The coordinate x > 0 of the point's arm gives, through its bits, the octave o (exponent),
     the piece m (next `_PIECE_BITS` bits) and the local coordinate u ∈ [−1, 1) (the remaining
     mantissa bits); then w = scale · Σ_i c_i u^i, with the coefficients of the row (o, m).
     A NaN `g` gives NaN.
     """
-    tab = _table(depth)
+    D = p["depth"]
     dtype = g.dtype
-    finfo = jnp.finfo(dtype)
-    itype = jnp.int64 if finfo.bits == 64 else jnp.int32
+    finfo = np.finfo(dtype)
+    itype = np.int64 if finfo.bits == 64 else np.int32
+    i32 = np.intp if xp is np else np.int32  # (numpy indexes with intp without a conversion)
     mant, bias, b = finfo.nmant, finfo.maxexp - 1, _PIECE_BITS
-    i32 = functools.partial(jnp.asarray, dtype=jnp.int32)
-
-    def per_mode(value_above, value_below):  # a parameter of the upper arm
-        return jnp.where(above, value_above, value_below)
-
-    up_arm, down = tab.up, tab.down
-    # Below the target, x = _X0 + |g − split| on either arm: x >= _X0 even where XLA rounds
-    # copies of g differently (an FMA in one place and not in another).
-    d = g - tab.split
-    up = above | (d >= 0.0)
-    x = jnp.maximum(jnp.where(above, g, _X0 + jnp.abs(d)), finfo.tiny)
-    bits = jax.lax.bitcast_convert_type(x, itype)
+    d = g - p["c1"]
+    up = d >= 0.0  # (above the target g > 0 = c1: the upper arm)
+    x = xp.abs(d) + p["c2"]
+    if p["tails"]:  # (x = 0 for g = 0 above the target, an infinite w)
+        x = xp.maximum(x, finfo.tiny)
+    bits = _bitcast(x, itype, xp)
     # Index arithmetic in int32; every index is in range: the octave is clipped into the arm's,
     # and the tail tables cover every exponent (NaN and inf included).
-    piece = (bits >> (mant - b)).astype(jnp.int32)  # (biased exponent) 2^b + m
-    octave = (piece >> b) - bias
-    o_lo = jnp.where(up, per_mode(i32(tab.above.o_lo), i32(up_arm.o_lo)), i32(down.o_lo))
-    o_hi = jnp.where(up, per_mode(i32(tab.above.o_hi), i32(up_arm.o_hi)), i32(down.o_hi))
-    o_in = jnp.clip(octave, o_lo, o_hi)
+    piece = (bits >> (mant - b)).astype(i32, copy=False) - i32(bias << b)  # octave 2^b + m
 
-    def first(arm):  # row = first_row + (o_in − o_lo) 2^b + m = piece + (o_in − octave) 2^b + this
-        return i32(arm.first_row - (arm.o_lo + bias) * (1 << b))
+    def arm(name):
+        return xp.where(up, p[name + "_up"], p[name + "_down"]) if p["split"] else p[name + "_up"]
 
-    const = jnp.where(up, per_mode(first(tab.above), first(up_arm)), first(down))
-    # (unsigned indices: no wrap-around of negative ones to compute)
-    row = (piece + (o_in - octave) * (1 << b) + const).astype(jnp.uint32)
-    k = jnp.abs(octave - o_in)  # octaves beyond the table (self-similar tails)
-    first_scale = jnp.where(up, per_mode(i32(tab.above.first_scale), i32(up_arm.first_scale)),
-                            i32(down.first_scale))
-    scale_table = jnp.asarray(np.minimum(tab.scale, finfo.max).astype(dtype))  # (float32: no inf)
-    scale = scale_table[(first_scale + k).astype(jnp.uint32)]
+    row = piece + arm("const")
+    scale = None
+    if p["tails"]:
+        octave = piece >> b
+        o_in = xp.clip(octave, arm("o_lo"), arm("o_hi"))
+        row = row + (o_in - octave) * i32(1 << b)
+        k = xp.abs(octave - o_in)  # octaves beyond the table (self-similar tails)
+        scale = _gather(_scale_table(D, dtype, xp), arm("scale") + k, xp)
     # u = 2t − 1 for the fraction t ∈ [0, 1) of the piece: the float 2(1 + t) minus 3.
     low = (bits & ((1 << (mant - b)) - 1)) << b
-    u = jax.lax.bitcast_convert_type(low | (bias + 1) << mant, dtype) - 3.0
-    u = u + (x - x)  # (NaN stays NaN)
-    coef = jnp.asarray(tab.coef, dtype)
-    poly = coef[-1][row]
+    u = _bitcast(low | (bias + 1) << mant, dtype, xp) - 3.0
+    if xp is not np:
+        u = u + (x - x)  # (NaN stays NaN)
+    coef = _coef_table(D, dtype, xp)
+    poly = _gather(coef[-1], row, xp)
     for i in range(coef.shape[0] - 2, -1, -1):
-        poly = poly * u + coef[i][row]
-    return scale * poly
+        if xp is np:  # (in place)
+            poly *= u
+            poly += coef[i][row]
+        else:
+            poly = poly * u + _gather(coef[i], row, xp)
+    return poly if scale is None else scale * poly
+
+
+def _coef_table(depth, dtype, xp):
+    coef = _table(depth).coef
+    return coef if xp is np and coef.dtype == dtype else xp.asarray(coef, dtype)
+
+
+def _scale_table(depth, dtype, xp):
+    scale = np.minimum(_table(depth).scale, np.finfo(dtype).max)  # (float32: no inf)
+    return xp.asarray(scale.astype(dtype))
+
+
+def _bitcast(x, dtype, xp):
+    if xp is np:
+        return x.view(dtype)
+    return jax.lax.bitcast_convert_type(x, dtype)
+
+
+def _gather(table, index, xp=jnp):
+    """`table[index]` for indices known to be in range (jax: unsigned, so no wrap-around of
+    negative indices to compute, and promised in bounds: no clamping)."""
+    if xp is np:
+        return table[index]
+    return table.at[index.astype(jnp.uint32)].get(mode="promise_in_bounds")
 
 
 def _materialized(x):
@@ -435,29 +520,51 @@ def _materialized(x):
     return x / jnp.sign(jnp.abs(x) + 1.0)
 
 
-@functools.partial(jax.jit, static_argnums=2)  # (one compilation per shape when called eagerly)
-def _deep_table(tau, w0, depth):
+@functools.partial(jax.jit, static_argnums=(2, 3))  # (one compilation per shape, called eagerly)
+def _deep_table(tau, w0, depth, tails=True):
     """`w(τ) = W(G(w0) + τ)` for broadcastable `tau >= 0`, `w0 >= 0`.
 
     `G(w0)` is computed at the shape of `w0` (once per mode), `W` at the broadcast shape. The fixed
     points `w0 = 0` and `w0 = 1`, and `τ = 0`, return `w0` exactly; `G(w0) + τ >= c_D + 40`
-    returns exactly 1; `w` never crosses 1.
+    returns exactly 1; `w` never crosses 1 nor moves away from it. `tails=False` (a caller that
+    knows every `G(w0)` is past the table's self-similar tails) leaves their evaluation out.
     """
     D = depth
-    tab = _table(D)
     tau, w0 = jnp.asarray(tau), jnp.asarray(w0)
     dtype = jnp.result_type(tau, w0, float)
     tau, w0 = tau.astype(dtype), w0.astype(dtype)
-    above = w0 > 1.0
+    g0 = _G_start(w0, D, jnp)
+    w_modes = _W_modes(w0 > 1.0, D, jnp)
+    w_modes["tails"] = tails
+    w = _from_start(tau, w0, _materialized(g0), w_modes, jnp)
+    return jnp.where(tau == 0.0, w0, w)
+
+
+def _G_start(w0, depth, xp):
+    """`G(w0)` for a start `w0 >= 0` (any value at the fixed points 0 and 1; NaN for w0 < 0,
+    not a valid start at depth >= 2)."""
     fixed_point = (w0 == 0.0) | (w0 == 1.0)
-    g0 = _G_direct(jnp.where(fixed_point | (w0 < 0.0), 0.5, w0), D)
-    g0 = jnp.where(w0 < 0.0, jnp.nan, g0)  # not a valid start for depth >= 2
-    g0 = _materialized(g0)
-    g = jnp.minimum(g0 + tau, tab.g_max)  # (NaN stays NaN)
-    w = _W(g, above, D)
-    w = jnp.where(above, jnp.maximum(w, 1.0), jnp.minimum(w, 1.0))
-    w = jnp.where(g >= tab.g_max, 1.0, w)
-    return jnp.where(fixed_point | (tau == 0.0), w0, w)
+    g0 = _G_direct(xp.where(fixed_point | (w0 < 0.0), 0.5, w0), depth, xp)
+    return xp.where(w0 < 0.0, np.nan, g0)
+
+
+def _from_start(tau, w0, g0, w_modes, xp):
+    """`w = W(g0 + τ)` (`_deep_table`) from the per-mode `w0`, `g0 = G(w0)` and `W`'s part."""
+    g_max = _table(w_modes["depth"]).g_max
+    g = xp.minimum(g0 + tau, g_max)  # (NaN stays NaN)
+    w = _W_at(g, w_modes, xp)
+    # w moves from w0 towards 1 and never crosses it (nor, by rounding, steps back past w0)
+    above = w0 > 1.0
+    low, high = xp.where(above, 1.0, w0), xp.where(above, w0, 1.0)
+    fixed_point = (w0 == 0.0) | (w0 == 1.0)
+    if xp is np:  # (the same, in place)
+        np.minimum(np.maximum(w, low, out=w), high, out=w)
+        np.copyto(w, 1.0, where=g >= g_max)
+        if fixed_point.any():
+            np.copyto(w, w0, where=fixed_point)
+        return w
+    w = jnp.where(g >= g_max, 1.0, jnp.minimum(jnp.maximum(w, low), high))
+    return jnp.where(fixed_point, w0, w)
 
 
 def _implicit_jvp(solve):
@@ -481,7 +588,8 @@ def _implicit_jvp(solve):
     return solve
 
 
-_deep = _implicit_jvp(_deep_table)
+_deep = _implicit_jvp(lambda tau, w0, depth: _deep_table(tau, w0, depth))
+_deep_untailed = _implicit_jvp(lambda tau, w0, depth: _deep_table(tau, w0, depth, False))
 
 
 # The reference: safeguarded Newton on G(y) = G(w0) + τ, per time (slower; used by the tests).
@@ -576,8 +684,10 @@ def trajectory(t, s, lam, u0, depth: int, *, weight_decay=0.0):
     there), for any `u0 ≥ 0` against the target `s/λ`, and any `t ≥ 0`; `t = 0` returns `u0`
     exactly. Depths 1 and 2 are written in physical units as sums of non-negative terms:
 
-    - `D = 1`: `u = u0 e^{−λt} + s t φ(λt)`, with `φ(x) = (1 − e^{−x})/x`;
-    - `D = 2`: `1/u` obeys a linear equation, `u = u0 / (e^{−2st} + 2λ u0 t φ(2st))`;
+    - `D = 1`: `u = u0 e^{−λt} + (s/λ)(1 − e^{−λt})` (`_exponential`);
+    - `D = 2`: `1/u` obeys a linear equation, `u = u0 / (e^{−2st} + (λu0/s)(1 − e^{−2st}))`
+      (`_logistic`; both continue to first order in `s` or `λ` where the ratio leaves the
+      float range, `s = 0` included);
 
     depth `D ≥ 3` uses the normalised solution `w = W(G(w0) + κt)` (`u = (s/λ) w`), except where
     the mode is far above its target at time `t` (`w > 2^60`, e.g. `s → 0`): there the implicit
@@ -596,33 +706,165 @@ def trajectory(t, s, lam, u0, depth: int, *, weight_decay=0.0):
     dtype = jnp.result_type(t, s, lam, u0, float)
     t, s, lam, u0 = (jnp.asarray(a, dtype) for a in (t, s, lam, u0))
     shape = jnp.broadcast_shapes(t.shape, s.shape)
-    if D == 1:
-        u = _exponential(t, s, lam, u0)
-    elif D == 2:
-        u = _logistic(t, s, lam, u0)
+    if D <= 2:  # (exact at t = 0 as written)
+        u = _closed_form(s, lam, u0, D)(t)
     else:
-        u = _deep_trajectory(t, s, lam, u0, D)
-    return _exact_start(t, u0, jnp.broadcast_to(u, shape).astype(dtype))
+        u = _deep_trajectory(t, s, lam, u0, D)  # (made exact at t = 0 inside)
+    return jnp.broadcast_to(u, shape).astype(dtype)
 
 
-def _exponential(t, s, k, u0):
-    """Depth 1: `du/dt = s − k u`, `u = u0 e^{−kt} + s t φ(kt)` (`k = λ`, or `λ + γ` with weight
-    decay): a sum of non-negative terms, exact from `s = 0` to saturation."""
-    return u0 * jnp.exp(-k * t) + s * _decay_time(k * t, t)
+def _exponential(t, s, k, u0, xp=jnp):
+    """Depth 1: `du/dt = s − k u` (`k = λ`, or `λ + γ` with weight decay),
+
+        u = u0 e^{−kt} + (s/k)(1 − e^{−kt}),
+
+    a sum of terms of the signs of `u0` and `s`, with `e^{−kt}` and `1 − e^{−kt}` from one
+    evaluation (`_exp_expm1`) and the target `s/k` once per mode (`_exponential_modes`). Where
+    `s/k` would leave the float range (`k = 0` included: `u = u0 + s t`) the expansion to first
+    order in `k`, `u = u0 + s t − k t (u0 + s t/2)`, is exact to rounding and keeps `∂u/∂k`.
+    Exact at `t = 0`. `xp`: jax.numpy, or numpy for concrete eager calls."""
+    return _exponential_at(t, _exponential_modes(s, k, u0, xp), xp)
 
 
-def _logistic(t, r, lam, u0):
-    """Depth 2: `du/dt = 2u(r − λu)` (`r = s`, or `s − γ` with weight decay). `1/u` obeys a
-    linear ODE: for `r >= 0`, `u = u0 / (e^{−2rt} + 2λu0 t φ(2rt))`; for `r < 0` (a lost mode)
-    the same multiplied through by `e^{−x}`, `x = 2|r|t`: `u = u0 e^{−x} / (1 + 2λu0 t φ(x))`.
-    Ratios of non-negative terms (no cancellation, no overflow), continuous at `r = 0`."""
-    grows = r >= 0.0
-    x_up = 2.0 * jnp.where(grows, r, 0.0) * t  # (each branch sees only its own sign)
-    x_down = -2.0 * jnp.where(grows, 0.0, r) * t
-    denominator = jnp.exp(-x_up) + 2.0 * lam * u0 * _decay_time(x_up, t)
-    up = u0 / jnp.where(denominator > 0.0, denominator, 1.0)  # (0 only where u0 = 0)
-    down = u0 * jnp.exp(-x_down) / (1.0 + 2.0 * lam * u0 * _decay_time(x_down, t))
-    return jnp.where(grows, up, down)
+def _exponential_modes(s, k, u0, xp, branches=None):
+    """The per-mode part of `_exponential` (`branches`: see `_maybe`)."""
+    flat = k * 1e300 <= xp.abs(s)
+    return dict(s=s, k=k, u0=u0, rate=-k, target=s / xp.where(flat, 1.0, k), flat=flat,
+                any_flat=_maybe(flat, xp, "flat", branches))
+
+
+def _exponential_at(t, c, xp):
+    """`_exponential` at times `t` from its per-mode part `c`."""
+    e, m = _exp_expm1(t * c["rate"], xp)
+    u = c["u0"] * e - c["target"] * m
+    if c["any_flat"]:
+        st = c["s"] * t
+        u = xp.where(c["flat"], c["u0"] + st - c["k"] * t * (c["u0"] + 0.5 * st), u)
+    return u
+
+
+def _logistic(t, r, lam, u0, xp=jnp):
+    """Depth 2: `du/dt = 2u(r − λu)` (`r = s`, or `s − γ` with weight decay). `1/u` obeys the
+    linear ODE `d(1/u)/dt = −2r/u + 2λ`: with `x = 2|r|t`, `c = λu0/|r|` (once per mode,
+    `_logistic_modes`),
+
+    - `r > 0`: `u = u0 / (e^{−x} + c (1 − e^{−x}))`,
+    - `r < 0` (a lost mode): `u = u0 e^{−x} / (1 + c (1 − e^{−x}))`,
+    - `r = 0`, or `c` beyond the float range: to first order in `r` (exact to rounding there,
+      and keeping `∂u/∂r`), `u = u0 / (1 + 2λu0 t − 2rt (1 + λu0 t))`;
+
+    ratios of non-negative terms (no cancellation, no overflow), with `e^{−x}` and `1 − e^{−x}`
+    from one evaluation (`_exp_expm1`). Exact at `t = 0`; `u0 = 0` stays 0. `xp`: jax.numpy,
+    or numpy for concrete eager calls."""
+    return _logistic_at(t, _logistic_modes(r, lam, u0, xp), xp)
+
+
+def _logistic_modes(r, lam, u0, xp, branches=None):
+    """The per-mode part of `_logistic` (`branches`: see `_maybe`)."""
+    a = xp.abs(r)
+    b = lam * u0
+    flat = a * 1e300 <= b
+    lost = r < 0.0
+    nothing = b == 0.0  # u0 = 0 (a fixed point), or λ = 0 (then r <= 0: u = u0 e^{−x})
+    return dict(r=r, u0=u0, b=b, rate=-2.0 * a, c=b / xp.where(flat, 1.0, a), flat=flat,
+                lost=lost, nothing=nothing, any_flat=_maybe(flat, xp, "flat", branches),
+                any_lost=_maybe(lost, xp, "lost", branches),
+                any_nothing=_maybe(nothing, xp, "nothing", branches))
+
+
+def _logistic_at(t, c, xp):
+    """`_logistic` at times `t` from its per-mode part `c`."""
+    e, m = _exp_expm1(t * c["rate"], xp)
+    num, den = c["u0"], e - c["c"] * m
+    if c["any_lost"]:
+        num = xp.where(c["lost"], c["u0"] * e, num)
+        den = xp.where(c["lost"], 1.0 - c["c"] * m, den)
+    if c["any_flat"]:
+        bt = c["b"] * t
+        den = xp.where(c["flat"], 1.0 + 2.0 * bt - 2.0 * c["r"] * t * (1.0 + bt), den)
+    if c["any_nothing"]:
+        den = xp.where(c["nothing"], 1.0, den)  # (e^{−x} may underflow to 0 where u0 = 0)
+    return num / den
+
+
+def _closed_form(s, lam, u0, depth: int, weight_decay=None, xp=jnp, branches=None):
+    """`trajectory(t, s, lam, u0, depth, weight_decay=...)` at depth 1 or 2 as a function of
+    `t` (e.g. `(T, 1)`), the per-mode part computed here once (`_exponential`, `_logistic`):
+    with jax, or with numpy (`xp`; concrete float64 input) for small eager calls (`dln.solve`),
+    without jax's cost per operation. Both give `u0` at `t = 0` exactly. `branches`: see
+    `_maybe` (and `_branches`)."""
+    if depth == 1:
+        k = lam if weight_decay is None else lam + weight_decay
+        return functools.partial(_exponential_at, c=_exponential_modes(s, k, u0, xp, branches),
+                                 xp=xp)
+    r = s if weight_decay is None else s - weight_decay
+    return functools.partial(_logistic_at, c=_logistic_modes(r, lam, u0, xp, branches), xp=xp)
+
+
+def _branches(closed_form) -> frozenset:
+    """The branches a numpy `_closed_form` includes (those some mode needs), to pass to jax's."""
+    c = closed_form.keywords["c"]
+    return frozenset(key[4:] for key, value in c.items() if key.startswith("any_") and value)
+
+
+def _maybe(mask, xp, name, branches) -> bool:
+    """Whether the branch `name` selected by the per-mode `mask` may be needed: with numpy,
+    where some mode's is set; under jax, all are (one traced program for all values) unless
+    the caller knows the values and names those needed in `branches` (a frozenset, from the
+    numpy evaluation's, e.g. `dln.solve` on a concrete task: one compilation per set)."""
+    if xp is np:
+        return bool(mask.any())
+    return branches is None or name in branches
+
+
+def _exp_expm1(y, xp=jnp):
+    """`(e^y, e^y − 1)` for `y <= 0`, both to a few ulp (the second without cancellation).
+
+    numpy: `np.exp` and `np.expm1`. jax (float64): both from one range reduction, at about the
+    cost of one `exp` (XLA's `expm1` costs two): `y = k ln2 + r`, `|r| <= ln2/2` (Cody–Waite,
+    `ln 2` in two parts), `p = e^r − 1` by its Taylor series to `r^13/13!` (truncation below
+    `2^{−60}` relative), then `e^y = 2^k (1 + p)` and `e^y − 1 = 2^k p + (2^k − 1)`, `2^k` built
+    from its bits in two factors (down to `y = −1100`, below which `e^y` is 0). Derivatives:
+    both are `e^y` (custom JVP). Other dtypes: `exp` and `expm1`.
+    """
+    if xp is np:
+        return np.exp(y), np.expm1(y)
+    y = jnp.asarray(y)
+    if y.dtype != jnp.float64:
+        return jnp.exp(y), jnp.expm1(y)
+    return _exp_expm1_f64(y)
+
+
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 = _LN2_HI + _LN2_LO; k _LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_EXPM1_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(2, 14))  # 1/2!, …, 1/13!
+
+
+@jax.custom_jvp
+def _exp_expm1_f64(y):
+    y = jnp.maximum(y, -1100.0)  # (NaN stays NaN)
+    kf = jnp.round(y * (1.0 / math.log(2.0)))
+    r = (y - kf * _LN2_HI) - kf * _LN2_LO
+    acc = jnp.full_like(r, _EXPM1_TAYLOR[-1])
+    for coef in _EXPM1_TAYLOR[-2::-1]:
+        acc = acc * r + coef
+    p = r + (r * r) * acc  # e^r − 1
+    k = kf.astype(jnp.int64)
+    half = k >> 1  # 2^k = 2^half 2^(k − half), each factor a normal float for k >= −2046
+
+    def power_of_two(n):
+        return jax.lax.bitcast_convert_type((n + 1023) << 52, jnp.float64)
+
+    a, b = power_of_two(half), power_of_two(k - half)
+    scale = a * b
+    return a * (b * (1.0 + p)), scale * p + (scale - 1.0)
+
+
+@_exp_expm1_f64.defjvp
+def _exp_expm1_f64_jvp(primals, tangents):
+    (y,), (dy,) = primals, tangents
+    e, m = _exp_expm1_f64(y)
+    return (e, m), (e * dy, e * dy)
 
 
 def _exact_start(t, u0, u):
@@ -646,25 +888,101 @@ def _decay_time(x, t):
 _FAR = 60.0
 
 
-def _deep_trajectory(t, s, lam, u0, D):
-    """Depth `D >= 3`: the normalised solution, or the `s = 0` decay where `w > 2^_FAR`."""
+def _deep_trajectory(t, s, lam, u0, D, branches=None):
+    """Depth `D >= 3`: `u = (s/λ) W(G(w0) + κt)`, or the `s = 0` decay where `w > 2^_FAR`
+    (`_deep_modes`); exact at `t = 0`. Where no mode needs the decay (`t_far <= 0` for all), it
+    is not evaluated (a `lax.cond`: its power per entry would cost more than the rest).
+    `branches`: None, or the parts some mode needs, known from the values (`_deep_np`):
+    `"decay"`, and `"tails"` (of `W`'s table), evaluated only if named."""
+    c = _deep_modes(s, lam, u0, D, jnp)
+    t_far, kappa, w0 = c["t_far"], c["kappa"], c["w0"]
+    shape = jnp.broadcast_shapes(jnp.shape(t), jnp.shape(s))
+    deep = _deep if branches is None or "tails" in branches else _deep_untailed
+
+    def learning(tau):
+        return c["target"] * jnp.broadcast_to(deep(tau, w0, D), shape)
+
+    def with_decay():
+        far = t < t_far
+        return _exact_start(t, u0, jnp.where(far, _deep_decay(t, c, jnp),
+                                             learning(jnp.where(far, 0.0, kappa * t))))
+
+    def without_decay():
+        return _exact_start(t, u0, jnp.broadcast_to(learning(kappa * t), shape))
+
+    # (exact at t = 0 inside each branch: one pass over the result)
+    if branches is not None:
+        return with_decay() if "decay" in branches else without_decay()
+    return jax.lax.cond(jnp.any(t_far > 0.0), with_decay, without_decay)
+
+
+def _deep_modes(s, lam, u0, D, xp):
+    """The per-mode part of `_deep_trajectory` (jax or numpy): the target `s/λ`, the rate `κ`,
+    `w0 = λu0/s`, and the decay `u0 (1 + (2D−2) λ u0^p t)^{−1/p}` (`p = 2 − 2/D`) of a mode far
+    above its target, which reaches `w = 2^_FAR` at `t_far = ((u0/u_far)^p − 1)/((2D−2) λ u0^p)`,
+    `u_far = 2^_FAR s/λ` (`inf` for `s = 0`; `<= 0` for a mode that starts below `u_far`): the
+    solution is that decay before `t_far`, to a relative `O(1/w)` below rounding."""
     p = 2.0 - 2.0 / D
-    lam_safe = jnp.where(lam > 0.0, lam, 1.0)
-    u0_safe = jnp.where(u0 > 0.0, u0, 1.0)  # (keeps unused branches finite under grad)
-    decay = u0_safe * (1.0 + (2.0 * D - 2.0) * lam * u0_safe ** p * t) ** (-1.0 / p)
-    decay = jnp.where(u0 > 0.0, decay, 0.0)
-    # Far above the target (s → 0 included): w = λu/s > 2^_FAR, tested without dividing by s.
-    far = lam * decay > jnp.exp2(_FAR) * s
+    lam_safe = xp.where(lam > 0.0, lam, 1.0)
+    positive = u0 > 0.0
+    u0_safe = xp.where(positive, u0, 1.0)  # (keeps unused branches finite under grad)
     active = s > 0.0
-    s_safe = jnp.where(active, s, 1.0)
-    kappa = _materialized(rate(s_safe, lam_safe, D))  # (computed once per mode)
-    # w0 = u0 λ/s as a product: under vmap over u0, XLA turns a division by an unbatched array
-    # into a product with its reciprocal, and batched and single results would differ by an ulp.
-    # Clipped: G(w0) for w0 > 1e300 is 0 to rounding next to any g the table path is used for.
-    w0 = jnp.minimum(u0 * (lam_safe / s_safe), 1e300)
-    w = normalized(jnp.where(far, 0.0, kappa * t), jnp.where(active, w0, 0.5), D)
-    learning = s_safe * (w / lam_safe)
-    return jnp.where(far | ~active, decay, learning)
+    s_safe = xp.where(active, s, 1.0)
+    slope = (2.0 * D - 2.0) * lam * u0_safe ** p  # the decay: (u/u0)^{−p} = 1 + slope t
+    # far above the target (s → 0 included) until t_far, found without dividing by s
+    u_far = 2.0 ** _FAR * s_safe / lam_safe
+    ratio = xp.where(positive & (u0_safe > u_far), u0_safe / u_far, 1.0)
+    t_far = xp.where(active, xp.expm1(p * xp.log(ratio)) / xp.where(slope > 0.0, slope, 1.0),
+                     np.inf)
+    materialized = _materialized if xp is not np else (lambda x: x)
+    return dict(
+        u0=u0, u0_safe=u0_safe, positive=positive, slope=slope, p=p, t_far=t_far,
+        target=materialized(s_safe / lam_safe),
+        kappa=materialized(rate(s_safe, lam_safe, D)),  # (computed once per mode)
+        # w0 = u0 λ/s as a product: under vmap over u0, XLA turns a division by an unbatched
+        # array into a product with its reciprocal, and batched and single results would differ
+        # by an ulp. Clipped: G(w0) for w0 > 1e300 is 0 to rounding next to any g the table
+        # path is used for.
+        w0=xp.where(active, xp.minimum(u0 * (lam_safe / s_safe), 1e300), 0.5))
+
+
+def _deep_decay(t, c, xp):
+    """The decay of `_deep_modes` at times `t`."""
+    return xp.where(c["positive"], c["u0_safe"] * (1.0 + c["slope"] * t) ** (-1.0 / c["p"]), 0.0)
+
+
+def _deep_np(s, lam, u0, depth: int):
+    """`trajectory(t, s, lam, u0, depth)` at depth >= 3 with numpy (concrete float64 input), as
+    a function of `t` `(T, 1)`: the per-mode part (`_deep_modes`, `G(w0)`, `W`'s) computed here
+    once, then the same formulas as jax's (`_from_start`, `_W_at`) without jax's cost per
+    operation, for small eager calls (`dln.solve`). `u0` at `t = 0` exactly. Returns that
+    function, the largest rate a time multiplies (`κ`, and the decay's) and the `branches` of
+    `_deep_trajectory` these modes need (judged with a margin: jax's `G(w0)` may differ by an
+    ulp)."""
+    # (modes along the first axis: numpy's loops then run along the times, the longer axis)
+    c = _deep_modes(s[:, None], lam[:, None], u0[:, None], depth, np)
+    w0 = c["w0"]
+    g0 = _G_start(w0, depth, np)
+    w_modes = _W_modes(w0 > 1.0, depth, np, g0)
+    decays = bool(np.any(c["t_far"] > 0.0))
+
+    def at(t):
+        t = t.T
+        u = _from_start(t * c["kappa"], w0, g0, w_modes, np)
+        u *= c["target"]
+        if decays:
+            u = np.where(t < c["t_far"], _deep_decay(t, c, np), u)
+        start = t[0] == 0.0
+        if start.any():
+            u[:, start] = c["u0"]
+        return u.T
+
+    tab = _table(depth)
+    below = w0 <= 1.0  # (the fixed point 1 included)
+    tails = (np.any(below & ~(g0 > 0.5 * (tab.split + _X0 - 2.0 ** (tab.down.o_hi + 1))))
+             or np.any(~below & ~(g0 >= 2.0 ** (tab.above.o_lo + 1))))
+    branches = frozenset(name for name, needed in (("decay", decays), ("tails", tails)) if needed)
+    return at, float(max(c["kappa"].max(), c["slope"].max())), branches
 
 
 # `trajectory` compiled once per depth and shape for every eager caller (`dln.solve`,
@@ -751,10 +1069,8 @@ def _trajectory_decayed(t, s, lam, u0, depth, gamma):
     dtype = jnp.result_type(t, s, lam, u0, gamma, float)
     t, s, lam, u0, gamma = (jnp.asarray(a, dtype) for a in (t, s, lam, u0, gamma))
     shape = jnp.broadcast_shapes(t.shape, s.shape)
-    if D == 1:
-        u = _exponential(t, s, lam + gamma, u0)
-    elif D == 2:
-        u = _logistic(t, s - gamma, lam, u0)
+    if D <= 2:
+        u = _closed_form(s, lam, u0, D, gamma)(t)
     else:
         u = _decayed_deep(t, s, lam, u0, gamma, D)
         if not _static_positive(gamma):

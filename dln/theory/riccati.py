@@ -40,6 +40,16 @@ conditioned: float64 at any t (1e4, 1e300), no overflow. `P(t)` is `QQᵀ` for t
 `Q(t) = O W C^{−ᵀ}` (`M = CCᵀ`), which is returned as representative weights (the true weights are
 this factor up to a rotation of the hidden layer, which no observable and no later flow sees).
 
+**Evaluation.** The constants (`O`, `μ`, `L`) are computed once; all times are then evaluated as
+batched products in one compiled kernel (in chunks of times that stay in cache), costing per time
+the `n·m` exponentials of `Ŵ`, the product `M`, its Cholesky factor and one solve (products
+only: `C^{−1}` by doubling of triangular blocks). The modes and the loss need no map: in the
+task's singular bases `Ũ = [U, U⊥]`, `Ṽ = [V, V⊥]` the map is `X = Z_out M^{−1} Z_inᵀ / c` with
+`[Z_in; Z_out] = [Ṽᵀ O_in; Ũᵀ O_out] W` (two entries per row of `W`), the modes are its first K
+diagonal entries, and with `Σxx = cI` the loss is `loss_of_modes(u) + ½ c Σ_{off-diagonal} X²`
+(no cancellation near the target). The `(T, No, Ni)` maps and the weights are computed from the
+solution only when a trajectory's `map` or `recorded_weights` is read.
+
 **Stalled modes.** Gradient flow cannot change the sign of a mode: a mode whose initial sign opposes
 the target (docs/theory/two_layer.md: the matrix `B` of Braun et al.'s SVD-basis form is singular)
 has no component along its growing eigenvector, and it converges to the saddle instead of the
@@ -68,6 +78,7 @@ is no closed form and λ-balanced weights with λ ≠ 0 are rejected when γ > 0
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -77,7 +88,7 @@ import numpy as np
 from dln._checks import check_times, check_weight_decay, is_concrete
 from dln.network import check_weights
 from dln.tasks.task import Task
-from dln.trajectory import Trajectory
+from dln.trajectory import Deferred, Trajectory
 
 __all__ = ["TwoLayerSolution", "Blocks", "two_layer_solution", "two_layer_trajectory",
            "two_layer_blocks", "lambda_balance", "isotropic_input_scale", "inapplicable_reason",
@@ -165,6 +176,11 @@ class TwoLayerSolution:
         (`Q0 ≈ O L hidden`), so that the representative weights `Q(t) hidden` start at the
         given weights and stay in their hidden coordinates.
       initial: the initial weights `[W1, W2]`, returned exactly at `t = 0`.
+      task_rows, task_coefs: `(Ni + No, 2)` the task's singular bases in the eigenbasis:
+        `[Ṽᵀ O_in; Ũᵀ O_out]` (`Ṽ = [V, V⊥]`, `Ũ = [U, U⊥]`, `O_in`/`O_out` the input/output
+        rows of `O`) has two nonzeros per row, `task_coefs[r, j]` in column `task_rows[r, j]`:
+        `(sin φ, cos φ)` at the pair `(+ω, −ω)` of mode α on the input side, `(cos φ, −sin φ)`
+        on the output side, and `(1, 0)` at the unmatched directions.
       n_hidden: `Nh`, the hidden width.
       weight_decay: γ of the flow (None without weight decay); `mu` then holds the
         eigenvalues of `F − γI`.
@@ -180,6 +196,8 @@ class TwoLayerSolution:
     stalled: Any
     hidden: Any
     initial: Any
+    task_rows: Any
+    task_coefs: Any
     n_hidden: int = dataclasses.field(metadata=dict(static=True))
     weight_decay: Any = None
 
@@ -202,7 +220,7 @@ class TwoLayerSolution:
 
     def qqt(self, t):
         """`QQᵀ(t) = [[W1ᵀW1, W1ᵀW2ᵀ], [W2W1, W2W2ᵀ]]` `(T, Ni+No, Ni+No)`."""
-        return _evaluate(self, check_times(t))["qqt"]
+        return _qqt(self.factor(t))
 
     def blocks(self, t) -> Blocks:
         """The map and the representational similarities at times `t` (each with a leading
@@ -223,16 +241,26 @@ class TwoLayerSolution:
         1e-10 count as equal)."""
         return Blocks.from_qqt(_limit_qqt(self), self.n_in)
 
-    def trajectory(self, t) -> Trajectory:
-        """A `dln.Trajectory` (method `"exact-riccati"`, depth 2) with the map stored, the
-        representative weights (`weights(t)`, exact up to a rotation of the hidden layer) as
-        `recorded_weights`, and those at `t[-1]` as `final_weights` (for chaining)."""
+    def trajectory(self, t, *, invalid=None) -> Trajectory:
+        """A `dln.Trajectory` (method `"exact-riccati"`, depth 2) with the `stalled` modes, the
+        representative weights at `t[-1]` (`weights(t)`, exact up to a rotation of the hidden
+        layer) as `final_weights` (for chaining), and the maps and `recorded_weights`
+        computed from this solution when they are read (`dln.trajectory.Deferred`): `modes`
+        and `loss` come from the factors without forming the `(T, No, Ni)` maps.
+
+        `invalid`: an optional (traced) boolean; where True, `modes`, `loss` and the maps are
+        NaN (assumptions that could only be checked inside the computation).
+        """
         t = check_times(t)
-        out = _evaluate(self, t)
-        final = [w[-1] for w in out["weights"]]
-        return Trajectory(t=t, modes=out["modes"], loss=out["loss"], task=self.task,
-                          method=METHOD, depth=2, stored_map=out["map"], final_weights=final,
-                          recorded_weights=out["weights"], weight_decay=self.weight_decay)
+        out = _summary(self, t)
+        modes, loss = out["modes"], out["loss"]
+        if invalid is not None:
+            modes, loss = (jnp.where(invalid, jnp.nan, a) for a in (modes, loss))
+        return Trajectory(t=t, modes=modes, loss=loss, task=self.task, method=METHOD, depth=2,
+                          stored_map=Deferred.of(_deferred_map, (self, t, invalid)),
+                          final_weights=out["final_weights"],
+                          recorded_weights=Deferred.of(_deferred_weights, (self, t)),
+                          stalled=self.stalled, weight_decay=self.weight_decay)
 
 
 # ------------------------------------------------------------------------------- checks
@@ -275,19 +303,25 @@ def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = Non
     `dln.numerical_flow`). With `weight_decay` γ > 0 the weights must be balanced (λ = 0).
     Shapes are checked too (they raise). Needs concrete values."""
     W1, W2 = _check_two_layer(task, weights)
-    gamma = check_weight_decay(weight_decay)
+    return _reason_and_lambda(task, W1, W2, balance_rtol, check_weight_decay(weight_decay))[0]
+
+
+def _reason_and_lambda(task: Task, W1, W2, balance_rtol, gamma):
+    """`(inapplicable_reason, λ)` of checked concrete weights (λ None when the input is not
+    isotropic)."""
+    lam = None
     if isotropic_input_scale(task) is None:
         return ("the exact two-layer solution needs isotropic input, `task.sigma_xx = c·I` "
                 "(c > 0; whitened input has c = 1): only then does the flow of Q = [W1ᵀ; W2] "
                 "close into a matrix Riccati equation. This task's sigma_xx is not a multiple "
-                "of the identity.")
+                "of the identity."), lam
     if balance_rtol is None:
         balance_rtol = max(BALANCE_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     lam, resid = lambda_balance([W1, W2])
     if not resid <= balance_rtol:
         return ("the exact two-layer solution needs λ-balanced weights, W2ᵀW2 − W1W1ᵀ = λI "
                 f"(λ = 0 included); these have a relative residual {resid:.2e} > "
-                f"`balance_rtol` = {balance_rtol:.0e} about λ = {lam:.6g}.")
+                f"`balance_rtol` = {balance_rtol:.0e} about λ = {lam:.6g}."), lam
     if gamma is not None:
         if not is_concrete(gamma):
             raise TypeError("inapplicable_reason needs a concrete `weight_decay`; use "
@@ -298,8 +332,8 @@ def inapplicable_reason(task: Task, weights, *, balance_rtol: float | None = Non
                     "W2ᵀW2 = W1W1ᵀ (λ = 0): the imbalance decays as e^{−2γt}, so for λ ≠ 0 the "
                     "Riccati equation has a time-dependent coefficient and no closed form. "
                     f"These weights have λ = {lam:.6g} (relative imbalance {total:.2e} > "
-                    f"`balance_rtol` = {balance_rtol:.0e}).")
-    return None
+                    f"`balance_rtol` = {balance_rtol:.0e})."), lam
+    return None, lam
 
 
 def applies(task: Task, weights, *, balance_rtol: float | None = None, weight_decay=0.0):
@@ -376,9 +410,9 @@ def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
         stall_rtol = max(STALL_RTOL, 100.0 * float(jnp.finfo(W1.dtype).eps))
     if is_concrete(W1, W2, task.sigma_xx):
         # a traced weight decay may be > 0: then only balanced weights have the closed form
-        reason = inapplicable_reason(
-            task, [W1, W2], balance_rtol=balance_rtol,
-            weight_decay=0.0 if gamma is None else (gamma if is_concrete(gamma) else 1.0))
+        reason, lam = _reason_and_lambda(
+            task, W1, W2, balance_rtol,
+            check_weight_decay(0.0 if gamma is None else (gamma if is_concrete(gamma) else 1.0)))
         if reason is not None:
             fix = ("Whiten the inputs (X → X Σxx^{-1/2}), or" if "isotropic" in reason else
                    "Make them with dln.init.balanced(key, dims, scale, 0.0), or"
@@ -389,7 +423,7 @@ def two_layer_solution(task: Task, weights, *, stall_rtol: float | None = None,
         c = jnp.asarray(isotropic_input_scale(task), W1.dtype)
     else:
         c = jnp.trace(task.sigma_xx) / task.n_in
-    lam = lambda_balance([W1, W2])[0]
+        lam = lambda_balance([W1, W2])[0]
     return _prepare(task, W1, W2, lam, c, stall_rtol, gamma)
 
 
@@ -398,7 +432,8 @@ def two_layer_trajectory(task: Task, weights, t, *, stall_rtol: float | None = N
     """The exact two-layer trajectory from λ-balanced `weights` at flow times `t`
     (`t = lr × steps`), as a `dln.Trajectory` with method `"exact-riccati"`.
 
-    `t (T,)` in any order; `modes (T, K)`, `loss (T,)`, `map (T, No, Ni)` (stored), and
+    `t (T,)` in any order; `modes (T, K)`, `loss (T,)`, `map (T, No, Ni)` (computed from the
+    solution when read, as `recorded_weights`), and
     `final_weights` the weights at `t[-1]` up to a rotation of the hidden layer (chain with
     `two_layer_trajectory(task_b, traj.final_weights, t2)`). See `two_layer_solution` for the
     arguments (`weight_decay` γ: balanced weights only), `two_layer_blocks` for the
@@ -452,6 +487,40 @@ def _argsort_desc(xp, x):
     return xp.argsort(-x, stable=True) if xp is jnp else np.argsort(-x, kind="stable")
 
 
+def _echelon_rows(xp, R, threshold, m: int):
+    """`(basis (m, Nh), pivots (m,))`: Gram–Schmidt over the rows of `R (n, Nh)` in order
+    (twice, for orthogonality); a row whose residual is at most `threshold` is not a pivot.
+    Slots left empty are zero rows with pivot −1. numpy for concrete values (filled slots
+    only), jax.numpy when traced (fixed shapes, masked)."""
+    n, Nh = R.shape
+    if xp is np:
+        basis, piv, r = np.zeros((m, Nh), R.dtype), np.full((m,), -1), 0
+        for i in range(n):
+            if r == m:
+                break
+            B = basis[:r]
+            res = R[i] - (B @ R[i]) @ B
+            res = res - (B @ res) @ B
+            norm = np.linalg.norm(res)
+            if norm > threshold:
+                basis[r], piv[r], r = res / norm, i, r + 1
+        return basis, piv
+    basis, piv, r = jnp.zeros((m, Nh), R.dtype), jnp.full((m,), -1), 0
+    slots = jnp.arange(m)
+    for i in range(n):
+        Vm = jnp.where((slots < r)[:, None], basis, 0.0)
+        res = R[i] - (Vm @ R[i]) @ Vm
+        res = res - (Vm @ res) @ Vm
+        sq = res @ res  # the norm with a finite derivative where the residual is exactly 0
+        norm = jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
+        take = (norm > threshold) & (r < m)
+        here = (slots == r)[:, None] & take
+        basis = jnp.where(here, res / jnp.where(take, norm, 1.0), basis)
+        piv = jnp.where(here[:, 0], i, piv)
+        r = r + take.astype(int)
+    return basis, piv
+
+
 def _prepare(task: Task, W1, W2, lam, c, stall_rtol, gamma=None) -> TwoLayerSolution:
     """The constants of the solution: in numpy for concrete values (no compilation), in
     jax.numpy when traced (under jit/vmap/grad); the same code for both. `gamma`: the weight
@@ -482,31 +551,20 @@ def _prepare(task: Task, W1, W2, lam, c, stall_rtol, gamma=None) -> TwoLayerSolu
     order = _argsort_desc(xp, mu)
     mu, O = mu[order], O[:, order]
     position = xp.argsort(order)  # where each unsorted row went
+    # The task's bases in the eigenbasis, [Ṽᵀ O_in; Ũᵀ O_out]: two entries per row, in the
+    # unsorted columns (+ω, −ω per mode, then the unmatched input and output directions).
+    k, j_in, j_out = xp.arange(K), xp.arange(Ni - K), xp.arange(No - K)
+    cols = xp.concatenate([xp.stack([k, K + k], 1), xp.stack([2 * K + j_in] * 2, 1),
+                           xp.stack([k, K + k], 1), xp.stack([K + Ni + j_out] * 2, 1)], 0)
+    ones, zeros = xp.ones(Ni + No - 2 * K, dtype), xp.zeros(Ni + No - 2 * K, dtype)
+    coefs = xp.concatenate([xp.stack([sin, cos], 1), xp.stack([ones, zeros], 1)[:Ni - K],
+                            xp.stack([cos, -sin], 1), xp.stack([ones, zeros], 1)[Ni - K:]], 0)
 
     # Column-echelon form of R = OᵀQ0: Gram–Schmidt over the rows in order of decreasing μ
     # (twice, for orthogonality); a row whose residual is below the threshold is not a pivot.
     Q0 = xp.sqrt(c) * xp.concatenate([W1.T, W2], 0)
     R = O.T @ Q0
-    threshold = stall_rtol * xp.linalg.norm(R)
-    basis = xp.zeros((m, Nh), dtype)
-    piv = xp.full((m,), -1)
-    r = 0
-    slots = xp.arange(m)
-    for i in range(n):
-        active = (slots < r)[:, None]
-        Vm = xp.where(active, basis, 0.0)
-        res = R[i] - (Vm @ R[i]) @ Vm
-        res = res - (Vm @ res) @ Vm
-        if xp is jnp:  # the norm with a finite derivative where the residual is exactly 0
-            sq = res @ res
-            norm = jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
-        else:
-            norm = np.linalg.norm(res)
-        take = (norm > threshold) & (r < m)
-        here = (slots == r)[:, None] & take
-        basis = xp.where(here, res / xp.where(take, norm, 1.0), basis)
-        piv = xp.where(here[:, 0], i, piv)
-        r = r + take.astype(int) if xp is jnp else r + int(take)
+    basis, piv = _echelon_rows(xp, R, stall_rtol * xp.linalg.norm(R), m)
     rows = xp.arange(n)[:, None]
     below = (piv[None, :] >= 0) & (rows >= piv[None, :])
     L = xp.where(below, R @ basis.T, 0.0)
@@ -518,15 +576,35 @@ def _prepare(task: Task, W1, W2, lam, c, stall_rtol, gamma=None) -> TwoLayerSolu
     slower_pivot = xp.any(mu_piv[None, :] < mu[:, None] - tie, axis=1)
     stalled = ((mu > tie) & ~is_pivot & slower_pivot)[position[:K]] & (s > 0)
     arrays = dict(imbalance=lam, input_scale=c, mu=mu, basis=O, echelon=L, pivots=piv,
-                  stalled=stalled, hidden=basis, weight_decay=gamma)
+                  stalled=stalled, hidden=basis, task_rows=position[cols], task_coefs=coefs,
+                  weight_decay=gamma)
     if concrete:
         arrays = {k: None if v is None else jnp.asarray(v) for k, v in arrays.items()}
     return TwoLayerSolution(task=task, n_hidden=Nh, initial=[jnp.asarray(W1), jnp.asarray(W2)],
                             **arrays)
 
 
-def _factor_at(sol: TwoLayerSolution, t):
-    """Q(t) in whitened units, `(n, m)`, for one scalar time."""
+# Times are evaluated together in chunks: enough for batched products, few enough that each
+# intermediate array of a chunk holds at most about this many entries. On a CPU a chunk that
+# stays in cache is fastest (measured: 16–64 times at Ni = Nh = No = 100, 64–256 at 25); an
+# accelerator wants large batches.
+_CHUNK_ENTRIES = {"cpu": 2**19}
+_CHUNK_ENTRIES_ACCELERATOR = 2**23
+
+
+def _over_times(fn, t, size: int):
+    """`fn` at every time of `t (T,)`, outputs stacked: vmapped over chunks of times (`size`:
+    entries of `fn`'s largest intermediate per time; see `_CHUNK_ENTRIES`)."""
+    budget = _CHUNK_ENTRIES.get(jax.default_backend(), _CHUNK_ENTRIES_ACCELERATOR)
+    chunk = max(1, budget // size)
+    if t.shape[0] <= chunk:
+        return jax.vmap(fn)(t)
+    return jax.lax.map(fn, t, batch_size=chunk)
+
+
+def _core_at(sol: TwoLayerSolution, t):
+    """`(W, C)` at one scalar time: `OᵀP(t)O = W M^{−1} Wᵀ` (module docstring), `W (n, m)`,
+    with the Cholesky factor `M = CCᵀ`; the factor in the eigenbasis is `Q̂ = W C^{−ᵀ}`."""
     mu, L, piv = sol.mu, sol.echelon, sol.pivots
     valid = piv >= 0
     sigma = jnp.where(valid, jnp.maximum(mu[jnp.maximum(piv, 0)], 0.0), 0.0)
@@ -548,9 +626,139 @@ def _factor_at(sol: TwoLayerSolution, t):
     W = What * jnp.exp(mu_neg * t)[:, None]
     M = jnp.diag(jnp.exp(-2.0 * sigma * t)) + What.T @ (q[:, None] * What)
     C = jnp.linalg.cholesky(0.5 * (M + M.T))
-    # Q̂ = W C^{-ᵀ}: solve C Xᵀ = Wᵀ.
-    Qhat = jax.scipy.linalg.solve_triangular(C, W.T, lower=True).T
-    return sol.basis @ Qhat
+    return W, C
+
+
+def _lower_solve(C, B):
+    """`C^{−1} B` for lower-triangular `C` `(m, m)`: the inverse by `_lower_inverse`, then one
+    product (XLA's batched triangular solve on a CPU runs far below the rate of products, and
+    at some sizes (m = 64, 128) hundreds of times slower)."""
+    return _lower_inverse(C) @ B
+
+
+def _lower_inverse(C, base: int = 8):
+    """`C^{−1}` for a lower-triangular `C` `(..., m, m)` by products only: the diagonal blocks of
+    size `b <= base` are inverted by substitution (all at once), then blocks are doubled,
+    `[[A, 0], [B, D]]^{−1} = [[A^{−1}, 0], [−D^{−1} B A^{−1}, D^{−1}]]`, until they cover `C`
+    (padded with the identity to `b · 2^levels`)."""
+    m = C.shape[-1]
+    levels = max(0, math.ceil(math.log2(m / base)))
+    b = -(-m // 2**levels)
+    size, batch = b * 2**levels, C.shape[:-2]
+    if size > m:
+        pad = size - m
+        eye = jnp.broadcast_to(jnp.eye(pad, dtype=C.dtype), batch + (pad, pad))
+        C = jnp.concatenate([jnp.concatenate([C, jnp.zeros(batch + (m, pad), C.dtype)], -1),
+                             jnp.concatenate([jnp.zeros(batch + (pad, m), C.dtype), eye], -1)],
+                            -2)
+
+    def diagonal_blocks(s):  # (..., size // s, s, s)
+        k = size // s
+        blocks = jnp.diagonal(C.reshape(batch + (k, s, k, s)), axis1=-4, axis2=-2)
+        return jnp.moveaxis(blocks, -1, -3)
+
+    L = diagonal_blocks(b)
+    inverse_diagonal = 1.0 / jnp.diagonal(L, axis1=-2, axis2=-1)
+    rows = []  # row i of each block's inverse: (e_i − Σ_{j<i} L_ij row_j) / L_ii
+    for i in range(b):
+        e = jnp.zeros(L.shape[:-1], C.dtype).at[..., i].set(1.0)
+        if rows:
+            e = e - jnp.einsum("...j,...jc->...c", L[..., i, :i], jnp.stack(rows, -2))
+        rows.append(e * inverse_diagonal[..., i:i + 1])
+    inverse, s = jnp.stack(rows, -2), b
+    for _ in range(levels):
+        lower = diagonal_blocks(2 * s)[..., s:, :s]
+        Ai, Di = inverse[..., 0::2, :, :], inverse[..., 1::2, :, :]
+        inverse = jnp.concatenate([jnp.concatenate([Ai, jnp.zeros_like(Ai)], -1),
+                                   jnp.concatenate([-(Di @ (lower @ Ai)), Di], -1)], -2)
+        s *= 2
+    return inverse[..., 0, :m, :m]
+
+
+def _factor_at(sol: TwoLayerSolution, t):
+    """Q(t) = O W C^{−ᵀ} in whitened units, `(n, m)`, for one scalar time."""
+    W, C = _core_at(sol, t)
+    return sol.basis @ _lower_solve(C, W.T).T
+
+
+def _modes_and_off_at(sol: TwoLayerSolution, t):
+    """`(modes (K,), off)` at one scalar time without forming the map: the map in the task's
+    singular bases is `X = Ũᵀ W2W1 Ṽ = Z_out M^{−1} Z_inᵀ / c` with `[Z_in; Z_out] = [Ṽᵀ O_in;
+    Ũᵀ O_out] W` (two entries per row: `task_rows`, `task_coefs`); the modes are its first K
+    diagonal entries and `off` the sum of squares of all its other entries."""
+    W, C = _core_at(sol, t)
+    rows, coefs = sol.task_rows, sol.task_coefs
+    Z = coefs[:, :1] * W[rows[:, 0]] + coefs[:, 1:] * W[rows[:, 1]]
+    Y = _lower_solve(C, Z.T)  # C^{−1} Zᵀ, (m, Ni + No)
+    Ni, K = sol.n_in, sol.task.n_modes
+    X = (Y[:, Ni:].T @ Y[:, :Ni]) / sol.input_scale
+    k = jnp.arange(K)
+    return X[k, k], jnp.sum(X.at[k, k].set(0.0) ** 2)
+
+
+def _exact_at_zero(t, value, initial):
+    """`value` `(T, ...)` with the value `initial` where `t == 0` (the initial condition
+    exactly, by construction); the derivatives are those of the formula."""
+    start = (t == 0.0).reshape(t.shape + (1,) * (value.ndim - 1))
+    formula = value - jax.lax.stop_gradient(value)
+    return jnp.where(start, jax.lax.stop_gradient(initial) + formula, value)
+
+
+def _in_hidden_coordinates(sol: TwoLayerSolution, Q, t):
+    """The factors `Q (T, n, m)` (whitened, from `_factor_at`) as weights `[W1ᵀ; W2]`
+    `(T, n, Nh)` in the initial weights' hidden coordinates (empty slots of `hidden` are zero
+    rows, and the matching columns of Q are zero at all times; Nh > Ni + No pads with empty
+    directions), exactly the initial weights at t = 0."""
+    Q = (Q @ sol.hidden) / jnp.sqrt(sol.input_scale)
+    Q0 = jnp.concatenate([sol.initial[0].T, sol.initial[1]], 0).astype(Q.dtype)
+    return _exact_at_zero(t, Q, Q0)
+
+
+@jax.jit
+def _evaluate(sol: TwoLayerSolution, t):
+    """The factor `Q (T, n, Nh)`, the weights and the maps at times `t (T,)`."""
+    t = t.astype(sol.mu.dtype)
+    n, m = sol.echelon.shape
+    Q = _over_times(lambda ti: _factor_at(sol, ti), t, n * (n + m))
+    Q = _in_hidden_coordinates(sol, Q, t)
+    W1t, W2 = Q[:, :sol.n_in, :], Q[:, sol.n_in:, :]
+    W1 = jnp.swapaxes(W1t, -1, -2)
+    return dict(factor=Q, weights=[W1, W2], map=W2 @ W1)
+
+
+@jax.jit
+def _summary(sol: TwoLayerSolution, t):
+    """`modes (T, K)` and `loss (T,)` from the factors (no `(T, No, Ni)` maps), and the weights
+    at `t[-1]`. With `Σxx = cI` the loss of a map whose task-basis form is `X` is
+    `loss_of_modes(diag X) + ½ c Σ_{off-diagonal} X²` (no cancellation near the target)."""
+    t = t.astype(sol.mu.dtype)
+    task = sol.task
+    n, m = sol.echelon.shape
+    size = max(n * m, task.n_out * task.n_in)
+    modes, off = _over_times(lambda ti: _modes_and_off_at(sol, ti), t, size)
+    loss = task.loss_of_modes(modes) + 0.5 * sol.input_scale * off
+    W0 = sol.initial[1] @ sol.initial[0]
+    modes = _exact_at_zero(t, modes, task.mode_strengths(W0))
+    loss = _exact_at_zero(t, loss, task.loss(W0))
+    last = t[-1:]
+    Q = _in_hidden_coordinates(sol, _factor_at(sol, last[0])[None], last)[0]
+    return dict(modes=modes, loss=loss, final_weights=[Q[:sol.n_in].T, Q[sol.n_in:]])
+
+
+_qqt = jax.jit(lambda Q: Q @ jnp.swapaxes(Q, -1, -2))
+
+
+def _deferred_map(source):
+    """The maps `(T, No, Ni)` of `(solution, t, invalid)` (NaN where `invalid`)."""
+    sol, t, invalid = source
+    W = _evaluate(sol, t)["map"]
+    return W if invalid is None else jnp.where(invalid, jnp.nan, W)
+
+
+def _deferred_weights(source):
+    """The weights `[W1 (T, Nh, Ni), W2 (T, No, Nh)]` of `(solution, t)`."""
+    sol, t = source
+    return _evaluate(sol, t)["weights"]
 
 
 def _phi(x):
@@ -559,26 +767,6 @@ def _phi(x):
     xs, xl = jnp.where(small, x, 0.0), jnp.where(small, 1.0, x)
     series = 1.0 - xs / 2.0 + xs**2 / 6.0 - xs**3 / 24.0 + xs**4 / 120.0
     return jnp.where(small, series, -jnp.expm1(-xl) / xl)
-
-
-@jax.jit
-def _evaluate(sol: TwoLayerSolution, t):
-    """Everything at times `t (T,)`, in one compiled call per shape."""
-    t = t.astype(sol.mu.dtype)
-    Q = jax.vmap(lambda ti: _factor_at(sol, ti))(t)
-    # In the initial weights' hidden coordinates (empty slots of `hidden` are zero rows, and
-    # the matching columns of Q are zero at all times); Nh > Ni + No pads with empty directions.
-    Q = (Q @ sol.hidden) / jnp.sqrt(sol.input_scale)
-    # t = 0 is the initial condition exactly, by construction.
-    start = (t == 0.0)[:, None, None]
-    Q0 = jnp.concatenate([sol.initial[0].T, sol.initial[1]], 0).astype(Q.dtype)
-    # the value is Q0; the derivatives are those of the formula
-    Q = jnp.where(start, jax.lax.stop_gradient(Q0) + (Q - jax.lax.stop_gradient(Q)), Q)
-    Ni = sol.n_in
-    W1t, W2 = Q[:, :Ni, :], Q[:, Ni:, :]
-    W = W2 @ jnp.swapaxes(W1t, -1, -2)
-    return dict(factor=Q, qqt=Q @ jnp.swapaxes(Q, -1, -2), weights=[jnp.swapaxes(W1t, -1, -2), W2],
-                map=W, modes=sol.task.mode_strengths(W), loss=sol.task.loss(W))
 
 
 @jax.jit
