@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import jax
@@ -66,6 +67,39 @@ def _odeint_fn(depth: int, s, lam, u0, rtol: float):
         return depth * jnp.abs(u) ** p * (s - lam * u)
 
     return jax.jit(lambda t: odeint(rhs, u0, t, rtol=rtol, atol=atol))
+
+
+def table(rows) -> str:
+    """Report rows (dicts: case, dln_s, baseline, baseline_s, ratio, goal, note) as markdown."""
+    lines = ["| case | dln | baseline | baseline time | ratio | goal | note |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = r.get("ratio")
+        lines.append(f"| {r['case']} | {_seconds(r.get('dln_s'))} | {r.get('baseline', '')} "
+                     f"| {_seconds(r.get('baseline_s'))} | "
+                     f"{'' if ratio is None else f'{ratio:.3g}×'} | {r.get('goal', '')} | "
+                     f"{r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def _seconds(s) -> str:
+    if s is None:
+        return ""
+    if s >= 1.0:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"
+
+
+def cli(doc: str, rows, quick_help: str, argv=None) -> None:
+    """The command line of one bench module: `--quick`, then its rows as a markdown table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    print(f"jax {jax.__version__}, device: {jax.devices()[0].device_kind} "
+          f"({jax.default_backend()})\n")
+    print(table(rows(args.quick)))
 
 
 def main(argv=None) -> None:

@@ -19,15 +19,13 @@ process, after compilation (`bench_core.best_time`: a warm-up call, then the bes
 
 from __future__ import annotations
 
-import argparse
-
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_core import best_time  # noqa: E402  (bench/ is the script's directory)
+from bench_core import best_time, cli  # noqa: E402  (bench/ is the script's directory)
 
 import dln  # noqa: E402
 
@@ -163,16 +161,8 @@ def rows(quick: bool = False) -> list[dict]:
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs")
-    args = parser.parse_args()
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})\n")
-    print("| case | dln (s) | baseline | baseline (s) | ratio | goal | note |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows(args.quick):
-        print(f"| {r['case']} | {r['dln_s']:.4g} | {r['baseline']} | {r['baseline_s']:.4g} | "
-              f"{r['ratio']:.3g} | {r['goal']} | {r['note']} |")
+def main(argv=None) -> None:
+    cli(__doc__, rows, "short runs", argv)
 
 
 if __name__ == "__main__":

@@ -25,15 +25,13 @@ its best); `ratio` = baseline time / dln time.
 
 from __future__ import annotations
 
-import argparse
-
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_core import best_time  # noqa: E402  (bench/ is the script's directory)
+from bench_core import best_time, cli  # noqa: E402  (bench/ is the script's directory)
 
 import dln  # noqa: E402
 from dln.theory import riccati  # noqa: E402
@@ -127,16 +125,7 @@ def rows(quick: bool = False) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
-    args = parser.parse_args(argv)
-    print(f"jax {jax.__version__}, device: {jax.devices()[0].device_kind} "
-          f"({jax.default_backend()})\n")
-    print("| case | dln (s) | baseline | baseline (s) | ratio | goal | note |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows(args.quick):
-        print(f"| {r['case']} | {r['dln_s']:.4g} | {r['baseline']} | {r['baseline_s']:.4g} | "
-              f"{r['ratio']:.3g}× | {r['goal']} | {r['note']} |")
+    cli(__doc__, rows, "fewer repeats and sizes", argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ measured in interleaved rounds; the ratio is baseline / dln.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
@@ -29,7 +28,7 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_core import _odeint_fn, _reference, _rel_err  # noqa: E402
+from bench_core import _odeint_fn, _reference, _rel_err, cli  # noqa: E402
 
 import dln  # noqa: E402
 from dln import modes  # noqa: E402
@@ -142,15 +141,7 @@ def rows(quick: bool) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, no depth 6")
-    args = parser.parse_args(argv)
-    print(f"jax {jax.__version__}, devices: {jax.devices()}")
-    print("| case | dln | baseline | baseline time | ratio | goal | note |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows(args.quick):
-        print(f"| {r['case']} | {r['dln_s'] * 1e3:.4f} ms | {r['baseline']} | "
-              f"{r['baseline_s'] * 1e3:.4f} ms | {r['ratio']:.2f}x | {r['goal']} | {r['note']} |")
+    cli(__doc__, rows, "fewer repeats, no depth 6", argv)
 
 
 if __name__ == "__main__":

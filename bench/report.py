@@ -33,30 +33,9 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import scaling  # noqa: E402  (bench/ is the script's directory)
+from bench_core import table  # noqa: E402
 
 MODULES = ("bench_solve", "bench_riccati", "bench_pathways", "bench_ensemble", "simulate_cases")
-
-
-def _fmt_seconds(s) -> str:
-    if s is None:
-        return ""
-    if s >= 1.0:
-        return f"{s:.3g} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
-
-
-def table(rows) -> str:
-    lines = ["| case | dln | baseline | baseline time | ratio | goal | note |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        ratio = r.get("ratio")
-        lines.append(f"| {r['case']} | {_fmt_seconds(r.get('dln_s'))} | {r.get('baseline', '')} "
-                     f"| {_fmt_seconds(r.get('baseline_s'))} | "
-                     f"{'' if ratio is None else f'{ratio:.3g}×'} | {r.get('goal', '')} | "
-                     f"{r.get('note', '')} |")
-    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
